@@ -1,0 +1,3 @@
+"""Live chat and co-browsing server."""
+
+__version__ = "0.1.0"

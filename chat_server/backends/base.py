@@ -1,0 +1,192 @@
+"""The two small interfaces every backend implements: `Bus` (fan-out) and `Store` (state).
+
+Services import only this module; `app.py` picks the concrete backend. Durable events
+(messages, notes, system lines) leave through the store, which publishes them in `seq`
+order right after they are durably stored; the bus carries only ephemeral events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from chat_server.core.model import (
+    Agent,
+    AgentStatus,
+    Conversation,
+    Draft,
+    Message,
+    Rating,
+    Site,
+    State,
+    Visitor,
+)
+
+Event = dict[str, Any]
+"""What travels on the bus: `{"frame": <wire frame>, "skip": <conn id or None>}`."""
+
+Handler = Callable[[str, Event], None]
+PresenceKind = Literal["agent", "visitor"]
+
+
+class Bus(Protocol):
+    """Fan-out of events between nodes: at-most-once, no history."""
+
+    def set_handler(self, handler: Handler) -> None:
+        """Called with (channel, event) for every event on a subscribed channel."""
+
+    async def publish(self, channel: str, event: Event) -> None: ...
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: Message
+    created: bool
+    """False when the `cmid` was seen before: the stored message is returned, nothing is added."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A conversation after a transition, and the system lines it added to the transcript."""
+
+    conversation: Conversation
+    messages: tuple[Message, ...]
+    previous: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    active: int = 0
+    last_assigned: int = 0
+
+
+class Store(Protocol):
+    """All shared state. Every read-modify-write that two nodes could race on is atomic."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ready(self) -> bool:
+        """True while the backing storage answers."""
+
+    async def secret(self, candidate: bytes) -> bytes:
+        """The server secret: `candidate` is kept if none exists yet; the kept one is returned."""
+
+    # sites, agents, credentials -------------------------------------------------------
+
+    async def put_site(self, site: Site) -> None: ...
+
+    async def site(self, site_id: str) -> Site | None: ...
+
+    async def add_agent(self, agent: Agent) -> None:
+        """Raises `conflict` when the email is taken."""
+
+    async def agent(self, agent_id: str) -> Agent | None: ...
+
+    async def agent_by_email(self, email: str) -> Agent | None: ...
+
+    async def agents(self) -> list[Agent]: ...
+
+    async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None: ...
+
+    async def add_credential(
+        self, secret_hash: str, agent_id: str, kind: str, expires: int | None
+    ) -> None: ...
+
+    async def credential_agent(self, secret_hash: str, now: int) -> str | None:
+        """The agent a token or session belongs to, if it exists and has not expired."""
+
+    async def revoke_credential(self, secret_hash: str) -> None: ...
+
+    # visitors ---------------------------------------------------------------------------
+
+    async def put_visitor(self, visitor: Visitor) -> None: ...
+
+    async def visitor(self, visitor_id: str) -> Visitor | None: ...
+
+    # conversations ----------------------------------------------------------------------
+
+    async def open_conversation(
+        self, conv: Conversation, first: Draft, origin: str | None
+    ) -> Message:
+        """Create `conv` with `first` as seq 1; `conflict` if the visitor has an open one."""
+
+    async def conversation(self, cid: str) -> Conversation | None: ...
+
+    async def open_conversation_of(self, visitor_id: str) -> Conversation | None: ...
+
+    async def conversations(
+        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[Conversation]:
+        """Newest first."""
+
+    async def waiting(self) -> list[Conversation]:
+        """The queue, in the order it is served."""
+
+    async def active_of(self, agent_id: str) -> list[Conversation]: ...
+
+    async def loads(self) -> dict[str, AgentLoad]: ...
+
+    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
+        """Dedupe `cmid`, allocate `seq`, store durably, publish: atomically, in seq order.
+
+        `origin` is the connection that sent it (its own copy is not echoed back).
+        Raises `closed` when the conversation is closed, `not_found` when unknown.
+        """
+
+    async def messages_after(
+        self, cid: str, after: int, limit: int, *, notes: bool
+    ) -> tuple[list[Message], bool]:
+        """Messages with seq > after, oldest first, and whether more follow."""
+
+    async def assign(
+        self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
+    ) -> Changed:
+        """Give the conversation to `agent`; `conflict` if taken or the agent is full."""
+
+    async def requeue(
+        self,
+        cid: str,
+        now: int,
+        *,
+        reason: str,
+        front: bool,
+        topic: str | None = None,
+        only_agent: str | None = None,
+    ) -> Changed:
+        """Back to the queue; with `only_agent`, only if it is still that agent's (`conflict`)."""
+
+    async def close(
+        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+    ) -> Changed: ...
+
+    async def rate(self, rating: Rating) -> None:
+        """Store a rating; `already_rated` on a second one."""
+
+    async def rating(self, cid: str) -> Rating | None: ...
+
+    # presence ---------------------------------------------------------------------------
+
+    async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None: ...
+
+    async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
+        """Forget one connection; returns how many the agent or visitor still has."""
+
+    async def online(self, kind: PresenceKind) -> set[str]:
+        """Ids with at least one live connection on any node."""
+
+    async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
+        """Ids whose last connection ended before `before` and who have not come back."""
+
+    async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
+        """Stop tracking an absence that has been acted on."""

@@ -1,0 +1,516 @@
+"""The embedded store: open conversations in memory, everything durable in SQLite.
+
+This process is the only writer, so each check-and-change runs on the event loop without
+an `await` in between (that is what makes `claim` and capacity atomic), then the change is
+committed (group commit, see `sqlite.py`) and only then published and acknowledged.
+If a commit fails the store stops accepting writes (`unavailable`, `/readyz` fails):
+memory would otherwise be ahead of disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from chat_server.backends.base import AgentLoad, Appended, Changed, PresenceKind
+from chat_server.backends.embedded.bus import LocalBus
+from chat_server.backends.embedded.sqlite import Database
+from chat_server.backends.records import (
+    agent_from_row,
+    agent_row,
+    conversation_from_dict,
+    conversation_to_dict,
+    message_from_row,
+    message_row,
+    visitor_from_row,
+    visitor_row,
+)
+from chat_server.core import channels, routing, views
+from chat_server.core import conversation as flow
+from chat_server.core.clock import Clock
+from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.model import (
+    Agent,
+    AgentRef,
+    AgentStatus,
+    Conversation,
+    Draft,
+    Message,
+    Rating,
+    Site,
+    State,
+    Visitor,
+)
+
+MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid"
+AGENT_COLUMNS = "id, email, name, role, max_chats, topics, password_hash, status"
+VISITOR_COLUMNS = "id, site, created, name, email, page_url, page_title"
+CmidKey = tuple[str, str | None, str]
+
+
+class EmbeddedStore:
+    def __init__(
+        self, data_dir: Path, bus: LocalBus, clock: Clock, *, synchronous: str = "NORMAL"
+    ) -> None:
+        self.db = Database(data_dir / "chat.sqlite3", synchronous=synchronous)
+        self.bus = bus
+        self.clock = clock
+        self._open: dict[str, Conversation] = {}
+        self._by_visitor: dict[str, str] = {}
+        self._active: dict[str, set[str]] = defaultdict(set)
+        self._last_assigned: dict[str, int] = {}
+        self._cmids: dict[CmidKey, tuple[Message, asyncio.Future[Any]]] = {}
+        self._conns: dict[PresenceKind, dict[str, set[str]]] = {"agent": {}, "visitor": {}}
+        self._gone: dict[PresenceKind, dict[str, int]] = {"agent": {}, "visitor": {}}
+
+    # lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.db.start()
+        open_convs, cmid_rows = await self.db.read(_load_open)
+        now = self.clock.now_ms()
+        for conv in open_convs:
+            self._remember(conv)
+            self._gone["visitor"][conv.visitor_id] = now
+            if conv.agent is not None:
+                self._gone["agent"][conv.agent.id] = now
+        for row in cmid_rows:
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            m = message_from_row(row)
+            assert m.cmid is not None
+            self._cmids[(m.cid, m.sender.id, m.cmid)] = (m, done)
+
+    async def stop(self) -> None:
+        await self.db.stop()
+
+    async def ready(self) -> bool:
+        if self.db.failed is not None:
+            return False
+        try:
+            await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
+        except sqlite3.Error:
+            return False
+        return True
+
+    async def secret(self, candidate: bytes) -> bytes:
+        def op(c: sqlite3.Connection) -> bytes:
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?)", (candidate,))
+            value: bytes = c.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()[0]
+            return value
+
+        kept: bytes = await self._write(op)
+        return kept
+
+    # sites, agents, credentials ---------------------------------------------------------
+
+    async def put_site(self, site: Site) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO sites (id, origins) VALUES (?, ?)",
+                (site.id, json.dumps(list(site.origins))),
+            )
+        )
+
+    async def site(self, site_id: str) -> Site | None:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT id, origins FROM sites WHERE id = ?", (site_id,)).fetchone()
+        )
+        return Site(row[0], tuple(json.loads(row[1]))) if row else None
+
+    async def add_agent(self, agent: Agent) -> None:
+        try:
+            await self._write(
+                lambda c: c.execute(
+                    f"INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    agent_row(agent),
+                )
+            )
+        except sqlite3.IntegrityError:
+            raise conflict(f"an agent with email {agent.email} exists") from None
+
+    async def agent(self, agent_id: str) -> Agent | None:
+        return await self._one_agent("id", agent_id)
+
+    async def agent_by_email(self, email: str) -> Agent | None:
+        return await self._one_agent("email", email)
+
+    async def _one_agent(self, column: str, value: str) -> Agent | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {AGENT_COLUMNS} FROM agents WHERE {column} = ?", (value,)
+            ).fetchone()
+        )
+        return agent_from_row(row) if row else None
+
+    async def agents(self) -> list[Agent]:
+        rows = await self.db.read(
+            lambda c: c.execute(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()
+        )
+        return [agent_from_row(r) for r in rows]
+
+    async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE agents SET status = ? WHERE id = ?", (status.value, agent_id)
+            )
+        )
+
+    async def add_credential(
+        self, secret_hash: str, agent_id: str, kind: str, expires: int | None
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO credentials (hash, agent_id, kind, expires) VALUES (?, ?, ?, ?)",
+                (secret_hash, agent_id, kind, expires),
+            )
+        )
+
+    async def credential_agent(self, secret_hash: str, now: int) -> str | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT agent_id, expires FROM credentials WHERE hash = ?", (secret_hash,)
+            ).fetchone()
+        )
+        if row is None or (row[1] is not None and row[1] <= now):
+            return None
+        agent_id: str = row[0]
+        return agent_id
+
+    async def revoke_credential(self, secret_hash: str) -> None:
+        await self._write(
+            lambda c: c.execute("DELETE FROM credentials WHERE hash = ?", (secret_hash,))
+        )
+
+    # visitors ---------------------------------------------------------------------------
+
+    async def put_visitor(self, visitor: Visitor) -> None:
+        await self._write(
+            lambda c: c.execute(
+                f"INSERT OR REPLACE INTO visitors ({VISITOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                visitor_row(visitor),
+            )
+        )
+
+    async def visitor(self, visitor_id: str) -> Visitor | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {VISITOR_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+            ).fetchone()
+        )
+        return visitor_from_row(row) if row else None
+
+    # conversations: reads ---------------------------------------------------------------
+
+    async def conversation(self, cid: str) -> Conversation | None:
+        if cid in self._open:
+            return self._open[cid]
+        row = await self.db.read(
+            lambda c: c.execute("SELECT data FROM conversations WHERE id = ?", (cid,)).fetchone()
+        )
+        return conversation_from_dict(json.loads(row[0])) if row else None
+
+    async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
+        cid = self._by_visitor.get(visitor_id)
+        return self._open[cid] if cid else None
+
+    async def conversations(
+        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[Conversation]:
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            args.append(agent_id)
+        sql = "SELECT data FROM conversations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC LIMIT ?"
+        rows = await self.db.read(lambda c: c.execute(sql, (*args, limit)).fetchall())
+        stored = [conversation_from_dict(json.loads(r[0])) for r in rows]
+        return [self._open.get(c.id, c) for c in stored]
+
+    async def waiting(self) -> list[Conversation]:
+        return routing.queue_order(self._open.values())
+
+    async def active_of(self, agent_id: str) -> list[Conversation]:
+        return [self._open[cid] for cid in sorted(self._active.get(agent_id, ()))]
+
+    async def loads(self) -> dict[str, AgentLoad]:
+        ids = set(self._active) | set(self._last_assigned)
+        return {
+            aid: AgentLoad(len(self._active.get(aid, ())), self._last_assigned.get(aid, 0))
+            for aid in ids
+        }
+
+    async def messages_after(
+        self, cid: str, after: int, limit: int, *, notes: bool
+    ) -> tuple[list[Message], bool]:
+        kinds = "" if notes else " AND kind != 'note'"
+        sql = (
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ? AND seq > ?{kinds} "
+            "ORDER BY seq LIMIT ?"
+        )
+        rows = await self.db.read(lambda c: c.execute(sql, (cid, after, limit + 1)).fetchall())
+        messages = [message_from_row(r) for r in rows[:limit]]
+        return messages, len(rows) > limit
+
+    # conversations: writes --------------------------------------------------------------
+
+    async def open_conversation(
+        self, conv: Conversation, first: Draft, origin: str | None
+    ) -> Message:
+        if conv.visitor_id in self._by_visitor:
+            raise conflict("you already have an open conversation")
+        message = Message(
+            conv.id, 1, conv.created, first.kind, first.sender, first.text, first.cmid
+        )
+        conv = flow.after_message(conv, message)
+        self._remember(conv)
+        data = json.dumps(conversation_to_dict(conv))
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO conversations (id, visitor_id, state, agent_id, created, data) "
+                "VALUES (?, ?, ?, NULL, ?, ?)",
+                (conv.id, conv.visitor_id, conv.state.value, conv.created, data),
+            )
+            _insert_messages(c, [message])
+
+        await self._commit(op, lambda: self._publish(conv, [message], origin))
+        return message
+
+    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
+        conv = await self._require_open(cid)
+        if draft.cmid is not None:
+            seen = self._cmids.get((cid, draft.sender.id, draft.cmid))
+            if seen is not None:
+                message, stored = seen
+                await self._await_durable(asyncio.shield(stored))
+                return Appended(message, created=False)
+        message = Message(
+            cid,
+            conv.last_seq + 1,
+            self.clock.now_ms(),
+            draft.kind,
+            draft.sender,
+            draft.text,
+            draft.cmid,
+        )
+        updated = flow.after_message(conv, message)
+        self._remember(updated)
+        row_changed = updated.first_response_at != conv.first_response_at
+        data = json.dumps(conversation_to_dict(updated)) if row_changed else None
+
+        def op(c: sqlite3.Connection) -> None:
+            _insert_messages(c, [message])
+            if data is not None:
+                c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, cid))
+
+        future = self._submit(op, lambda: self._publish(updated, [message], origin))
+        if draft.cmid is not None:
+            self._cmids[(cid, draft.sender.id, draft.cmid)] = (message, future)
+        await self._await_durable(future)
+        return Appended(message, created=True)
+
+    async def assign(
+        self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
+    ) -> Changed:
+        conv = await self._require_open(cid)
+        if enforce_capacity and not flow.has_capacity(
+            len(self._active.get(agent.id, ())), agent.max_chats
+        ):
+            raise conflict(f"{agent.name} has no free capacity")
+        transition = flow.assign(conv, AgentRef(agent.id, agent.name), now, reassign=reassign)
+        self._last_assigned[agent.id] = now
+        return await self._apply(conv, transition)
+
+    async def requeue(
+        self,
+        cid: str,
+        now: int,
+        *,
+        reason: str,
+        front: bool,
+        topic: str | None = None,
+        only_agent: str | None = None,
+    ) -> Changed:
+        conv = await self._require_open(cid)
+        if only_agent is not None and (conv.agent is None or conv.agent.id != only_agent):
+            raise conflict("the conversation has moved on")
+        transition = flow.requeue(conv, now, reason=reason, front=front, topic=topic)
+        return await self._apply(conv, transition)
+
+    async def close(
+        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+    ) -> Changed:
+        conv = await self._require_open(cid)
+        transition = flow.close(conv, now, by=by, reason=reason, resolved=resolved)
+        return await self._apply(conv, transition)
+
+    async def rate(self, rating: Rating) -> None:
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO ratings (cid, ts, csat, nps, ces, comment, agent_id, topic) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rating.cid,
+                    rating.ts,
+                    rating.csat,
+                    rating.nps,
+                    rating.ces,
+                    rating.comment,
+                    rating.agent_id,
+                    rating.topic,
+                ),
+            )
+
+        try:
+            await self._write(op)
+        except sqlite3.IntegrityError:
+            raise ChatError(
+                ErrorCode.ALREADY_RATED, "this conversation was already rated"
+            ) from None
+
+    async def rating(self, cid: str) -> Rating | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT cid, ts, csat, nps, ces, comment, agent_id, topic FROM ratings "
+                "WHERE cid = ?",
+                (cid,),
+            ).fetchone()
+        )
+        return Rating(*row) if row else None
+
+    # presence ---------------------------------------------------------------------------
+
+    async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None:
+        self._conns[kind].setdefault(ident, set()).add(conn_id)
+        self._gone[kind].pop(ident, None)
+
+    async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
+        conns = self._conns[kind].get(ident, set())
+        conns.discard(conn_id)
+        if conns:
+            return len(conns)
+        self._conns[kind].pop(ident, None)
+        self._gone[kind][ident] = now
+        return 0
+
+    async def online(self, kind: PresenceKind) -> set[str]:
+        return set(self._conns[kind])
+
+    async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
+        return [ident for ident, since in self._gone[kind].items() if since < before]
+
+    async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
+        self._gone[kind].pop(ident, None)
+
+    # internals --------------------------------------------------------------------------
+
+    async def _require_open(self, cid: str) -> Conversation:
+        conv = self._open.get(cid)
+        if conv is not None:
+            return conv
+        if await self.conversation(cid) is None:
+            raise not_found("no such conversation")
+        raise ChatError(ErrorCode.CLOSED, "the conversation is closed")
+
+    def _remember(self, conv: Conversation) -> None:
+        """Keep the in-memory indexes (open, by visitor, active per agent) in step."""
+        old = self._open.get(conv.id)
+        if old is not None and old.agent is not None:
+            self._active[old.agent.id].discard(conv.id)
+        if conv.state is State.CLOSED:
+            self._open.pop(conv.id, None)
+            self._by_visitor.pop(conv.visitor_id, None)
+            for key in [k for k in self._cmids if k[0] == conv.id]:
+                del self._cmids[key]
+            return
+        self._open[conv.id] = conv
+        self._by_visitor[conv.visitor_id] = conv.id
+        if conv.state is State.ACTIVE and conv.agent is not None:
+            self._active[conv.agent.id].add(conv.id)
+
+    async def _apply(self, before: Conversation, transition: flow.Transition) -> Changed:
+        conv = transition.conversation
+        messages: list[Message] = []
+        ts = self.clock.now_ms()
+        for draft in transition.drafts:
+            m = Message(conv.id, conv.last_seq + 1, ts, draft.kind, draft.sender, draft.text)
+            conv = flow.after_message(conv, m)
+            messages.append(m)
+        self._remember(conv)
+        data = json.dumps(conversation_to_dict(conv))
+        agent_id = conv.agent.id if conv.agent else (before.agent.id if before.agent else None)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE conversations SET state = ?, agent_id = ?, data = ? WHERE id = ?",
+                (conv.state.value, agent_id, data, conv.id),
+            )
+            _insert_messages(c, messages)
+
+        await self._commit(op, lambda: self._publish(conv, messages, None))
+        return Changed(conv, tuple(messages), before)
+
+    def _publish(self, conv: Conversation, messages: list[Message], origin: str | None) -> None:
+        for m in messages:
+            self.bus.deliver(
+                channels.conversation(conv.id), {"frame": views.msg_event(m), "skip": origin}
+            )
+            if views.visible_to_visitor(m):
+                self.bus.deliver(
+                    channels.visitor(conv.visitor_id),
+                    {"frame": views.msg_event(m, for_visitor=True), "skip": origin},
+                )
+
+    def _submit(self, op: Any, after_commit: Any = None) -> asyncio.Future[Any]:
+        return self.db.submit(op, after_commit)
+
+    async def _commit(self, op: Any, after_commit: Any) -> None:
+        await self._await_durable(self._submit(op, after_commit))
+
+    async def _write(self, op: Any) -> Any:
+        if self.db.failed is not None:
+            raise unavailable()
+        return await self.db.write(op)
+
+    async def _await_durable(self, future: Any) -> None:
+        try:
+            await future
+        except sqlite3.IntegrityError:
+            raise
+        except (sqlite3.Error, OSError):
+            raise unavailable() from None
+
+
+def _insert_messages(c: sqlite3.Connection, messages: list[Message]) -> None:
+    c.executemany(
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [message_row(m) for m in messages],
+    )
+
+
+def _load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[tuple[Any, ...]]]:
+    rows = c.execute("SELECT data FROM conversations WHERE state != 'closed'").fetchall()
+    convs = [conversation_from_dict(json.loads(r[0])) for r in rows]
+    last = dict(
+        c.execute(
+            "SELECT m.cid, MAX(m.seq) FROM messages m JOIN conversations v ON v.id = m.cid "
+            "WHERE v.state != 'closed' GROUP BY m.cid"
+        ).fetchall()
+    )
+    convs = [replace(conv, last_seq=last.get(conv.id, conv.last_seq)) for conv in convs]
+    cmids = c.execute(
+        f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))} FROM messages m "
+        "JOIN conversations v ON v.id = m.cid WHERE v.state != 'closed' AND m.cmid IS NOT NULL"
+    ).fetchall()
+    return convs, cmids

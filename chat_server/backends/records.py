@@ -1,0 +1,128 @@
+"""Plain-dict forms of the domain values, for storage (SQLite columns, Redis hashes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_server.core.model import (
+    Agent,
+    AgentRef,
+    AgentRole,
+    AgentStatus,
+    Conversation,
+    Kind,
+    Message,
+    Page,
+    Role,
+    Sender,
+    State,
+    Visitor,
+)
+
+
+def conversation_to_dict(c: Conversation) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "site": c.site,
+        "visitor_id": c.visitor_id,
+        "state": c.state.value,
+        "created": c.created,
+        "last_seq": c.last_seq,
+        "topic": c.topic,
+        "agent": [c.agent.id, c.agent.name] if c.agent else None,
+        "queued_at": c.queued_at,
+        "queue_rank": c.queue_rank,
+        "assigned_at": c.assigned_at,
+        "first_response_at": c.first_response_at,
+        "closed_at": c.closed_at,
+        "closed_by": c.closed_by,
+        "close_reason": c.close_reason,
+        "resolved": c.resolved,
+        "excluded_agents": sorted(c.excluded_agents),
+    }
+
+
+def conversation_from_dict(d: dict[str, Any]) -> Conversation:
+    agent = d.get("agent")
+    return Conversation(
+        id=d["id"],
+        site=d["site"],
+        visitor_id=d["visitor_id"],
+        state=State(d["state"]),
+        created=d["created"],
+        last_seq=d["last_seq"],
+        topic=d.get("topic"),
+        agent=AgentRef(agent[0], agent[1]) if agent else None,
+        queued_at=d.get("queued_at", 0),
+        queue_rank=d.get("queue_rank", 1),
+        assigned_at=d.get("assigned_at"),
+        first_response_at=d.get("first_response_at"),
+        closed_at=d.get("closed_at"),
+        closed_by=d.get("closed_by"),
+        close_reason=d.get("close_reason"),
+        resolved=d.get("resolved"),
+        excluded_agents=frozenset(d.get("excluded_agents", ())),
+    )
+
+
+def message_row(m: Message) -> tuple[Any, ...]:
+    return (
+        m.cid,
+        m.seq,
+        m.ts,
+        m.kind.value,
+        m.sender.role.value,
+        m.sender.id,
+        m.sender.name,
+        m.text,
+        m.cmid,
+    )
+
+
+def message_from_row(row: tuple[Any, ...]) -> Message:
+    cid, seq, ts, kind, role, sender_id, sender_name, text, cmid = row
+    return Message(cid, seq, ts, Kind(kind), Sender(Role(role), sender_id, sender_name), text, cmid)
+
+
+def agent_row(a: Agent) -> tuple[Any, ...]:
+    return (
+        a.id,
+        a.email,
+        a.name,
+        a.role.value,
+        a.max_chats,
+        ",".join(sorted(a.topics)),
+        a.password_hash,
+        a.status.value,
+    )
+
+
+def agent_from_row(row: tuple[Any, ...]) -> Agent:
+    aid, email, name, role, max_chats, topics, password_hash, status = row
+    return Agent(
+        id=aid,
+        email=email,
+        name=name,
+        role=AgentRole(role),
+        max_chats=max_chats,
+        topics=frozenset(t for t in topics.split(",") if t),
+        password_hash=password_hash,
+        status=AgentStatus(status),
+    )
+
+
+def visitor_row(v: Visitor) -> tuple[Any, ...]:
+    return (
+        v.id,
+        v.site,
+        v.created,
+        v.name,
+        v.email,
+        v.page.url if v.page else None,
+        v.page.title if v.page else None,
+    )
+
+
+def visitor_from_row(row: tuple[Any, ...]) -> Visitor:
+    vid, site, created, name, email, url, title = row
+    return Visitor(vid, site, created, name, email, Page(url, title or "") if url else None)

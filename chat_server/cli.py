@@ -1,0 +1,186 @@
+"""`chat-server serve | agent add | agent token | site add` (contract §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chat_server.config import Settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, help="data directory (CHAT_DATA, default ./chat-data)")
+    parser.add_argument("--redis", dest="redis_url", help="Redis URL (CHAT_REDIS_URL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", help="address to bind (CHAT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (CHAT_PORT, default 8000)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="create a demo site, agent and supervisor and print them",
+    )
+    serve.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        default=None,
+        help="trust X-Forwarded-* headers (TLS terminated by a proxy)",
+    )
+
+    agent = sub.add_parser("agent", help="manage agents").add_subparsers(
+        dest="action", required=True
+    )
+    add = agent.add_parser("add", help="add an agent or supervisor")
+    _common(add)
+    add.add_argument("email")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    add.add_argument("--max-chats", type=int)
+    add.add_argument("--topics", default="", help="comma-separated topics")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    token = agent.add_parser("token", help="print a new API token for an agent")
+    _common(token)
+    token.add_argument("email")
+
+    site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
+    site_add = site.add_parser("add", help="add a site or replace its origins")
+    _common(site_add)
+    site_add.add_argument("site")
+    site_add.add_argument(
+        "--origin",
+        action="append",
+        required=True,
+        help="allowed origin, e.g. https://shop.example (repeatable)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        k: getattr(args, k, None)
+        for k in ("data", "redis_url", "host", "port", "demo", "behind_proxy")
+    }
+    try:
+        settings = Settings.load(overrides)
+    except ValueError as exc:
+        sys.exit(f"chat-server: {exc}")
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "agent" and args.action == "add":
+        _admin(settings, lambda store: _agent_add(store, args))
+    elif args.command == "agent" and args.action == "token":
+        _admin(settings, lambda store: _agent_token(store, args.email))
+    elif args.command == "site":
+        _admin(settings, lambda store: _site_add(store, args.site, args.origin))
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from chat_server.app import create_app
+    from chat_server.demo import banner
+    from chat_server.server import uvicorn_config
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = uvicorn.Server(uvicorn_config(settings, create_app(settings)))
+    if settings.demo:
+        host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host
+        print(banner(f"http://{host}:{settings.port}"), flush=True)
+    server.run()
+
+
+def _admin(settings: Settings, action: Callable[[Any], Awaitable[None]]) -> None:
+    from chat_server.app import open_store
+    from chat_server.backends.embedded.bus import LocalBus
+    from chat_server.core.clock import SystemClock
+    from chat_server.core.errors import ChatError
+
+    async def run() -> None:
+        store = open_store(settings, LocalBus(), SystemClock())
+        await store.start()
+        try:
+            await action(store)
+        finally:
+            await store.stop()
+
+    try:
+        asyncio.run(run())
+    except ChatError as exc:
+        sys.exit(f"chat-server: {exc.message}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+    if len(password) < 8:
+        sys.exit("chat-server: the password must have at least 8 characters")
+    return password
+
+
+async def _agent_add(store: Any, args: argparse.Namespace) -> None:
+    from chat_server.core import ids
+    from chat_server.core.model import Agent, AgentRole
+    from chat_server.web.auth import hash_password
+
+    role = AgentRole(args.role)
+    max_chats = (
+        args.max_chats if args.max_chats is not None else (0 if role is AgentRole.SUPERVISOR else 3)
+    )
+    if max_chats < 0:
+        sys.exit("chat-server: --max-chats must be 0 or more")
+    password = _read_password(args.password_stdin)
+    agent = Agent(
+        id=ids.agent_id(),
+        email=args.email.strip().lower(),
+        name=args.name,
+        role=role,
+        max_chats=max_chats,
+        topics=frozenset(t.strip() for t in args.topics.split(",") if t.strip()),
+        password_hash=hash_password(password),
+    )
+    await store.add_agent(agent)
+    print(f"added {role.value} {agent.email} ({agent.id})")
+
+
+async def _agent_token(store: Any, email: str) -> None:
+    from chat_server.core import tokens
+
+    agent = await store.agent_by_email(email.strip().lower())
+    if agent is None:
+        sys.exit(f"chat-server: no agent with email {email}")
+    token = tokens.new_secret_token("cat")
+    await store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+    print(f"API token for {agent.email} (keep it secret):")
+    print(token)
+
+
+async def _site_add(store: Any, site_id: str, origins: list[str]) -> None:
+    from chat_server.core.model import Site
+
+    if not 0 < len(site_id) <= 64:
+        sys.exit("chat-server: a site id has 1 to 64 characters")
+    for origin in origins:
+        if origin not in {"*", "self"} and "://" not in origin:
+            sys.exit(f"chat-server: {origin!r} is not an origin like https://shop.example")
+    await store.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins)))
+    print(f"site {site_id}: {', '.join(origins)}")

@@ -1,0 +1,108 @@
+"""Settings: flags > `CHAT_*` environment variables > defaults, validated once at start."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _default_static_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "static"
+    for candidate in (here, Path(sys.prefix) / "share" / "chat-server" / "static", Path("static")):
+        if (candidate / "widget" / "widget.js").is_file():
+            return candidate
+    return here
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data: Path = Path("chat-data")
+    redis_url: str | None = None
+    demo: bool = False
+    secret: str | None = None
+    static_dir: Path = field(default_factory=_default_static_dir)
+    behind_proxy: bool = False
+    public_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+
+    max_frame_bytes: int = 2 * 1024 * 1024
+    send_queue: int = 1000
+    hello_timeout_s: float = 10.0
+    agent_grace_s: float = 30.0
+    visitor_timeout_s: float = 600.0
+    sweep_interval_s: float = 1.0
+    queue_interval_s: float = 0.5
+    mean_handle_s: float = 300.0
+    survey: tuple[str, ...] = ("csat", "nps", "ces")
+    sqlite_synchronous: str = "NORMAL"
+    session_ttl_s: int = 7 * 24 * 3600
+    visitor_token_ttl_s: int = 180 * 24 * 3600
+    login_attempts: int = 10
+    login_window_s: float = 900.0
+    fcr_hours: float = 24.0
+    frt_target_s: float = 60.0
+
+    @classmethod
+    def load(
+        cls, overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    ) -> Settings:
+        """Build settings from `CHAT_<NAME>` variables, then explicit overrides (flags)."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"CHAT_{f.name.upper()}")
+            if f.name == "data":
+                raw = env.get("CHAT_DATA", env.get("CHAT_DATA_DIR"))
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, str(f.type), raw)
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                values[key] = value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536 and self.port != 0:
+            raise ValueError(f"port must be 1..65535, got {self.port}")
+        if self.max_frame_bytes < 1024:
+            raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
+        unknown = set(self.survey) - {"csat", "nps", "ces"}
+        if unknown:
+            raise ValueError(f"survey may ask csat, nps, ces; got {sorted(unknown)}")
+        if self.sqlite_synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(
+                f"sqlite_synchronous must be NORMAL, FULL or EXTRA, got {self.sqlite_synchronous!r}"
+            )
+        for name in ("agent_grace_s", "visitor_timeout_s", "hello_timeout_s", "sweep_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "Path":
+            return Path(raw)
+        if type_name.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise ValueError(f"CHAT_{name.upper()}={raw!r} is not a valid {type_name}") from None

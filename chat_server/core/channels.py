@@ -1,0 +1,25 @@
+"""Bus channel names. Hash tags (`{c_123}`) keep a conversation's keys in one cluster slot."""
+
+from __future__ import annotations
+
+
+def conversation(cid: str) -> str:
+    """Everything agents and watchers see of a conversation."""
+    return f"conv:{{{cid}}}"
+
+
+def visitor(visitor_id: str) -> str:
+    """Every tab of one visitor: their view of their conversation."""
+    return f"visitor:{{{visitor_id}}}"
+
+
+def agent(agent_id: str) -> str:
+    """Every tab of one agent: assignments, transfers away, status changes."""
+    return f"agent:{{{agent_id}}}"
+
+
+QUEUE = "queue"
+"""The waiting list, for every agent."""
+
+SUPERVISORS = "supervisors"
+"""Live figures for supervisors who asked for them."""

@@ -1,0 +1,138 @@
+"""Conversation state machine: queued -> active -> closed (contract §3, §4).
+
+Every transition takes the current `Conversation` and returns a `Transition`: the new
+value plus the system lines (`event` messages) it adds to the transcript. A transition
+that is illegal in the current state raises `ChatError` at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chat_server.core.errors import ChatError, ErrorCode, conflict, forbidden
+from chat_server.core.model import (
+    SYSTEM,
+    Agent,
+    AgentRef,
+    Conversation,
+    Draft,
+    Kind,
+    Message,
+    Role,
+    State,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    conversation: Conversation
+    drafts: tuple[Draft, ...] = ()
+
+
+def system_line(text: str) -> Draft:
+    return Draft(Kind.EVENT, SYSTEM, text)
+
+
+def open_conversation(
+    cid: str, site: str, visitor_id: str, topic: str | None, now: int
+) -> Conversation:
+    return Conversation(
+        id=cid,
+        site=site,
+        visitor_id=visitor_id,
+        state=State.QUEUED,
+        created=now,
+        topic=topic,
+        queued_at=now,
+    )
+
+
+def ensure_open(conv: Conversation) -> None:
+    if conv.state is State.CLOSED:
+        raise ChatError(ErrorCode.CLOSED, "the conversation is closed")
+
+
+def assign(conv: Conversation, agent: AgentRef, now: int, *, reassign: bool = False) -> Transition:
+    """Give a conversation to an agent: a queued one, or with `reassign` an active one too."""
+    ensure_open(conv)
+    if conv.state is State.ACTIVE:
+        if not reassign:
+            raise conflict("the conversation was already taken")
+        if conv.agent is not None and conv.agent.id == agent.id:
+            raise conflict("the conversation is already with this agent")
+    line = (
+        f"Transferred to {agent.name}"
+        if conv.state is State.ACTIVE
+        else f"{agent.name} joined the chat"
+    )
+    new = replace(
+        conv,
+        state=State.ACTIVE,
+        agent=agent,
+        assigned_at=conv.assigned_at if conv.assigned_at is not None else now,
+    )
+    return Transition(new, (system_line(line),))
+
+
+REQUEUE_LINES = {
+    "transferred": "Transferred back to the queue",
+    "agent_left": "Your agent was disconnected: waiting for the next available agent",
+}
+
+
+def requeue(
+    conv: Conversation, now: int, *, reason: str, front: bool, topic: str | None = None
+) -> Transition:
+    """Put an active conversation back in the queue; its previous agent is not routed it again."""
+    ensure_open(conv)
+    if conv.state is not State.ACTIVE or conv.agent is None:
+        raise conflict("the conversation is not with an agent")
+    new = replace(
+        conv,
+        state=State.QUEUED,
+        agent=None,
+        queued_at=now,
+        queue_rank=0 if front else 1,
+        topic=topic if topic is not None else conv.topic,
+        excluded_agents=conv.excluded_agents | {conv.agent.id},
+    )
+    return Transition(new, (system_line(REQUEUE_LINES.get(reason, "Back in the queue")),))
+
+
+def close(
+    conv: Conversation, now: int, *, by: str, reason: str, resolved: bool | None
+) -> Transition:
+    ensure_open(conv)
+    new = replace(
+        conv,
+        state=State.CLOSED,
+        closed_at=now,
+        closed_by=by,
+        close_reason=reason,
+        resolved=resolved,
+    )
+    return Transition(new, (system_line("The conversation was closed"),))
+
+
+def after_message(conv: Conversation, message: Message) -> Conversation:
+    """Advance `last_seq` and note the first agent reply (the first response time's end)."""
+    first_response = conv.first_response_at
+    if first_response is None and message.kind is Kind.TEXT and message.sender.role is Role.AGENT:
+        first_response = message.ts
+    return replace(conv, last_seq=message.seq, first_response_at=first_response)
+
+
+def has_capacity(active: int, max_chats: int) -> bool:
+    return active < max_chats
+
+
+def require_own(conv: Conversation, agent: Agent) -> None:
+    """Only the conversation's agent may speak in it (supervisors watch read-only)."""
+    if conv.agent is None or conv.agent.id != agent.id:
+        raise forbidden("this conversation is not yours")
+
+
+def require_own_or_supervisor(conv: Conversation, agent: Agent) -> None:
+    if agent.is_supervisor:
+        return
+    require_own(conv, agent)

@@ -1,0 +1,158 @@
+"""The domain's values: frozen, slotted, and free of I/O.
+
+Stores persist them, the core transforms them, `service/views.py` turns them into wire maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    NOTE = "note"
+    EVENT = "event"
+
+
+class Role(StrEnum):
+    """Who wrote a message (contract §2 Message.from.role)."""
+
+    VISITOR = "visitor"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class AgentRole(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+class AgentStatus(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    id: str
+    site: str
+    created: int
+    name: str | None = None
+    email: str | None = None
+    page: Page | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    email: str
+    name: str
+    role: AgentRole
+    max_chats: int
+    topics: frozenset[str] = frozenset()
+    password_hash: str = ""
+    status: AgentStatus = AgentStatus.AWAY
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role is AgentRole.SUPERVISOR
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    role: Role
+    id: str | None
+    name: str | None
+
+
+SYSTEM = Sender(Role.SYSTEM, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message before the store gives it a `seq` and a `ts`."""
+
+    kind: Kind
+    sender: Sender
+    text: str
+    cmid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    cid: str
+    seq: int
+    ts: int
+    kind: Kind
+    sender: Sender
+    text: str
+    cmid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One chat from start to close; `last_seq` is the seq of its newest message.
+
+    `queue_rank` orders the waiting queue: requeued conversations (rank 0) go before new
+    ones (rank 1), then the longest waiting first.
+    """
+
+    id: str
+    site: str
+    visitor_id: str
+    state: State
+    created: int
+    last_seq: int = 0
+    topic: str | None = None
+    agent: AgentRef | None = None
+    queued_at: int = 0
+    queue_rank: int = 1
+    assigned_at: int | None = None
+    first_response_at: int | None = None
+    closed_at: int | None = None
+    closed_by: str | None = None
+    close_reason: str | None = None
+    resolved: bool | None = None
+    excluded_agents: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is not State.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    cid: str
+    ts: int
+    csat: int | None = None
+    nps: int | None = None
+    ces: int | None = None
+    comment: str | None = None
+    agent_id: str | None = None
+    topic: str | None = None

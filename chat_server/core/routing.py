@@ -1,0 +1,80 @@
+"""Who gets the next conversation, queue positions and waiting estimates (contract §4).
+
+Auto mode: the online agent with free capacity and the fewest active conversations; ties
+go to the one idle longest. Agents with topics take conversations of those topics (and
+untopiced ones); agents without topics take anything; a topic match beats a generalist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from chat_server.core.model import Conversation, State
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An agent who could take a conversation now: connected, status online."""
+
+    agent_id: str
+    active: int
+    max_chats: int
+    topics: frozenset[str] = frozenset()
+    idle_since: int = 0
+
+    @property
+    def free(self) -> int:
+        return max(0, self.max_chats - self.active)
+
+
+def _eligible(c: Candidate, topic: str | None) -> bool:
+    return c.free > 0 and (not c.topics or topic is None or topic in c.topics)
+
+
+def pick_agent(
+    candidates: Iterable[Candidate], topic: str | None, exclude: frozenset[str] = frozenset()
+) -> str | None:
+    pool = [c for c in candidates if c.agent_id not in exclude and _eligible(c, topic)]
+    specialists = [c for c in pool if topic is not None and topic in c.topics]
+    pool = specialists or pool
+    if not pool:
+        return None
+    best = min(pool, key=lambda c: (c.active, c.idle_since, c.agent_id))
+    return best.agent_id
+
+
+def queue_order(conversations: Iterable[Conversation]) -> list[Conversation]:
+    waiting = (c for c in conversations if c.state is State.QUEUED)
+    return sorted(waiting, key=lambda c: (c.queue_rank, c.queued_at, c.id))
+
+
+def plan_assignments(
+    queue: Sequence[Conversation], candidates: Iterable[Candidate], now: int
+) -> list[tuple[str, str]]:
+    """Walk the queue in order and pick an agent for each conversation that has one.
+
+    Returns (cid, agent_id) pairs; each pick counts against the agent's capacity for the
+    picks after it. The store still checks capacity atomically when it assigns.
+    """
+    pool = {c.agent_id: c for c in candidates}
+    plan: list[tuple[str, str]] = []
+    for conv in queue:
+        agent_id = pick_agent(pool.values(), conv.topic, conv.excluded_agents)
+        if agent_id is None:
+            continue
+        chosen = pool[agent_id]
+        pool[agent_id] = replace(chosen, active=chosen.active + 1, idle_since=now)
+        plan.append((conv.id, agent_id))
+    return plan
+
+
+def estimate_wait_s(position: int, online_slots: int, mean_handle_s: float) -> int | None:
+    """Seconds until a conversation at `position` (1-based) is likely picked up.
+
+    Each online chat slot frees about once per `mean_handle_s`; `None` when nobody is online.
+    """
+    if online_slots <= 0:
+        return None
+    return max(1, math.ceil(position * mean_handle_s / online_slots))

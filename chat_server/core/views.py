@@ -1,0 +1,85 @@
+"""Wire shapes of the domain values (contract §2 Objects), per audience.
+
+The visitor never sees notes, nor an agent's id: only `agent.name`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_server.core.model import AgentRef, Conversation, Kind, Message, Role, Visitor
+
+
+def message(m: Message, *, for_visitor: bool = False) -> dict[str, Any]:
+    sender: dict[str, Any] = {"role": m.sender.role.value, "id": m.sender.id, "name": m.sender.name}
+    if for_visitor and m.sender.role is Role.AGENT:
+        sender = {"role": "agent", "name": m.sender.name}
+    out: dict[str, Any] = {
+        "cid": m.cid,
+        "seq": m.seq,
+        "ts": m.ts,
+        "kind": m.kind.value,
+        "from": sender,
+        "text": m.text,
+    }
+    if m.cmid is not None:
+        out["cmid"] = m.cmid
+    return out
+
+
+def msg_event(m: Message, *, for_visitor: bool = False) -> dict[str, Any]:
+    return {"t": "msg", **message(m, for_visitor=for_visitor)}
+
+
+def visible_to_visitor(m: Message) -> bool:
+    return m.kind is not Kind.NOTE
+
+
+def agent_ref(agent: AgentRef | None, *, for_visitor: bool = False) -> dict[str, Any] | None:
+    if agent is None:
+        return None
+    if for_visitor:
+        return {"name": agent.name}
+    return {"id": agent.id, "name": agent.name}
+
+
+def visitor_info(v: Visitor | None, visitor_id: str) -> dict[str, Any]:
+    page = None
+    if v is not None and v.page is not None:
+        page = {"url": v.page.url, "title": v.page.title}
+    return {
+        "id": visitor_id,
+        "name": v.name if v else None,
+        "email": v.email if v else None,
+        "page": page,
+    }
+
+
+def conversation(
+    c: Conversation,
+    v: Visitor | None,
+    *,
+    for_visitor: bool = False,
+    position: int | None = None,
+    eta_s: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.id,
+        "state": c.state.value,
+        "topic": c.topic,
+        "created": c.created,
+        "visitor": visitor_info(v, c.visitor_id),
+        "agent": agent_ref(c.agent, for_visitor=for_visitor),
+        "last_seq": c.last_seq,
+    }
+    if position is not None:
+        out["position"] = position
+        out["eta_s"] = eta_s
+    if c.state.value == "closed":
+        out["closed"] = {
+            "ts": c.closed_at,
+            "by": c.closed_by,
+            "reason": c.close_reason,
+            "resolved": c.resolved,
+        }
+    return out

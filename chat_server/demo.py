@@ -1,0 +1,58 @@
+"""`serve --demo`: a demo site, agent and supervisor, so the product can be tried at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_server.backends.base import Store
+from chat_server.core import ids
+from chat_server.core.model import Agent, AgentRole, Site
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    email: str
+    password: str
+    name: str
+    role: AgentRole
+    max_chats: int
+
+
+DEMO_SITE = "demo"
+DEMO_ACCOUNTS = (
+    DemoAccount("agent@demo.test", "demo-agent", "Alice (demo agent)", AgentRole.AGENT, 3),
+    DemoAccount(
+        "supervisor@demo.test", "demo-supervisor", "Sam (demo supervisor)", AgentRole.SUPERVISOR, 0
+    ),
+)
+
+
+async def seed_demo(store: Store) -> None:
+    """Create what is missing; never overwrite an existing account's password."""
+    from chat_server.web.auth import hash_password
+
+    await store.put_site(Site(DEMO_SITE, ("self",)))
+    for account in DEMO_ACCOUNTS:
+        if await store.agent_by_email(account.email) is None:
+            await store.add_agent(
+                Agent(
+                    id=ids.agent_id(),
+                    email=account.email,
+                    name=account.name,
+                    role=account.role,
+                    max_chats=account.max_chats,
+                    password_hash=hash_password(account.password),
+                )
+            )
+
+
+def banner(base_url: str) -> str:
+    lines = [
+        "Demo is ready:",
+        f"  shop page with the chat widget   {base_url}/",
+        f"  agent console                    {base_url}/console",
+        f"  supervisor dashboard             {base_url}/dashboard",
+    ]
+    for account in DEMO_ACCOUNTS:
+        lines.append(f"  {account.role.value:<10} {account.email} / {account.password}")
+    return "\n".join(lines)

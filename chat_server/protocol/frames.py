@@ -1,0 +1,325 @@
+"""Client frame schemas (PROTOCOL.md §3, §4, §5) and the one parser that checks them.
+
+Each client frame is a frozen dataclass; a field's metadata says how long a string may be
+and whether going over is `too_large` (user text) or `bad_request` (ids, tokens). Unknown
+fields are ignored; missing or mistyped required fields are `bad_request`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Union
+
+from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.protocol.codec import Frame
+
+ID_MAX = 64
+
+
+def _limit(max_chars: int, *, user_text: bool = False, allow_empty: bool = True) -> Any:
+    return field(metadata={"max": max_chars, "user_text": user_text, "empty": allow_empty})
+
+
+def _opt(max_chars: int, *, user_text: bool = False) -> Any:
+    return field(default=None, metadata={"max": max_chars, "user_text": user_text, "empty": True})
+
+
+def _range(lo: int, hi: int, *, optional: bool = False) -> Any:
+    if optional:
+        return field(default=None, metadata={"range": (lo, hi)})
+    return field(metadata={"range": (lo, hi)})
+
+
+def _cid() -> Any:
+    return _limit(ID_MAX, allow_empty=False)
+
+
+def _cmid() -> Any:
+    return _limit(ID_MAX, allow_empty=False)
+
+
+TEXT_MAX = 4000
+NAME_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    url: str = _limit(2048)
+    title: str = field(default="", metadata={"max": 500, "user_text": True, "empty": True})
+    referrer: str | None = _opt(2048)
+
+
+# --- visitor frames (§3) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorHello:
+    token: str | None = _opt(1024)
+    name: str | None = _opt(NAME_MAX, user_text=True)
+    email: str | None = _opt(254, user_text=True)
+    page: PageInfo | None = None
+    lang: str | None = _opt(35)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
+    topic: str | None = _opt(NAME_MAX, user_text=True)
+    cmid: str | None = _opt(ID_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    cid: str = _cid()
+    text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
+    cmid: str = _cmid()
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    cid: str = _cid()
+    on: bool = field(default=False)
+    preview: str | None = _opt(TEXT_MAX, user_text=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    cid: str = _cid()
+    seq: int = _range(0, 2**53)
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    cid: str = _cid()
+    after: int = _range(0, 2**53)
+    limit: int | None = _range(1, 200, optional=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PageChange:
+    url: str = _limit(2048)
+    title: str = field(default="", metadata={"max": 500, "user_text": True, "empty": True})
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorClose:
+    cid: str = _cid()
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    cid: str = _cid()
+    csat: int | None = _range(1, 5, optional=True)
+    nps: int | None = _range(0, 10, optional=True)
+    ces: int | None = _range(1, 7, optional=True)
+    comment: str | None = _opt(TEXT_MAX, user_text=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Cobrowse:
+    """`cobrowse {cid, op, ...}`: the op's own fields are checked by the co-browse relay."""
+
+    cid: str = _cid()
+    op: str = _limit(32, allow_empty=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+# --- agent frames (§4) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHello:
+    token: str | None = _opt(1024)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str = _limit(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    cid: str = _cid()
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    cid: str = _cid()
+    text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
+    cmid: str = _cmid()
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    cid: str = _cid()
+    to: str | None = _opt(ID_MAX)
+    topic: str | None = _opt(NAME_MAX, user_text=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentClose:
+    cid: str = _cid()
+    resolved: bool = field(default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    cid: str = _cid()
+    to: str = _limit(ID_MAX, allow_empty=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    cid: str = _cid()
+    on: bool = field(default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    stats: bool = field(default=False)
+
+
+VISITOR_FRAMES: dict[str, type] = {
+    "hello": VisitorHello,
+    "start": Start,
+    "msg": Msg,
+    "typing": Typing,
+    "read": Read,
+    "sync": Sync,
+    "page": PageChange,
+    "close": VisitorClose,
+    "rate": Rate,
+    "cobrowse": Cobrowse,
+    "ping": Ping,
+}
+AGENT_FRAMES: dict[str, type] = {
+    "hello": AgentHello,
+    "status": Status,
+    "claim": Claim,
+    "msg": Msg,
+    "typing": Typing,
+    "read": Read,
+    "sync": Sync,
+    "note": Note,
+    "transfer": Transfer,
+    "close": AgentClose,
+    "assign": Assign,
+    "watch": Watch,
+    "subscribe": Subscribe,
+    "cobrowse": Cobrowse,
+    "ping": Ping,
+}
+# Booleans the contract marks required even though the dataclass gives them a default.
+REQUIRED_BOOLS = {AgentClose: ("resolved",), Typing: ("on",), Watch: ("on",), Subscribe: ("stats",)}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A parsed client frame: its type, its `id` (if any) and its checked body."""
+
+    t: str
+    id: int | str | None
+    body: Any
+    raw: Frame
+
+
+def frame_id(obj: Frame) -> int | str | None:
+    """The frame's `id` if it is a usable one (an int, or a string of at most 64 chars)."""
+    value = obj.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and -(2**53) <= value <= 2**53:
+        return value
+    if isinstance(value, str) and len(value) <= ID_MAX:
+        return value
+    return None
+
+
+def parse(obj: Frame, schemas: dict[str, type]) -> Envelope:
+    t = obj.get("t")
+    if not isinstance(t, str):
+        raise ChatError(ErrorCode.BAD_REQUEST, "a frame needs a string 't'")
+    if "id" in obj and obj["id"] is not None and frame_id(obj) is None:
+        raise ChatError(
+            ErrorCode.BAD_REQUEST, "'id' must be an int or a string of at most 64 chars"
+        )
+    schema = schemas.get(t)
+    if schema is None:
+        raise ChatError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {t[:32]!r}")
+    return Envelope(t, frame_id(obj), build(schema, obj), obj)
+
+
+@cache
+def _hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
+
+
+def build(schema: type, obj: dict[str, Any]) -> Any:
+    """Check `obj` against a frame dataclass and build it, or raise `ChatError`."""
+    hints = _hints(schema)
+    required_bools = REQUIRED_BOOLS.get(schema, ())
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(schema):
+        present = f.name in obj and obj[f.name] is not None
+        if not present:
+            has_default = f.default is not dataclasses.MISSING
+            if f.name in required_bools or not has_default:
+                raise ChatError(ErrorCode.BAD_REQUEST, f"missing field {f.name!r}")
+            continue
+        values[f.name] = _check(f, hints[f.name], obj[f.name])
+    return schema(**values)
+
+
+def _base_type(hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+def _check(f: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
+    kind = _base_type(hint)
+    name = f.name
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a boolean")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be an integer")
+        lo, hi = f.metadata.get("range", (-(2**53), 2**53))
+        if not lo <= value <= hi:
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be between {lo} and {hi}")
+        return value
+    if kind is str:
+        return _check_str(f, value)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a map")
+        return build(kind, value)  # type: ignore[arg-type]
+    raise AssertionError(f"unsupported field type {hint!r}")  # pragma: no cover
+
+
+def _check_str(f: dataclasses.Field[Any], value: Any) -> str:
+    name = f.name
+    if not isinstance(value, str):
+        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a string")
+    if "\x00" in value:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must not contain NUL")
+    limit = f.metadata.get("max", 4000)
+    if len(value) > limit:
+        if f.metadata.get("user_text"):
+            raise ChatError(ErrorCode.TOO_LARGE, f"{name!r} is longer than {limit} characters")
+        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} is longer than {limit} characters")
+    if not f.metadata.get("empty", True) and not value.strip():
+        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must not be empty")
+    return value

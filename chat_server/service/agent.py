@@ -1,0 +1,297 @@
+"""Agent and supervisor frames (contract §4): one `AgentSession` per agent WebSocket."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from chat_server.core import channels, tokens, views
+from chat_server.core import conversation as flow
+from chat_server.core.errors import (
+    ChatError,
+    ErrorCode,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+)
+from chat_server.core.model import (
+    Agent,
+    AgentStatus,
+    Conversation,
+    Draft,
+    Kind,
+    Role,
+    Sender,
+    State,
+)
+from chat_server.protocol import frames as f
+from chat_server.protocol.codec import Codec, Frame
+from chat_server.protocol.errors import CloseCode, ProtocolClose
+from chat_server.service.dispatch import Dispatcher
+from chat_server.service.node import Node
+from chat_server.service.session import Handler, Result, Session
+
+
+class AgentSession(Session):
+    role = "agent"
+    schemas = f.AGENT_FRAMES
+
+    def __init__(
+        self, node: Node, dispatcher: Dispatcher, codec: Codec, agent: Agent | None
+    ) -> None:
+        super().__init__(node, dispatcher, codec)
+        self.agent = agent
+        self.watching: set[str] = set()
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "hello": self.hello,
+            "status": self.status,
+            "claim": self.claim,
+            "msg": self.msg,
+            "typing": self.typing,
+            "read": self.read,
+            "sync": self.sync,
+            "note": self.note,
+            "transfer": self.transfer,
+            "close": self.close,
+            "assign": self.assign,
+            "watch": self.watch,
+            "subscribe": self.subscribe_stats,
+            "cobrowse": self.cobrowse,
+        }
+
+    @property
+    def me(self) -> Agent:
+        assert self.agent is not None
+        return self.agent
+
+    def accept(self, channel: str, frame: Frame) -> bool:
+        """Follow this agent's conversations as they are assigned, moved away or closed."""
+        t = frame.get("t")
+        if t == "assigned":
+            cid = frame["conversation"]["id"]
+            self.subscribe(channels.conversation(cid))
+            for m in frame["messages"]:
+                self.mark_seen(cid, m["seq"])
+        elif t == "unassigned" and frame["cid"] not in self.watching:
+            self.unsubscribe(channels.conversation(frame["cid"]))
+        elif t == "closed":
+            self.watching.discard(frame["cid"])
+            self.unsubscribe(channels.conversation(frame["cid"]))
+        return self.first_delivery(frame)
+
+    async def closed(self) -> None:
+        await super().closed()
+        if self.agent is not None and self.greeted:
+            await self.store.disconnected("agent", self.me.id, self.id, self.node.clock.now_ms())
+            self.dispatcher.kick()
+
+    # frames -----------------------------------------------------------------------------
+
+    async def hello(self, hello: f.AgentHello) -> Result:
+        if self.greeted:
+            raise conflict("hello was already said on this connection")
+        agent = await self._authenticate(hello.token)
+        self.agent, self.greeted = agent, True
+        self.subscribe(channels.agent(agent.id))
+        self.subscribe(channels.QUEUE)
+        mine = await self.store.active_of(agent.id)
+        for conv in mine:
+            self.subscribe(channels.conversation(conv.id))
+        await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
+        self.dispatcher.kick()
+        return {
+            "agent": {
+                "id": agent.id,
+                "name": agent.name,
+                "role": agent.role.value,
+                "max_chats": agent.max_chats,
+            },
+            "status": agent.status.value,
+            "conversations": [await self.node.conversation_view(c) for c in mine],
+            "waiting": await self.dispatcher.waiting_list(),
+        }
+
+    async def _authenticate(self, token: str | None) -> Agent:
+        """The cookie's agent (re-read for fresh status), else the agent of `hello.token`."""
+        agent_id = self.agent.id if self.agent is not None else None
+        if agent_id is None and token:
+            agent_id = await self.store.credential_agent(
+                tokens.hash_secret(token), self.node.clock.now_ms()
+            )
+        agent = await self.store.agent(agent_id) if agent_id else None
+        if agent is None:
+            raise ProtocolClose(
+                CloseCode.UNAUTHENTICATED,
+                "no valid authentication",
+                ChatError(ErrorCode.UNAUTHORIZED, "invalid or missing token"),
+            )
+        return agent
+
+    async def status(self, status: f.Status) -> Result:
+        try:
+            state = AgentStatus(status.state)
+        except ValueError:
+            raise bad_request("state must be online, away or offline") from None
+        await self.store.set_agent_status(self.me.id, state)
+        self.agent = replace(self.me, status=state)
+        await self.node.hub.publish(
+            channels.agent(self.me.id), {"t": "status", "state": state}, skip=self.id
+        )
+        self.dispatcher.kick()
+        return {"status": state.value}
+
+    async def claim(self, claim: f.Claim) -> Result:
+        await self.require(claim.cid)
+        changed = await self.store.assign(
+            claim.cid, self.me, self.node.clock.now_ms(), reassign=False, enforce_capacity=True
+        )
+        await self.node.announce_assigned(changed)
+        self.dispatcher.kick()
+        return {"conversation": await self.node.conversation_view(changed.conversation)}
+
+    async def msg(self, msg: f.Msg) -> Result:
+        flow.require_own(await self.require(msg.cid), self.me)
+        return await self._append(msg.cid, Kind.TEXT, msg.text, msg.cmid)
+
+    async def note(self, note: f.Note) -> Result:
+        flow.require_own_or_supervisor(await self.require(note.cid), self.me)
+        return await self._append(note.cid, Kind.NOTE, note.text, note.cmid)
+
+    async def _append(self, cid: str, kind: Kind, text: str, cmid: str) -> Result:
+        sender = Sender(Role.AGENT, self.me.id, self.me.name)
+        appended = await self.store.append(cid, Draft(kind, sender, text, cmid), origin=self.id)
+        self.mark_seen(cid, appended.message.seq)
+        if appended.created:
+            self.node.metrics.message_stored(appended.message)
+        return {"seq": appended.message.seq, "ts": appended.message.ts}
+
+    async def typing(self, typing: f.Typing) -> Result:
+        conv = await self.require(typing.cid)
+        flow.require_own(conv, self.me)
+        flow.ensure_open(conv)
+        await self.node.hub.publish(
+            channels.visitor(conv.visitor_id), {"t": "typing", "cid": conv.id, "on": typing.on}
+        )
+        frame: dict[str, Any] = {
+            "t": "typing",
+            "cid": conv.id,
+            "on": typing.on,
+            "by": "agent",
+            "agent": {"id": self.me.id, "name": self.me.name},
+        }
+        await self.node.hub.publish(channels.conversation(conv.id), frame, skip=self.id)
+        return None
+
+    async def read(self, read: f.Read) -> Result:
+        conv = await self.require(read.cid)
+        flow.require_own(conv, self.me)
+        frame = {"t": "read", "cid": conv.id, "seq": read.seq, "by": "agent"}
+        await self.node.hub.publish(channels.visitor(conv.visitor_id), frame)
+        await self.node.hub.publish(channels.conversation(conv.id), frame, skip=self.id)
+        return None
+
+    async def sync(self, sync: f.Sync) -> Result:
+        self._require_readable(await self.require(sync.cid))
+        return await self.sync_page(sync, for_visitor=False)
+
+    async def transfer(self, transfer: f.Transfer) -> Result:
+        conv = await self.require(transfer.cid)
+        flow.require_own_or_supervisor(conv, self.me)
+        now = self.node.clock.now_ms()
+        if transfer.to is not None:
+            target = await self._agent(transfer.to)
+            if target.id not in await self.store.online("agent"):
+                raise conflict(f"{target.name} is not connected")
+            changed = await self.store.assign(
+                conv.id, target, now, reassign=True, enforce_capacity=True
+            )
+            await self.node.announce_assigned(changed)
+        else:
+            changed = await self.store.requeue(
+                conv.id, now, reason="transferred", front=True, topic=transfer.topic
+            )
+            previous = changed.previous.agent
+            if previous is not None:
+                await self.node.announce_unassigned(previous.id, conv.id, "transferred")
+        self.dispatcher.kick()
+        return {"conversation": await self.node.conversation_view(changed.conversation)}
+
+    async def close(self, close: f.AgentClose) -> Result:
+        conv = await self.require(close.cid)
+        flow.require_own_or_supervisor(conv, self.me)
+        changed = await self.store.close(
+            conv.id,
+            self.node.clock.now_ms(),
+            by="agent",
+            reason="resolved" if close.resolved else "unresolved",
+            resolved=close.resolved,
+        )
+        await self.node.announce_closed(changed)
+        self.dispatcher.kick()
+        return None
+
+    async def assign(self, assign: f.Assign) -> Result:
+        self._require_supervisor()
+        await self.require(assign.cid)
+        target = await self._agent(assign.to)
+        changed = await self.store.assign(
+            assign.cid, target, self.node.clock.now_ms(), reassign=True, enforce_capacity=False
+        )
+        await self.node.announce_assigned(changed)
+        self.dispatcher.kick()
+        return {"conversation": await self.node.conversation_view(changed.conversation)}
+
+    async def watch(self, watch: f.Watch) -> Result:
+        self._require_supervisor()
+        conv = await self.require(watch.cid)
+        channel = channels.conversation(conv.id)
+        if not watch.on:
+            self.watching.discard(conv.id)
+            if conv.agent is None or conv.agent.id != self.me.id:
+                self.unsubscribe(channel)
+            return None
+        self.watching.add(conv.id)
+        self.subscribe(channel)
+        messages, _ = await self.store.messages_after(
+            conv.id, max(0, conv.last_seq - 200), 200, notes=True
+        )
+        for m in messages:
+            self.mark_seen(conv.id, m.seq)
+        return {
+            "conversation": await self.node.conversation_view(conv),
+            "messages": [views.message(m) for m in messages],
+        }
+
+    async def subscribe_stats(self, sub: f.Subscribe) -> Result:
+        self._require_supervisor()
+        if sub.stats:
+            self.subscribe(channels.SUPERVISORS)
+        else:
+            self.unsubscribe(channels.SUPERVISORS)
+        return None
+
+    async def cobrowse(self, frame: f.Cobrowse) -> Result:
+        flow.require_own(await self.require(frame.cid), self.me)
+        raise ChatError(ErrorCode.FORBIDDEN, "co-browsing is not enabled on this server")
+
+    # helpers ----------------------------------------------------------------------------
+
+    def _require_supervisor(self) -> None:
+        if not self.me.is_supervisor:
+            raise forbidden("supervisors only")
+
+    def _require_readable(self, conv: Conversation) -> None:
+        """Agents read the queue and their own chats; supervisors read everything."""
+        if self.me.is_supervisor or conv.state is State.QUEUED:
+            return
+        if conv.agent is None or conv.agent.id != self.me.id:
+            raise forbidden("this conversation is not yours")
+
+    async def _agent(self, agent_id: str) -> Agent:
+        agent = await self.store.agent(agent_id)
+        if agent is None:
+            raise not_found("no such agent")
+        return agent

@@ -1,0 +1,218 @@
+"""Auto-assignment runs, the waiting-list announcements and the absence timers.
+
+Runs are coalesced: any number of `kick()`s while a run is going cause one more run.
+Each assignment is still checked atomically by the store, so two nodes (or a `claim`
+racing a run) can never give one conversation to two agents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from chat_server.core import channels, routing
+from chat_server.core.errors import ChatError
+from chat_server.core.model import AgentStatus, Conversation
+from chat_server.service.node import Node
+
+log = logging.getLogger(__name__)
+PREVIEW_CHARS = 140
+
+
+class Dispatcher:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._dirty = asyncio.Event()
+        self._queue_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._previews: dict[str, str] = {}
+        self._positions: dict[str, tuple[int, int | None]] = {}
+        self._last_queue: list[dict[str, Any]] | None = None
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._assign_loop(), name="dispatch"),
+            asyncio.create_task(self._announce_loop(), name="queue-announcer"),
+            asyncio.create_task(self._sweep_loop(), name="sweeper"),
+        ]
+        self.kick()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def kick(self) -> None:
+        """Something changed (queue, capacity, presence, status): assign and announce soon."""
+        self._dirty.set()
+
+    def remember_preview(self, cid: str, text: str) -> None:
+        self._previews[cid] = text[:PREVIEW_CHARS]
+
+    # assignment -------------------------------------------------------------------------
+
+    async def _assign_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.assign_waiting()
+            except ChatError as exc:
+                log.warning("dispatch run failed: %s", exc.message)
+            except Exception:
+                log.exception("dispatch run failed")
+            self._queue_changed.set()
+
+    async def _announce_loop(self) -> None:
+        while True:
+            await self._queue_changed.wait()
+            self._queue_changed.clear()
+            try:
+                await self.announce_queue()
+            except ChatError as exc:
+                log.warning("queue announcement failed: %s", exc.message)
+            except Exception:
+                log.exception("queue announcement failed")
+            await asyncio.sleep(self.node.settings.queue_interval_s)  # at most 2 a second
+
+    async def candidates(self) -> list[routing.Candidate]:
+        store = self.node.store
+        online = await store.online("agent")
+        if not online:
+            return []
+        loads = await store.loads()
+        out = []
+        for agent in await store.agents():
+            if agent.id not in online or agent.status is not AgentStatus.ONLINE:
+                continue
+            if agent.max_chats <= 0:
+                continue
+            load = loads.get(agent.id)
+            out.append(
+                routing.Candidate(
+                    agent.id,
+                    load.active if load else 0,
+                    agent.max_chats,
+                    agent.topics,
+                    load.last_assigned if load else 0,
+                )
+            )
+        return out
+
+    async def assign_waiting(self) -> None:
+        store = self.node.store
+        queue = await store.waiting()
+        if not queue:
+            return
+        candidates = await self.candidates()
+        if not candidates:
+            return
+        now = self.node.clock.now_ms()
+        agents = {a.id: a for a in await store.agents()}
+        for cid, agent_id in routing.plan_assignments(queue, candidates, now):
+            try:
+                changed = await store.assign(
+                    cid, agents[agent_id], now, reassign=False, enforce_capacity=True
+                )
+            except ChatError:
+                continue  # claimed or closed meanwhile, or capacity moved: next run decides
+            await self.node.announce_assigned(changed)
+
+    # the waiting list -------------------------------------------------------------------
+
+    async def announce_queue(self) -> None:
+        queue = await self.node.store.waiting()
+        now = self.node.clock.now_ms()
+        waiting = [await self._waiting_entry(conv, now) for conv in queue]
+        if waiting != self._last_queue:
+            self._last_queue = waiting
+            await self.node.hub.publish(channels.QUEUE, {"t": "queue", "waiting": waiting})
+        positions = await self.positions(queue)
+        for conv in queue:
+            place = positions[conv.id]
+            if self._positions.get(conv.id) != place:
+                self._positions[conv.id] = place
+                await self.node.hub.publish(
+                    channels.visitor(conv.visitor_id),
+                    {
+                        "t": "queue",
+                        "cid": conv.id,
+                        "position": place[0],
+                        "eta_s": place[1],
+                    },
+                )
+        for cid in set(self._positions) - set(positions):
+            del self._positions[cid]
+
+    async def waiting_list(self) -> list[dict[str, Any]]:
+        now = self.node.clock.now_ms()
+        return [await self._waiting_entry(c, now) for c in await self.node.store.waiting()]
+
+    async def positions(
+        self, queue: list[Conversation] | None = None
+    ) -> dict[str, tuple[int, int | None]]:
+        if queue is None:
+            queue = await self.node.store.waiting()
+        slots = sum(c.max_chats for c in await self.candidates())
+        mean = self.node.settings.mean_handle_s
+        return {
+            conv.id: (i, routing.estimate_wait_s(i, slots, mean))
+            for i, conv in enumerate(queue, start=1)
+        }
+
+    async def _waiting_entry(self, conv: Conversation, now: int) -> dict[str, Any]:
+        visitor = await self.node.store.visitor(conv.visitor_id)
+        return {
+            "cid": conv.id,
+            "topic": conv.topic,
+            "visitor": {"name": visitor.name if visitor else None},
+            "waited_s": max(0, (now - conv.created) // 1000),
+            "preview": await self._preview(conv.id),
+        }
+
+    async def _preview(self, cid: str) -> str:
+        if cid not in self._previews:
+            first, _ = await self.node.store.messages_after(cid, 0, 1, notes=False)
+            self._previews[cid] = first[0].text[:PREVIEW_CHARS] if first else ""
+        return self._previews[cid]
+
+    # absence timers ---------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.node.settings.sweep_interval_s)
+            try:
+                await self.sweep()
+            except ChatError as exc:
+                log.warning("sweep failed: %s", exc.message)
+            except Exception:
+                log.exception("sweep failed")
+
+    async def sweep(self) -> None:
+        """Requeue the chats of agents gone past their grace; close those of gone visitors."""
+        store, now = self.node.store, self.node.clock.now_ms()
+        grace_ms = int(self.node.settings.agent_grace_s * 1000)
+        for agent_id in await store.gone_since("agent", now - grace_ms):
+            for mine in await store.active_of(agent_id):
+                with contextlib.suppress(ChatError):
+                    await store.requeue(
+                        mine.id, now, reason="agent_left", front=True, only_agent=agent_id
+                    )
+                    await self.node.announce_unassigned(agent_id, mine.id, "agent_left")
+            await store.forget_gone("agent", agent_id)
+            self.kick()
+        timeout_ms = int(self.node.settings.visitor_timeout_s * 1000)
+        for visitor_id in await store.gone_since("visitor", now - timeout_ms):
+            conv = await store.open_conversation_of(visitor_id)
+            if conv is not None:
+                with contextlib.suppress(ChatError):
+                    changed = await store.close(
+                        conv.id, now, by="system", reason="visitor_left", resolved=None
+                    )
+                    await self.node.announce_closed(changed)
+                    self.kick()
+            await store.forget_gone("visitor", visitor_id)

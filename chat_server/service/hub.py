@@ -1,0 +1,121 @@
+"""This node's connections by channel: the one place where events fan out to sockets.
+
+Each event is encoded once per codec, not once per socket. Every connection has a bounded
+outbox; one that overflows is marked and closed by its writer with 1013 (the client
+reconnects and resumes with `sync`), so a slow reader cannot grow the server's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from typing import Any
+
+from chat_server.backends.base import Bus, Event
+from chat_server.protocol.codec import Codec, Frame, encode
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """One WebSocket as the services see it: an id, a codec, its channels and an outbox."""
+
+    def __init__(self, hub: Hub, codec: Codec, max_queue: int) -> None:
+        self.id = uuid.uuid4().hex
+        self.hub = hub
+        self.codec = codec
+        self.max_queue = max_queue
+        self.outbox: deque[bytes | str] = deque()
+        self.wakeup = asyncio.Event()
+        self.overflowed = False
+        self.channels: set[str] = set()
+
+    def accept(self, channel: str, frame: Frame) -> bool:
+        """Whether this connection wants an event it is subscribed to (subclasses filter)."""
+        return True
+
+    def send(self, frame: Frame) -> None:
+        self.push(encode(self.codec, frame))
+
+    def push(self, data: bytes | str) -> None:
+        if self.overflowed:
+            return
+        if len(self.outbox) >= self.max_queue:
+            self.overflowed = True
+            self.outbox.clear()
+        else:
+            self.outbox.append(data)
+        self.wakeup.set()
+
+    def subscribe(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.add(channel)
+            self.hub.join(channel, self)
+
+    def unsubscribe(self, channel: str) -> None:
+        if channel in self.channels:
+            self.channels.discard(channel)
+            self.hub.leave(channel, self)
+
+    def unsubscribe_all(self) -> None:
+        for channel in list(self.channels):
+            self.unsubscribe(channel)
+
+
+class Hub:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._channels: dict[str, set[Connection]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections: set[Connection] = set()
+        bus.set_handler(self.dispatch)
+
+    def join(self, channel: str, conn: Connection) -> None:
+        members = self._channels.get(channel)
+        if members is None:
+            self._channels[channel] = {conn}
+            self._background(self.bus.subscribe(channel))
+        else:
+            members.add(conn)
+
+    def leave(self, channel: str, conn: Connection) -> None:
+        members = self._channels.get(channel)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self._channels[channel]
+            self._background(self.bus.unsubscribe(channel))
+
+    def local(self, channel: str) -> set[Connection]:
+        return set(self._channels.get(channel, ()))
+
+    def dispatch(self, channel: str, event: Event) -> None:
+        members = self._channels.get(channel)
+        if not members:
+            return
+        frame: Frame = event["frame"]
+        skip = event.get("skip")
+        encoded: dict[Codec, bytes | str] = {}
+        for conn in list(members):
+            if conn.id == skip or not conn.accept(channel, frame):
+                continue
+            data = encoded.get(conn.codec)
+            if data is None:
+                data = encoded[conn.codec] = encode(conn.codec, frame)
+            conn.push(data)
+
+    async def publish(self, channel: str, frame: Frame, skip: str | None = None) -> None:
+        await self.bus.publish(channel, {"frame": frame, "skip": skip})
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("bus subscription change failed", exc_info=task.exception())

@@ -1,0 +1,228 @@
+"""Visitor frames (contract §3): one `VisitorSession` per visitor WebSocket."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from chat_server.core import channels, ids, tokens, views
+from chat_server.core import conversation as flow
+from chat_server.core.errors import ChatError, ErrorCode, bad_request, conflict, not_found
+from chat_server.core.model import (
+    Conversation,
+    Draft,
+    Kind,
+    Page,
+    Rating,
+    Role,
+    Sender,
+    Site,
+    State,
+    Visitor,
+)
+from chat_server.protocol import frames as f
+from chat_server.protocol.codec import Codec, Frame
+from chat_server.service.dispatch import Dispatcher
+from chat_server.service.node import Node
+from chat_server.service.session import Handler, Result, Session
+
+
+class VisitorSession(Session):
+    role = "visitor"
+    schemas = f.VISITOR_FRAMES
+
+    def __init__(self, node: Node, dispatcher: Dispatcher, codec: Codec, site: Site) -> None:
+        super().__init__(node, dispatcher, codec)
+        self.site = site
+        self.visitor: Visitor | None = None
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "hello": self.hello,
+            "start": self.start,
+            "msg": self.msg,
+            "typing": self.typing,
+            "read": self.read,
+            "sync": self.sync,
+            "page": self.page,
+            "close": self.close,
+            "rate": self.rate,
+            "cobrowse": self.cobrowse,
+        }
+
+    @property
+    def me(self) -> Visitor:
+        assert self.visitor is not None
+        return self.visitor
+
+    def accept(self, channel: str, frame: Frame) -> bool:
+        return self.first_delivery(frame)
+
+    async def closed(self) -> None:
+        await super().closed()
+        if self.visitor is not None:
+            await self.store.disconnected(
+                "visitor", self.visitor.id, self.id, self.node.clock.now_ms()
+            )
+
+    # frames -----------------------------------------------------------------------------
+
+    async def hello(self, hello: f.VisitorHello) -> Result:
+        if self.greeted:
+            raise conflict("hello was already said on this connection")
+        now = self.node.clock.now_ms()
+        visitor = await self._known_visitor(hello.token, now)
+        updated = visitor or Visitor(ids.visitor_id(), self.site.id, now)
+        page = Page(hello.page.url, hello.page.title) if hello.page else updated.page
+        updated = replace(
+            updated, name=hello.name or updated.name, email=hello.email or updated.email, page=page
+        )
+        if updated != visitor:
+            await self.store.put_visitor(updated)
+        self.visitor, self.greeted = updated, True
+        self.subscribe(channels.visitor(updated.id))
+        await self.store.connected("visitor", updated.id, self.id, now)
+        conv = await self.store.open_conversation_of(updated.id)
+        token = tokens.sign_visitor(
+            self.node.secret,
+            updated.id,
+            self.site.id,
+            now + self.node.settings.visitor_token_ttl_s * 1000,
+        )
+        return {
+            "visitor": {"id": updated.id, "name": updated.name, "email": updated.email},
+            "token": token,
+            "conversation": await self._view(conv) if conv else None,
+        }
+
+    async def _known_visitor(self, token: str | None, now: int) -> Visitor | None:
+        if not token:
+            return None
+        visitor_id = tokens.verify_visitor(self.node.secret, token, self.site.id, now)
+        if visitor_id is None:
+            return None
+        visitor = await self.store.visitor(visitor_id)
+        return visitor if visitor is not None and visitor.site == self.site.id else None
+
+    async def start(self, start: f.Start) -> Result:
+        if await self.store.open_conversation_of(self.me.id) is not None:
+            raise conflict("you already have an open conversation")
+        now = self.node.clock.now_ms()
+        conv = flow.open_conversation(
+            ids.conversation_id(), self.site.id, self.me.id, start.topic, now
+        )
+        first = Draft(Kind.TEXT, self._sender(), start.text, start.cmid)
+        message = await self.store.open_conversation(conv, first, origin=self.id)
+        self.mark_seen(conv.id, message.seq)
+        self.node.metrics.conversations_started.inc()
+        self.node.metrics.message_stored(message)
+        self.dispatcher.remember_preview(conv.id, start.text)
+        self.dispatcher.kick()
+        stored = await self.store.conversation(conv.id)
+        return {"conversation": await self._view(stored or conv)}
+
+    async def msg(self, msg: f.Msg) -> Result:
+        await self._own(msg.cid)
+        appended = await self.store.append(
+            msg.cid, Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid), origin=self.id
+        )
+        self.mark_seen(msg.cid, appended.message.seq)
+        if appended.created:
+            self.node.metrics.message_stored(appended.message)
+        return {"seq": appended.message.seq, "ts": appended.message.ts}
+
+    async def typing(self, typing: f.Typing) -> Result:
+        conv = await self._own_open(typing.cid)
+        frame: dict[str, Any] = {"t": "typing", "cid": conv.id, "on": typing.on, "by": "visitor"}
+        if typing.preview is not None and typing.on:
+            frame["preview"] = typing.preview
+        await self.node.hub.publish(channels.conversation(conv.id), frame)
+        return None
+
+    async def read(self, read: f.Read) -> Result:
+        conv = await self._own(read.cid)
+        frame = {"t": "read", "cid": conv.id, "seq": read.seq, "by": "visitor"}
+        await self.node.hub.publish(channels.conversation(conv.id), frame)
+        await self.node.hub.publish(channels.visitor(self.me.id), frame, skip=self.id)
+        return None
+
+    async def sync(self, sync: f.Sync) -> Result:
+        await self._own(sync.cid)
+        return await self.sync_page(sync, for_visitor=True)
+
+    async def page(self, page: f.PageChange) -> Result:
+        self.visitor = replace(self.me, page=Page(page.url, page.title))
+        await self.store.put_visitor(self.visitor)
+        conv = await self.store.open_conversation_of(self.me.id)
+        if conv is not None:
+            await self.node.hub.publish(
+                channels.conversation(conv.id),
+                {
+                    "t": "visitor_page",
+                    "cid": conv.id,
+                    "url": page.url,
+                    "title": page.title,
+                },
+            )
+        return None
+
+    async def close(self, close: f.VisitorClose) -> Result:
+        await self._own(close.cid)
+        changed = await self.store.close(
+            close.cid,
+            self.node.clock.now_ms(),
+            by="visitor",
+            reason="visitor_closed",
+            resolved=None,
+        )
+        await self.node.announce_closed(changed)
+        self.dispatcher.kick()
+        return None
+
+    async def rate(self, rate: f.Rate) -> Result:
+        conv = await self._own(rate.cid)
+        if conv.state is not State.CLOSED:
+            raise conflict("a conversation is rated after it is closed")
+        if rate.csat is None and rate.nps is None and rate.ces is None and not rate.comment:
+            raise bad_request("a rating needs csat, nps, ces or a comment")
+        await self.store.rate(
+            Rating(
+                cid=conv.id,
+                ts=self.node.clock.now_ms(),
+                csat=rate.csat,
+                nps=rate.nps,
+                ces=rate.ces,
+                comment=rate.comment,
+                agent_id=conv.agent.id if conv.agent else None,
+                topic=conv.topic,
+            )
+        )
+        return None
+
+    async def cobrowse(self, frame: f.Cobrowse) -> Result:
+        await self._own_open(frame.cid)
+        raise ChatError(ErrorCode.FORBIDDEN, "co-browsing is not enabled on this server")
+
+    # helpers ----------------------------------------------------------------------------
+
+    def _sender(self) -> Sender:
+        return Sender(Role.VISITOR, self.me.id, self.me.name)
+
+    async def _own(self, cid: str) -> Conversation:
+        conv = await self.store.conversation(cid)
+        if conv is None or conv.visitor_id != self.me.id:
+            raise not_found("no such conversation")
+        return conv
+
+    async def _own_open(self, cid: str) -> Conversation:
+        conv = await self._own(cid)
+        flow.ensure_open(conv)
+        return conv
+
+    async def _view(self, conv: Conversation) -> dict[str, Any]:
+        position = eta = None
+        if conv.state is State.QUEUED:
+            position, eta = (await self.dispatcher.positions()).get(conv.id, (None, None))
+        return views.conversation(
+            conv, self.visitor, for_visitor=True, position=position, eta_s=eta
+        )

@@ -1,0 +1,173 @@
+"""REST: login and logout, who am I, conversations (contract §1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.core import tokens, views
+from chat_server.core.model import Agent, State
+from chat_server.web import auth
+from chat_server.web.runtime import runtime
+
+
+def _error(status: int, code: str) -> JSONResponse:
+    return JSONResponse({"error": code}, status_code=status)
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "role": agent.role.value,
+        "max_chats": agent.max_chats,
+    }
+
+
+async def _credentials(request: Request) -> tuple[str, str] | None:
+    """`{email, password}` from a JSON body or an urlencoded form."""
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if len(raw) > 8192:
+        return None
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body: Any = {k: v[0] for k, v in parse_qs(raw.decode(), max_num_fields=8).items()}
+        else:
+            body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    email, password = body.get("email"), body.get("password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        return None
+    if len(email) > 254 or len(password) > 1024:
+        return None
+    return email.strip().lower(), password
+
+
+def _cross_site(request: Request) -> bool:
+    """A cookie-authenticated POST from another site's page (CSRF)."""
+    origin = request.headers.get("origin")
+    return origin is not None and not auth.same_origin(request, runtime(request).node.settings)
+
+
+async def login(request: Request) -> Response:
+    rt = runtime(request)
+    if _cross_site(request):
+        return _error(403, "forbidden")
+    creds = await _credentials(request)
+    if creds is None:
+        return _error(400, "bad_request")
+    email, password = creds
+    address = request.client.host if request.client else "unknown"
+    keys = (f"account:{email}", f"address:{address}")
+    if rt.throttle.blocked(*keys):
+        return _error(429, "rate_limited")
+    agent = await rt.node.store.agent_by_email(email)
+    if agent is None or not await auth.verify_password(agent.password_hash, password):
+        rt.throttle.failed(*keys)
+        return _error(401, "unauthorized")
+    rt.throttle.succeeded(keys[0])
+    secret = tokens.new_secret_token("cs")
+    ttl = rt.node.settings.session_ttl_s
+    await rt.node.store.add_credential(
+        tokens.hash_secret(secret), agent.id, "session", rt.node.clock.now_ms() + ttl * 1000
+    )
+    response = JSONResponse({"agent": agent_json(agent)})
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        secret,
+        max_age=ttl,
+        httponly=True,
+        samesite="lax",
+        secure=auth.is_secure(request, rt.node.settings),
+        path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    rt = runtime(request)
+    if _cross_site(request):
+        return _error(403, "forbidden")
+    secret = request.cookies.get(auth.SESSION_COOKIE)
+    if secret:
+        await rt.node.store.revoke_credential(tokens.hash_secret(secret))
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+async def _agent_or_401(request: Request) -> Agent | Response:
+    rt = runtime(request)
+    agent = await auth.request_agent(request, rt.node.store, rt.node.clock.now_ms())
+    return agent if agent is not None else _error(401, "unauthorized")
+
+
+async def me(request: Request) -> Response:
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    return JSONResponse({"agent": agent_json(agent)})
+
+
+async def conversations(request: Request) -> Response:
+    """Supervisors see every conversation; agents their own and the queue."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    store = runtime(request).node.store
+    q = request.query_params
+    try:
+        state = State(q["state"]) if q.get("state") else None
+        limit = max(1, min(int(q.get("limit", "50")), 500))
+    except ValueError:
+        return _error(400, "bad_request")
+    agent_id = q.get("agent") or None
+    if not agent.is_supervisor:
+        if state is State.QUEUED and agent_id is None:
+            pass
+        elif agent_id not in (None, agent.id):
+            return _error(403, "forbidden")
+        else:
+            agent_id = agent.id
+    found = await store.conversations(state=state, agent_id=agent_id, limit=limit)
+    node = runtime(request).node
+    return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
+
+
+async def conversation(request: Request) -> Response:
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    node = runtime(request).node
+    cid = request.path_params["cid"]
+    conv = await node.store.conversation(cid)
+    if conv is None:
+        return _error(404, "not_found")
+    mine = conv.agent is not None and conv.agent.id == agent.id
+    if not (agent.is_supervisor or mine or conv.state is State.QUEUED):
+        return _error(403, "forbidden")
+    messages, more = await node.store.messages_after(cid, 0, 1000, notes=True)
+    rating = await node.store.rating(cid)
+    return JSONResponse(
+        {
+            "conversation": await node.conversation_view(conv),
+            "messages": [views.message(m) for m in messages],
+            "more": more,
+            "rating": None
+            if rating is None
+            else {
+                "csat": rating.csat,
+                "nps": rating.nps,
+                "ces": rating.ces,
+                "comment": rating.comment,
+            },
+        }
+    )

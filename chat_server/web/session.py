@@ -1,0 +1,128 @@
+"""The socket loop both endpoints share: decode, check, dispatch, answer, and close.
+
+This is the one place where `ChatError` becomes an `error` frame and `ProtocolClose` a
+close code. A reader and a writer run side by side; every frame leaves through the
+connection's bounded outbox, so replies and events keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.protocol import codec
+from chat_server.protocol.errors import CloseCode, ProtocolClose
+from chat_server.protocol.frames import frame_id, parse
+from chat_server.service.session import Session
+
+log = logging.getLogger(__name__)
+
+
+async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
+    metrics = session.node.metrics
+    metrics.connections.labels(session.role).inc()
+    writer = asyncio.create_task(_write(ws, session), name=f"writer-{session.id}")
+    close_code: int | None = None
+    try:
+        await _read(ws, session, hello_timeout_s)
+    except ProtocolClose as close:
+        close_code = close.code
+    except TimeoutError:
+        close_code = CloseCode.UNAUTHENTICATED
+    except WebSocketDisconnect:
+        pass
+    finally:
+        metrics.connections.labels(session.role).dec()
+        with contextlib.suppress(Exception):
+            await session.closed()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        if close_code is not None:
+            with contextlib.suppress(Exception):
+                await _flush(ws, session)
+                await ws.close(close_code)
+
+
+async def _read(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + hello_timeout_s if hello_timeout_s else None
+    while True:
+        if deadline is not None and not session.greeted:
+            async with asyncio.timeout_at(deadline):
+                message = await ws.receive()
+        else:
+            message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes", b"")
+        await _one_frame(session, data)
+
+
+async def _one_frame(session: Session, data: bytes | str) -> None:
+    session.node.metrics.frames.labels(session.role).inc()
+    re: Any = None
+    try:
+        obj = codec.decode(session.codec, data)
+        re = frame_id(obj)
+        envelope = parse(obj, session.schemas)
+        result = await session.handle(envelope)
+    except ProtocolClose as close:
+        if close.error is not None:
+            _send_error(session, close.error, re)
+        raise
+    except ChatError as error:
+        _send_error(session, error, re)
+        return
+    except Exception:
+        log.exception("frame handler failed")
+        _send_error(
+            session,
+            ChatError(ErrorCode.UNAVAILABLE, "the server could not handle this frame, retry later"),
+            re,
+        )
+        return
+    if envelope.t == "ping":
+        session.send({"t": "pong", "re": re} if re is not None else {"t": "pong"})
+    elif re is not None:
+        session.send({"t": "ok", "re": re, **(result or {})})
+
+
+def _send_error(session: Session, error: ChatError, re: Any) -> None:
+    session.node.metrics.errors.labels(error.code.value).inc()
+    frame: dict[str, Any] = {"t": "error", "code": error.code.value, "message": error.message}
+    if re is not None:
+        frame["re"] = re
+    session.send(frame)
+
+
+async def _write(ws: WebSocket, session: Session) -> None:
+    while True:
+        await session.wakeup.wait()
+        session.wakeup.clear()
+        if session.overflowed:
+            await ws.close(CloseCode.SLOW_READER)
+            return
+        while session.outbox:
+            await _send(ws, session.outbox.popleft())
+
+
+async def _send(ws: WebSocket, data: bytes | str) -> None:
+    if isinstance(data, bytes):
+        await ws.send_bytes(data)
+    else:
+        await ws.send_text(data)
+
+
+async def _flush(ws: WebSocket, session: Session) -> None:
+    """Send what is still queued (an error frame before a close), briefly."""
+    async with asyncio.timeout(2):
+        while session.outbox and not session.overflowed:
+            await _send(ws, session.outbox.popleft())

@@ -1,0 +1,75 @@
+"""The pages and the widget: files from the `static/` folder, with cache headers.
+
+Pages get a Content-Security-Policy without inline scripts; the widget is served to any
+site (it is the embed), with a short cache so fixes reach visitors quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+DEMO_CSP = PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+def _page(path: Path, csp: str) -> Response:
+    response = FileResponse(path, media_type="text/html; charset=utf-8")
+    response.headers.update(
+        {
+            "Content-Security-Policy": csp,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-cache",
+        }
+    )
+    return response
+
+
+class CachedStatic(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.setdefault("Cache-Control", "public, max-age=300")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def routes(static_dir: Path) -> list[Route | Mount]:
+    async def demo(request: Request) -> Response:
+        return _page(static_dir / "demo" / "index.html", DEMO_CSP)
+
+    async def console(request: Request) -> Response:
+        return _page(static_dir / "console" / "index.html", PAGE_CSP)
+
+    async def dashboard(request: Request) -> Response:
+        return _page(static_dir / "dashboard" / "index.html", PAGE_CSP)
+
+    async def widget(request: Request) -> Response:
+        response = FileResponse(
+            static_dir / "widget" / "widget.js", media_type="text/javascript; charset=utf-8"
+        )
+        response.headers.update(
+            {
+                "Cache-Control": "public, max-age=300",
+                "X-Content-Type-Options": "nosniff",
+                "Access-Control-Allow-Origin": "*",
+            }
+        )
+        return response
+
+    return [
+        Route("/", demo),
+        Route("/console", console),
+        Route("/dashboard", dashboard),
+        Route("/widget.js", widget),
+        Mount("/static", CachedStatic(directory=static_dir, check_dir=False), name="static"),
+    ]

@@ -1,0 +1,30 @@
+"""`WS /ws/visitor?site=SITE`: origin check at the handshake, then the visitor session."""
+
+from __future__ import annotations
+
+from starlette.websockets import WebSocket
+
+from chat_server.core.errors import ChatError
+from chat_server.protocol.codec import choose_subprotocol
+from chat_server.service.visitor import VisitorSession
+from chat_server.web import auth
+from chat_server.web.runtime import runtime
+from chat_server.web.session import serve
+
+
+async def visitor_socket(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    settings = rt.node.settings
+    site_id = ws.query_params.get("site", "")
+    try:
+        site = await rt.node.store.site(site_id) if 0 < len(site_id) <= 64 else None
+    except ChatError:
+        site = None
+    own = auth.own_origins(ws, settings)
+    if site is None or not auth.site_allows(site, ws.headers.get("origin"), own):
+        await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
+        return
+    codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+    await ws.accept(subprotocol=subprotocol)
+    session = VisitorSession(rt.node, rt.dispatcher, codec, site)
+    await serve(ws, session, settings.hello_timeout_s)

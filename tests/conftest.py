@@ -1,0 +1,194 @@
+"""Fixtures that start real things: the app under uvicorn on a free port, real clients.
+
+`CHAT_TEST_STRICT=1` (set by .ci/run) turns "skip: Redis/Chromium not found" into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from chat_server.app import create_app
+from chat_server.config import Settings
+from chat_server.core import ids
+from chat_server.core.model import Agent, AgentRole, Site
+from chat_server.server import uvicorn_config
+from chat_server.web.runtime import Runtime
+from tests.client import Client, connect_agent, connect_visitor
+
+STRICT = os.environ.get("CHAT_TEST_STRICT") == "1"
+PASSWORD = "correct horse battery"
+
+
+def require_tool(path_or_name: str, why: str) -> str:
+    """The tool's path; skip the test (fail under CHAT_TEST_STRICT=1) when it is missing."""
+    found = path_or_name if os.path.exists(path_or_name) else shutil.which(path_or_name)
+    if found:
+        return found
+    message = f"{path_or_name} not found: {why}"
+    if STRICT:
+        pytest.fail(message + " (CHAT_TEST_STRICT=1)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+_password_hash: str | None = None
+
+
+def password_hash() -> str:
+    """argon2 is slow by design: hash the shared test password once per run."""
+    global _password_hash
+    if _password_hash is None:
+        from chat_server.web.auth import hash_password
+
+        _password_hash = hash_password(PASSWORD)
+    return _password_hash
+
+
+@dataclass
+class Live:
+    """A running server: its address, its runtime, and helpers to populate and join it."""
+
+    settings: Settings
+    runtime: Runtime
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.settings.port}"
+
+    @property
+    def store(self) -> Any:
+        return self.runtime.node.store
+
+    async def add_agent(
+        self,
+        name: str = "Alice",
+        *,
+        role: AgentRole = AgentRole.AGENT,
+        max_chats: int | None = None,
+        topics: frozenset[str] = frozenset(),
+    ) -> Agent:
+        agent = Agent(
+            id=ids.agent_id(),
+            email=f"{name.lower()}-{ids.new_id('x')}@test.example",
+            name=name,
+            role=role,
+            max_chats=max_chats
+            if max_chats is not None
+            else (0 if role is AgentRole.SUPERVISOR else 3),
+            topics=topics,
+            password_hash=password_hash(),
+        )
+        await self.store.add_agent(agent)
+        return agent
+
+    async def token(self, agent: Agent) -> str:
+        from chat_server.core import tokens
+
+        token = tokens.new_secret_token("cat")
+        await self.store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+        return token
+
+    async def agent(
+        self,
+        agent: Agent | None = None,
+        *,
+        codec: str = "chat.v1.json",
+        online: bool = True,
+        **kwargs: Any,
+    ) -> Client:
+        """Connect an agent with an API token, say hello and (by default) go online."""
+        agent = agent or await self.add_agent(**kwargs)
+        client = await connect_agent(self.ws, codec=codec)
+        self.clients.append(client)
+        client.hello = await client.request("hello", token=await self.token(agent))
+        client.agent = agent
+        if online:
+            await client.request("status", state="online")
+        return client
+
+    async def visitor(
+        self,
+        *,
+        codec: str = "chat.v1.json",
+        site: str = "shop",
+        origin: str = "https://shop.example",
+        token: str | None = None,
+        **hello: Any,
+    ) -> Client:
+        client = await connect_visitor(self.ws, site=site, origin=origin, codec=codec)
+        self.clients.append(client)
+        fields = {"token": token, **hello} if token else hello
+        client.hello = await client.request("hello", **fields)
+        return client
+
+
+ServerFactory = Callable[..., Awaitable[Live]]
+
+
+@pytest.fixture
+async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
+    """Start the real app under uvicorn; settings overrides as keyword arguments."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None], Live]] = []
+
+    async def start(**overrides: Any) -> Live:
+        settings = Settings(
+            port=free_port(),
+            data=tmp_path / f"data{len(running)}",
+            log_level="warning",
+            **overrides,
+        )
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn_config(settings, app))
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if not server.started:
+            await task
+            raise RuntimeError("server did not start")
+        live = Live(settings, app.state.runtime)
+        await live.store.put_site(Site("shop", ("https://shop.example",)))
+        running.append((server, task, live))
+        return live
+
+    yield start
+    for server, task, live in running:
+        for client in live.clients:
+            await client.close()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def live(start_server: ServerFactory) -> Live:
+    return await start_server()
+
+
+@pytest.fixture(params=["chat.v1.json", "chat.v1.msgpack"], ids=["json", "msgpack"])
+def codec(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value

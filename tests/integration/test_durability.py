@@ -1,0 +1,152 @@
+"""Acknowledged means durable: SIGKILL the server mid-conversation, start it again on the
+same data, and every acknowledged message is there. Drives the real CLI end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.client import Client, connect_agent, connect_visitor
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def cli(data: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "chat_server", *args, "--data", str(data)],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+class ServerProcess:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CHAT_LOG_LEVEL": "warning"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chat_server", "serve", "--port", str(self.port),
+             "--data", str(self.data)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{self.port}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "data")
+    yield process
+    if process.proc is not None and process.proc.poll() is None:
+        process.proc.kill()
+        process.proc.wait(10)
+
+
+async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> None:
+    data = server.data
+    assert "added agent" in cli(data, "agent", "add", "kim@shop.example", "--name", "Kim",
+                                "--password-stdin", stdin="a long password\n")
+    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
+    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+
+    server.start()
+    await server.ready()
+    agent = await connect_agent(server.ws, codec="chat.v1.msgpack")
+    visitor = await connect_visitor(server.ws, site="shop", origin="https://shop.example",
+                                    codec="chat.v1.json")
+    clients: list[Client] = [agent, visitor]
+    try:
+        await agent.request("hello", token=token)
+        await agent.request("status", state="online")
+        hello = await visitor.request("hello", name="Pat")
+        cid = (await visitor.request("start", text="hello"))["conversation"]["id"]
+        await agent.event("assigned")
+
+        async def talk(client: Client, who: str, n: int) -> list[int]:
+            return [(await client.request("msg", cid=cid, text=f"{who} {i}",
+                                          cmid=f"{who}-{i}"))["seq"] for i in range(n)]
+
+        acked = await asyncio.gather(talk(visitor, "visitor", 40), talk(agent, "agent", 40))
+        # keep sending while the process is killed: whatever was acked must survive
+        late_acked: list[int] = []
+
+        async def keep_talking() -> None:
+            for i in range(100_000):
+                answer = await visitor.request("msg", cid=cid, text=f"late {i}", cmid=f"l-{i}")
+                late_acked.append(answer["seq"])
+
+        pending = asyncio.ensure_future(keep_talking())
+        while len(late_acked) < 20:
+            await asyncio.sleep(0.01)
+        server.kill()
+        with contextlib.suppress(Exception):  # the connection dies mid-flight by design
+            await pending
+        assert len(late_acked) >= 20
+        for client in clients:
+            await client.close()
+
+        server.start()
+        await server.ready()
+        back = await connect_visitor(server.ws, site="shop", origin="https://shop.example",
+                                     codec="chat.v1.json")
+        clients.append(back)
+        again = await back.request("hello", token=hello["token"])
+        assert again["conversation"]["id"] == cid
+        assert again["conversation"]["state"] == "active"
+        seqs: list[int] = []
+        texts: list[str] = []
+        after = 0
+        while True:
+            page = await back.request("sync", cid=cid, after=after)
+            seqs += [m["seq"] for m in page["messages"]]
+            texts += [m["text"] for m in page["messages"]]
+            if not page["more"]:
+                break
+            after = seqs[-1]
+        assert seqs == list(range(1, len(seqs) + 1))  # no gaps
+        for seq in [*acked[0], *acked[1], *late_acked]:
+            assert seq in seqs
+        assert {f"visitor {i}" for i in range(40)} <= set(texts)
+        assert {f"agent {i}" for i in range(40)} <= set(texts)
+        # the agent comes back too: the conversation is still theirs
+        agent2 = await connect_agent(server.ws, codec="chat.v1.json")
+        clients.append(agent2)
+        hello2 = await agent2.request("hello", token=token)
+        assert [c["id"] for c in hello2["conversations"]] == [cid]
+        retry = await back.request("msg", cid=cid, text="visitor 0", cmid="visitor-0")
+        assert retry["seq"] == acked[0][0]
+    finally:
+        for client in clients:
+            await client.close()
