@@ -19,6 +19,7 @@ from chat_server.demo import seed_demo
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
 from chat_server.service.node import Node
+from chat_server.service.stats import StatsPusher
 from chat_server.web import api, ops, static
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
@@ -55,6 +56,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await seed_demo(store)
             await dispatcher.start()
             stack.push_async_callback(dispatcher.stop)
+            stats = StatsPusher(node)
+            await stats.start()
+            stack.push_async_callback(stats.stop)
             app.state.runtime = Runtime(
                 node, dispatcher, LoginThrottle(settings.login_attempts, settings.login_window_s)
             )

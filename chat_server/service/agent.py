@@ -31,6 +31,7 @@ from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.session import Handler, Result, Session
+from chat_server.service.stats import stats_frame
 
 
 class AgentSession(Session):
@@ -267,10 +268,11 @@ class AgentSession(Session):
 
     async def subscribe_stats(self, sub: f.Subscribe) -> Result:
         self._require_supervisor()
-        if sub.stats:
-            self.subscribe(channels.SUPERVISORS)
-        else:
+        if not sub.stats:
             self.unsubscribe(channels.SUPERVISORS)
+            return None
+        self.subscribe(channels.SUPERVISORS)
+        self.send(await stats_frame(self.node))  # the first one now, not in a second
         return None
 
     async def cobrowse(self, frame: f.Cobrowse) -> Result:

@@ -20,15 +20,15 @@ async def test_login_cookie_and_logout(live: Live) -> None:
     assert bad.status_code == 401 and bad.json() == {"error": "unauthorized"}
     ok = await login(live, agent.email)
     assert ok.status_code == 200
-    assert ok.json()["agent"] == {"id": agent.id, "name": "Alice", "role": "agent",
-                                  "max_chats": 3}
+    assert ok.json()["agent"] == {"id": agent.id, "name": "Alice", "role": "agent", "max_chats": 3}
     set_cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie
     cookie = ok.cookies["chat_session"]
     async with httpx.AsyncClient(base_url=live.base, cookies={"chat_session": cookie}) as http:
         assert (await http.get("/api/me")).json()["agent"]["id"] == agent.id
         form = await httpx.AsyncClient(base_url=live.base).post(
-            "/api/login", data={"email": agent.email, "password": PASSWORD})
+            "/api/login", data={"email": agent.email, "password": PASSWORD}
+        )
         assert form.status_code == 200
         assert (await http.post("/api/logout")).status_code == 200
         assert (await http.get("/api/me")).status_code == 401
@@ -52,8 +52,9 @@ async def test_cookie_socket_from_own_origin_only(start_server: ServerFactory) -
     same = await connect_agent(live.ws, codec="chat.v1.json", origin=live.base, headers=headers)
     live.clients.append(same)
     assert (await same.request("hello"))["agent"]["id"] == agent.id
-    evil = await connect_agent(live.ws, codec="chat.v1.json", origin="https://evil.example",
-                               headers=headers)
+    evil = await connect_agent(
+        live.ws, codec="chat.v1.json", origin="https://evil.example", headers=headers
+    )
     live.clients.append(evil)
     assert (await evil.reply("hello"))["code"] == "unauthorized"
     assert await evil.close_code() == 4401
@@ -88,8 +89,11 @@ async def test_conversations_api_by_role(live: Live) -> None:
         async with httpx.AsyncClient(base_url=live.base) as http:
             return await http.get(path, headers={"Authorization": f"Bearer {agent_token}"})
 
-    a_tok, b_tok, s_tok = (await live.token(alice.agent), await live.token(bob),
-                           await live.token(boss))
+    a_tok, b_tok, s_tok = (
+        await live.token(alice.agent),
+        await live.token(bob),
+        await live.token(boss),
+    )
     mine = (await get(a_tok, "/api/conversations")).json()["conversations"]
     assert [c["id"] for c in mine] == [cid]
     assert (await get(b_tok, "/api/conversations")).json()["conversations"] == []

@@ -38,11 +38,14 @@ def raw(codec: str, frame: object) -> bytes | str:
     return json.dumps(frame)
 
 
-async def test_undecodable_frames(live: Live, codec: str, bystander: tuple[Client, Client, str]) -> None:
+async def test_undecodable_frames(
+    live: Live, codec: str, bystander: tuple[Client, Client, str]
+) -> None:
     visitor = await live.visitor(codec=codec)
     garbage: list[bytes | str] = (
         [b"\xc1", b"\x81\xa1t", b"\x93\x01\x02\x03", "text on a binary socket"]
-        if codec == "chat.v1.msgpack" else ["{nope", "[1,2]", '"just a string"', b"\x00binary"]
+        if codec == "chat.v1.msgpack"
+        else ["{nope", "[1,2]", '"just a string"', b"\x00binary"]
     )
     for data in garbage:
         await visitor.send_raw(data)
@@ -53,15 +56,16 @@ async def test_undecodable_frames(live: Live, codec: str, bystander: tuple[Clien
     await still_fine(bystander)
 
 
-async def test_schema_errors_answer_with_re(live: Live, codec: str,
-                                            bystander: tuple[Client, Client, str]) -> None:
+async def test_schema_errors_answer_with_re(
+    live: Live, codec: str, bystander: tuple[Client, Client, str]
+) -> None:
     visitor = await live.visitor(codec=codec)
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     cases = [
         ({"t": "nope"}, "unknown_type"),
         ({"t": 5}, "bad_request"),
-        ({"t": "msg", "cid": cid, "text": "x"}, "bad_request"),                 # missing cmid
-        ({"t": "msg", "cid": cid, "text": 12, "cmid": "a"}, "bad_request"),     # wrong type
+        ({"t": "msg", "cid": cid, "text": "x"}, "bad_request"),  # missing cmid
+        ({"t": "msg", "cid": cid, "text": 12, "cmid": "a"}, "bad_request"),  # wrong type
         ({"t": "msg", "cid": [cid], "text": "x", "cmid": "a"}, "bad_request"),
         ({"t": "typing", "cid": cid, "on": "yes"}, "bad_request"),
         ({"t": "read", "cid": cid, "seq": True}, "bad_request"),
@@ -72,7 +76,7 @@ async def test_schema_errors_answer_with_re(live: Live, codec: str,
         ({"t": "rate", "cid": cid, "csat": 9}, "bad_request"),
         ({"t": "msg", "cid": "c_missing", "text": "x", "cmid": "a"}, "not_found"),
         ({"t": "claim", "cid": cid}, "unknown_type"),  # an agent frame on the visitor socket
-        ({"t": "hello"}, "conflict"),                   # a second hello
+        ({"t": "hello"}, "conflict"),  # a second hello
     ]
     for i, (frame, code) in enumerate(cases, start=100):
         await visitor.send_raw(raw(codec, {**frame, "id": i}))
@@ -94,8 +98,9 @@ async def test_hello_first(live: Live, codec: str) -> None:
     assert await client.error("ping") == "unauthorized"
     from tests.client import connect_visitor
 
-    visitor = await connect_visitor(live.ws, site="shop", origin="https://shop.example",
-                                    codec=codec)
+    visitor = await connect_visitor(
+        live.ws, site="shop", origin="https://shop.example", codec=codec
+    )
     live.clients.append(visitor)
     assert await visitor.error("start", text="hi") == "unauthorized"
     await visitor.request("hello")
@@ -122,20 +127,24 @@ async def test_visitor_hello_timeout(start_server: ServerFactory) -> None:
     live = await start_server(hello_timeout_s=0.5)
     from tests.client import connect_visitor
 
-    idle = await connect_visitor(live.ws, site="shop", origin="https://shop.example",
-                                 codec="chat.v1.json")
+    idle = await connect_visitor(
+        live.ws, site="shop", origin="https://shop.example", codec="chat.v1.json"
+    )
     live.clients.append(idle)
     assert await idle.close_code() == 4401
 
 
-@pytest.mark.parametrize(("site", "origin"), [
-    ("shop", "https://evil.example"),
-    ("shop", "http://shop.example"),         # scheme differs
-    ("shop", "https://shop.example:8443"),   # port differs
-    ("shop", None),
-    ("nosuchsite", "https://shop.example"),
-    ("", "https://shop.example"),
-])
+@pytest.mark.parametrize(
+    ("site", "origin"),
+    [
+        ("shop", "https://evil.example"),
+        ("shop", "http://shop.example"),  # scheme differs
+        ("shop", "https://shop.example:8443"),  # port differs
+        ("shop", None),
+        ("nosuchsite", "https://shop.example"),
+        ("", "https://shop.example"),
+    ],
+)
 async def test_visitor_origin_refused_with_403(live: Live, site: str, origin: str | None) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await open_ws(f"{live.ws}/ws/visitor?site={site}", codec="chat.v1.json", origin=origin)
@@ -147,15 +156,15 @@ async def test_frame_over_the_cap_closes_1009(start_server: ServerFactory) -> No
     visitor = await live.visitor(codec="chat.v1.msgpack")
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     other = await live.visitor()
-    await visitor.send_raw(msgpack.packb({"t": "msg", "cid": cid, "cmid": "big",
-                                          "text": "x" * (70 * 1024)}))
+    await visitor.send_raw(
+        msgpack.packb({"t": "msg", "cid": cid, "cmid": "big", "text": "x" * (70 * 1024)})
+    )
     assert await visitor.close_code() == 1009
     assert (await other.reply("ping"))["t"] == "pong"
 
 
 async def test_no_subprotocol_means_json(live: Live) -> None:
-    ws = await open_ws(f"{live.ws}/ws/visitor?site=shop", codec=None,
-                       origin="https://shop.example")
+    ws = await open_ws(f"{live.ws}/ws/visitor?site=shop", codec=None, origin="https://shop.example")
     try:
         assert ws.subprotocol is None
         await ws.send(json.dumps({"t": "hello", "id": 1}))

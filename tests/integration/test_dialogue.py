@@ -12,8 +12,12 @@ async def test_whole_dialogue(live: Live, codec: str) -> None:
     """Start, assignment, both ways, typing, read, page, note, close, survey, rate."""
     agent = await live.agent(codec=codec, name="Alice")
     assert agent.hello["status"] == "away" or agent.hello["agent"]["name"] == "Alice"
-    visitor = await live.visitor(codec=codec, name="Vera", email="vera@example.com",
-                                 page={"url": "https://shop.example/", "title": "Shop"})
+    visitor = await live.visitor(
+        codec=codec,
+        name="Vera",
+        email="vera@example.com",
+        page={"url": "https://shop.example/", "title": "Shop"},
+    )
     assert visitor.hello["conversation"] is None
     assert visitor.hello["visitor"]["name"] == "Vera" and visitor.hello["token"]
 
@@ -44,8 +48,9 @@ async def test_whole_dialogue(live: Live, codec: str) -> None:
     assert got["text"] == "Order 12" and got["from"]["role"] == "visitor"
     assert got["cmid"] == "v-1" and got["ts"] == sent["ts"]
 
-    reply = await agent.request("msg", cid=cid, text="Shipped today: https://track.example/12",
-                                cmid="a-1")
+    reply = await agent.request(
+        "msg", cid=cid, text="Shipped today: https://track.example/12", cmid="a-1"
+    )
     assert reply["seq"] == sent["seq"] + 1
     shown = await visitor.event("msg", cid=cid, seq=reply["seq"])
     assert shown["from"] == {"role": "agent", "name": "Alice"}  # no agent id for visitors
@@ -163,8 +168,11 @@ async def test_errors_do_not_disturb_a_parallel_conversation(live: Live) -> None
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     await agent.event("assigned")
     bad = await live.visitor()
-    for frame in ({"t": "msg", "cid": cid, "text": "x", "cmid": "1"},  # not theirs
-                  {"t": "sync", "cid": cid, "after": 0}, {"t": "close", "cid": cid}):
+    for frame in (
+        {"t": "msg", "cid": cid, "text": "x", "cmid": "1"},  # not theirs
+        {"t": "sync", "cid": cid, "after": 0},
+        {"t": "close", "cid": cid},
+    ):
         code = await bad.error(frame.pop("t"), **frame)
         assert code == "not_found"
     with_seq = await visitor.request("msg", cid=cid, text="still here", cmid="ok-1")
@@ -207,8 +215,9 @@ async def test_sync_pages(live: Live) -> None:
     visitor = await live.visitor()
     cid = (await visitor.request("start", text="0"))["conversation"]["id"]
     await agent.event("assigned")
-    await asyncio.gather(*(visitor.request("msg", cid=cid, text=str(i), cmid=f"m{i}")
-                           for i in range(1, 250)))
+    await asyncio.gather(
+        *(visitor.request("msg", cid=cid, text=str(i), cmid=f"m{i}") for i in range(1, 250))
+    )
     page = await agent.request("sync", cid=cid, after=0)
     assert len(page["messages"]) == 200 and page["more"] is True
     rest = await agent.request("sync", cid=cid, after=page["messages"][-1]["seq"])

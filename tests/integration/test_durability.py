@@ -24,7 +24,11 @@ pytestmark = pytest.mark.slow
 def cli(data: Path, *args: str, stdin: str | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "chat_server", *args, "--data", str(data)],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -39,9 +43,19 @@ class ServerProcess:
     def start(self) -> None:
         env = {**os.environ, "CHAT_LOG_LEVEL": "warning"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chat_server", "serve", "--port", str(self.port),
-             "--data", str(self.data)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "chat_server",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data",
+                str(self.data),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     async def ready(self) -> None:
@@ -76,16 +90,25 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> None:
     data = server.data
-    assert "added agent" in cli(data, "agent", "add", "kim@shop.example", "--name", "Kim",
-                                "--password-stdin", stdin="a long password\n")
+    assert "added agent" in cli(
+        data,
+        "agent",
+        "add",
+        "kim@shop.example",
+        "--name",
+        "Kim",
+        "--password-stdin",
+        stdin="a long password\n",
+    )
     token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
     cli(data, "site", "add", "shop", "--origin", "https://shop.example")
 
     server.start()
     await server.ready()
     agent = await connect_agent(server.ws, codec="chat.v1.msgpack")
-    visitor = await connect_visitor(server.ws, site="shop", origin="https://shop.example",
-                                    codec="chat.v1.json")
+    visitor = await connect_visitor(
+        server.ws, site="shop", origin="https://shop.example", codec="chat.v1.json"
+    )
     clients: list[Client] = [agent, visitor]
     try:
         await agent.request("hello", token=token)
@@ -95,21 +118,25 @@ async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> N
         await agent.event("assigned")
 
         async def talk(client: Client, who: str, n: int) -> list[int]:
-            return [(await client.request("msg", cid=cid, text=f"{who} {i}",
-                                          cmid=f"{who}-{i}"))["seq"] for i in range(n)]
+            return [
+                (await client.request("msg", cid=cid, text=f"{who} {i}", cmid=f"{who}-{i}"))["seq"]
+                for i in range(n)
+            ]
 
         acked = await asyncio.gather(talk(visitor, "visitor", 40), talk(agent, "agent", 40))
         # keep sending while the process is killed: whatever was acked must survive
         late_acked: list[int] = []
+        twenty = asyncio.Event()
 
         async def keep_talking() -> None:
             for i in range(100_000):
                 answer = await visitor.request("msg", cid=cid, text=f"late {i}", cmid=f"l-{i}")
                 late_acked.append(answer["seq"])
+                if len(late_acked) == 20:
+                    twenty.set()
 
         pending = asyncio.ensure_future(keep_talking())
-        while len(late_acked) < 20:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(twenty.wait(), 10)
         server.kill()
         with contextlib.suppress(Exception):  # the connection dies mid-flight by design
             await pending
@@ -119,8 +146,9 @@ async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> N
 
         server.start()
         await server.ready()
-        back = await connect_visitor(server.ws, site="shop", origin="https://shop.example",
-                                     codec="chat.v1.json")
+        back = await connect_visitor(
+            server.ws, site="shop", origin="https://shop.example", codec="chat.v1.json"
+        )
         clients.append(back)
         again = await back.request("hello", token=hello["token"])
         assert again["conversation"]["id"] == cid

@@ -15,8 +15,9 @@ async def test_retrying_a_msg_with_the_same_cmid_creates_nothing(live: Live, cod
     first = await visitor.request("msg", cid=cid, text="only once", cmid="retry-me")
     again = await visitor.request("msg", cid=cid, text="only once", cmid="retry-me")
     assert (again["seq"], again["ts"]) == (first["seq"], first["ts"])
-    both = await asyncio.gather(*(agent.request("msg", cid=cid, text="dup", cmid="a-dup")
-                                  for _ in range(5)))
+    both = await asyncio.gather(
+        *(agent.request("msg", cid=cid, text="dup", cmid="a-dup") for _ in range(5))
+    )
     assert len({b["seq"] for b in both}) == 1
     await agent.event("msg", seq=first["seq"])
     await agent.no_event("msg", seq=first["seq"])
@@ -39,8 +40,9 @@ async def test_sync_after_a_dropped_connection_returns_exactly_the_missed(
     token = visitor.hello["token"]
     await visitor.close()
 
-    missed = [await agent.request("msg", cid=cid, text=f"missed {i}", cmid=f"a{i}")
-              for i in range(3)]
+    missed = [
+        await agent.request("msg", cid=cid, text=f"missed {i}", cmid=f"a{i}") for i in range(3)
+    ]
     await agent.request("note", cid=cid, text="not for the visitor", cmid="n")
 
     back = await live.visitor(codec=codec, token=token)

@@ -138,9 +138,15 @@ async def test_agents_cannot_read_others_conversations(live: Live) -> None:
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     await alice.event("assigned")
     mallory = await live.agent(name="Mallory", online=False)
-    for t, fields in (("sync", {"after": 0}), ("msg", {"text": "x", "cmid": "m"}),
-                      ("note", {"text": "x", "cmid": "n"}), ("close", {"resolved": True}),
-                      ("transfer", {}), ("typing", {"on": True}), ("read", {"seq": 1})):
+    for t, fields in (
+        ("sync", {"after": 0}),
+        ("msg", {"text": "x", "cmid": "m"}),
+        ("note", {"text": "x", "cmid": "n"}),
+        ("close", {"resolved": True}),
+        ("transfer", {}),
+        ("typing", {"on": True}),
+        ("read", {"seq": 1}),
+    ):
         assert await mallory.error(t, cid=cid, **fields) == "forbidden", t
     await mallory.no_event("msg")
 
@@ -189,3 +195,28 @@ async def test_visitor_timeout_closes(start_server: ServerFactory) -> None:
     await visitor.close()
     closed = await agent.event("closed", cid=cid, timeout=3)
     assert closed["by"] == "system" and closed["reason"] == "visitor_left"
+
+
+async def test_supervisor_gets_live_stats(live: Live) -> None:
+    boss = await live.agent(role=AgentRole.SUPERVISOR, name="Boss", online=False)
+    await live.agent(name="Alice", max_chats=1)
+    await live.agent(name="Bea", online=False)
+    visitors = [await live.visitor() for _ in range(2)]
+    for v in visitors:
+        await v.request("start", text="hi")
+    await asyncio.sleep(0.2)
+    await boss.request("subscribe", stats=True)
+    stats = await boss.event("stats")
+    assert stats["live"] == {
+        "waiting": 1,
+        "longest_wait_s": 0,
+        "active": 1,
+        "agents_online": 1,
+        "agents_away": 2,
+        "agents_available": 0,
+    }
+    assert set(stats["windows"]) == {"5m", "1h", "24h"} and isinstance(stats["ts"], int)
+    await boss.event("stats", timeout=3)  # pushed every second
+    await boss.request("subscribe", stats=False)
+    boss.drop_events()
+    await boss.no_event("stats", within=1.5)
