@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
+from chat_server.backends.base import Bus, Store
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
 from chat_server.config import Settings
@@ -29,10 +30,22 @@ from chat_server.web.visitor import visitor_socket
 log = logging.getLogger("chat_server")
 
 
-def open_store(settings: Settings, bus: LocalBus, clock: Clock) -> EmbeddedStore:
+def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
+    """Redis when a URL is given (any number of nodes), else embedded (one process)."""
     if settings.redis_url:
-        raise SystemExit("--redis is not available in this release: run without it (embedded)")
-    return EmbeddedStore(settings.data, bus, clock, synchronous=settings.sqlite_synchronous)
+        from chat_server.backends.redis.bus import RedisBus
+        from chat_server.backends.redis.store import RedisStore
+
+        store = RedisStore(
+            settings.redis_url,
+            clock,
+            prefix=settings.redis_prefix,
+            presence_ttl_s=settings.presence_ttl_s,
+        )
+        return store, RedisBus(settings.redis_url, prefix=settings.redis_prefix)
+    bus = LocalBus()
+    embedded = EmbeddedStore(settings.data, bus, clock, synchronous=settings.sqlite_synchronous)
+    return embedded, bus
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
@@ -40,17 +53,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        bus = LocalBus()
-        store = open_store(settings, bus, clock)
+        store, bus = open_backends(settings, clock)
         async with contextlib.AsyncExitStack() as stack:
-            await bus.start()
-            stack.push_async_callback(bus.stop)
             await store.start()
             stack.push_async_callback(store.stop)
+            hub = Hub(bus)
+            await bus.start()
+            stack.push_async_callback(bus.stop)
             secret = (
                 settings.secret.encode() if settings.secret else await store.secret(os.urandom(32))
             )
-            node = Node(settings, store, Hub(bus), clock, secret)
+            node = Node(settings, store, hub, clock, secret)
             dispatcher = Dispatcher(node)
             if settings.demo:
                 await seed_demo(store)
@@ -75,6 +88,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.metrics),
-        *static.routes(settings.static_dir),
+        *static.routes(settings.static_dir, demo_shop=settings.demo),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

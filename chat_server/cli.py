@@ -108,13 +108,12 @@ def serve(settings: Settings) -> None:
 
 
 def _admin(settings: Settings, action: Callable[[Any], Awaitable[None]]) -> None:
-    from chat_server.app import open_store
-    from chat_server.backends.embedded.bus import LocalBus
+    from chat_server.app import open_backends
     from chat_server.core.clock import SystemClock
     from chat_server.core.errors import ChatError
 
     async def run() -> None:
-        store = open_store(settings, LocalBus(), SystemClock())
+        store, _ = open_backends(settings, SystemClock())
         await store.start()
         try:
             await action(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -23,6 +24,8 @@ class Settings:
     port: int = 8000
     data: Path = Path("chat-data")
     redis_url: str | None = None
+    redis_prefix: str = "chat"
+    presence_ttl_s: float = 10.0
     demo: bool = False
     secret: str | None = None
     static_dir: Path = field(default_factory=_default_static_dir)
@@ -82,9 +85,23 @@ class Settings:
             raise ValueError(
                 f"sqlite_synchronous must be NORMAL, FULL or EXTRA, got {self.sqlite_synchronous!r}"
             )
-        for name in ("agent_grace_s", "visitor_timeout_s", "hello_timeout_s", "sweep_interval_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in (
+            "agent_grace_s",
+            "visitor_timeout_s",
+            "hello_timeout_s",
+            "sweep_interval_s",
+            "queue_interval_s",
+            "mean_handle_s",
+            "presence_ttl_s",
+            "login_window_s",
+            "fcr_hours",
+            "frt_target_s",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(
+                    f"{name} (CHAT_{name.upper()}) must be a positive number, got {value}"
+                )
 
 
 def _parse(name: str, type_name: str, raw: str) -> Any:

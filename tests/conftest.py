@@ -10,7 +10,7 @@ import contextlib
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.server import uvicorn_config
 from chat_server.web.runtime import Runtime
 from tests.client import Client, connect_agent, connect_visitor
+from tests.redis_server import RedisServer
 
 STRICT = os.environ.get("CHAT_TEST_STRICT") == "1"
 PASSWORD = "correct horse battery"
@@ -147,18 +148,41 @@ class Live:
 ServerFactory = Callable[..., Awaitable[Live]]
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server (AOF on) for the run; every app gets its own key prefix."""
+    binary = require_tool("redis-server", "apt-get install redis-server")
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test that starts a server runs against both backends (contract tests)."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture
-async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """Start the real app under uvicorn; settings overrides as keyword arguments."""
+async def start_server(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
+    """Start the real app under uvicorn; settings overrides as keyword arguments.
+
+    With the Redis backend, several servers started in one test share one Redis and one
+    key prefix: they are the nodes of one cluster."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None], Live]] = []
+    shared: dict[str, Any] = {}
+    if backend == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        shared = {"redis_url": redis.url, "redis_prefix": ids.new_id("t")}
 
     async def start(**overrides: Any) -> Live:
-        settings = Settings(
-            port=free_port(),
-            data=tmp_path / f"data{len(running)}",
-            log_level="warning",
-            **overrides,
-        )
+        if backend == "embedded":
+            shared["data"] = tmp_path / f"data{len(running)}"
+        settings = Settings(port=free_port(), log_level="warning", **{**shared, **overrides})
         app = create_app(settings)
         server = uvicorn.Server(uvicorn_config(settings, app))
         task = asyncio.create_task(server.serve())

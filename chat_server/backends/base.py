@@ -33,8 +33,15 @@ PresenceKind = Literal["agent", "visitor"]
 class Bus(Protocol):
     """Fan-out of events between nodes: at-most-once, no history."""
 
+    async_subscribe: bool
+    """True when a subscription takes effect only after `subscribe` returns (over a
+    network): sessions then catch up from the store once it is in place."""
+
     def set_handler(self, handler: Handler) -> None:
         """Called with (channel, event) for every event on a subscribed channel."""
+
+    def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
+        """Called after the bus lost its connection and subscribed again."""
 
     async def publish(self, channel: str, event: Event) -> None: ...
 
@@ -178,6 +185,9 @@ class Store(Protocol):
     # presence ---------------------------------------------------------------------------
 
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None: ...
+
+    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
+        """This node's connections (kind, id, conn id) are still alive."""
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         """Forget one connection; returns how many the agent or visitor still has."""

@@ -8,6 +8,13 @@ def conversation(cid: str) -> str:
     return f"conv:{{{cid}}}"
 
 
+def conversation_id(channel: str) -> str | None:
+    """The cid of a conversation channel, None for any other channel."""
+    if channel.startswith("conv:{") and channel.endswith("}"):
+        return channel[6:-1]
+    return None
+
+
 def visitor(visitor_id: str) -> str:
     """Every tab of one visitor: their view of their conversation."""
     return f"visitor:{{{visitor_id}}}"

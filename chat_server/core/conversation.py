@@ -83,7 +83,8 @@ REQUEUE_LINES = {
 def requeue(
     conv: Conversation, now: int, *, reason: str, front: bool, topic: str | None = None
 ) -> Transition:
-    """Put an active conversation back in the queue; its previous agent is not routed it again."""
+    """Put an active conversation back in the queue. After a transfer the previous agent is
+    not routed it again (they handed it on); after a disconnection they may be."""
     ensure_open(conv)
     if conv.state is not State.ACTIVE or conv.agent is None:
         raise conflict("the conversation is not with an agent")
@@ -94,7 +95,11 @@ def requeue(
         queued_at=now,
         queue_rank=0 if front else 1,
         topic=topic if topic is not None else conv.topic,
-        excluded_agents=conv.excluded_agents | {conv.agent.id},
+        excluded_agents=(
+            conv.excluded_agents | {conv.agent.id}
+            if reason == "transferred"
+            else conv.excluded_agents
+        ),
     )
     return Transition(new, (system_line(REQUEUE_LINES.get(reason, "Back in the queue")),))
 

@@ -1,6 +1,6 @@
 """The domain's values: frozen, slotted, and free of I/O.
 
-Stores persist them, the core transforms them, `service/views.py` turns them into wire maps.
+Stores persist them, the core transforms them, `core/views.py` turns them into wire maps.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def decode(codec: Codec, data: bytes | str) -> Frame:
             raise ChatError(ErrorCode.BAD_FRAME, "the frame is not valid msgpack") from None
     if not isinstance(obj, dict):
         raise ChatError(ErrorCode.BAD_FRAME, "a frame must be a map")
-    _check_floats(obj)
+    _check_values(obj)
     return obj
 
 
@@ -65,18 +65,25 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise ValueError("msgpack extension types are not part of the protocol")
 
 
-def _check_floats(obj: Any, depth: int = 0) -> None:
-    """Refuse NaN and infinities (msgpack can carry them; JSON replies could not)."""
+def _check_values(obj: Any, depth: int = 0) -> None:
+    """Keep both encodings to one schema: only what JSON can say (no NaN or infinities,
+    no binary strings, no msgpack timestamps, string keys), nested at most 64 deep."""
     if depth > 64:
         raise ChatError(ErrorCode.BAD_FRAME, "the frame is nested too deeply")
     if isinstance(obj, float) and not math.isfinite(obj):
         raise ChatError(ErrorCode.BAD_FRAME, "numbers must be finite")
+    if obj is None or isinstance(obj, str | int | float):
+        return
     if isinstance(obj, dict):
-        for value in obj.values():
-            _check_floats(value, depth + 1)
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ChatError(ErrorCode.BAD_FRAME, "map keys must be strings")
+            _check_values(value, depth + 1)
     elif isinstance(obj, list):
         for value in obj:
-            _check_floats(value, depth + 1)
+            _check_values(value, depth + 1)
+    else:
+        raise ChatError(ErrorCode.BAD_FRAME, "only JSON's types may appear in a frame")
 
 
 def encode(codec: Codec, frame: Frame) -> bytes | str:

@@ -73,15 +73,22 @@ class AgentSession(Session):
         t = frame.get("t")
         if t == "assigned":
             cid = frame["conversation"]["id"]
-            self.subscribe(channels.conversation(cid))
             for m in frame["messages"]:
                 self.mark_seen(cid, m["seq"])
+            self.subscribe(channels.conversation(cid))
         elif t == "unassigned" and frame["cid"] not in self.watching:
             self.unsubscribe(channels.conversation(frame["cid"]))
         elif t == "closed":
             self.watching.discard(frame["cid"])
             self.unsubscribe(channels.conversation(frame["cid"]))
         return self.first_delivery(frame)
+
+    def presence(self) -> tuple[str, str] | None:
+        return ("agent", self.agent.id) if self.agent is not None and self.greeted else None
+
+    def catch_up_targets(self, channel: str | None) -> list[str]:
+        chosen = [channel] if channel is not None else sorted(self.channels)
+        return [cid for c in chosen if (cid := channels.conversation_id(c)) is not None]
 
     async def closed(self) -> None:
         await super().closed()
@@ -95,11 +102,13 @@ class AgentSession(Session):
         if self.greeted:
             raise conflict("hello was already said on this connection")
         agent = await self._authenticate(hello.token)
-        self.agent, self.greeted = agent, True
+        self.agent = agent
+        self.greet()
         self.subscribe(channels.agent(agent.id))
         self.subscribe(channels.QUEUE)
         mine = await self.store.active_of(agent.id)
         for conv in mine:
+            self.mark_seen(conv.id, conv.last_seq)  # the console syncs up to here itself
             self.subscribe(channels.conversation(conv.id))
         await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
         self.dispatcher.kick()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+from chat_server.backends.base import PresenceKind
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
 from chat_server.core.model import AgentStatus, Conversation
@@ -170,7 +171,7 @@ class Dispatcher:
             "cid": conv.id,
             "topic": conv.topic,
             "visitor": {"name": visitor.name if visitor else None},
-            "waited_s": max(0, (now - conv.created) // 1000),
+            "waited_s": max(0, (now - conv.queued_at) // 1000),
             "preview": await self._preview(conv.id),
         }
 
@@ -192,8 +193,18 @@ class Dispatcher:
             except Exception:
                 log.exception("sweep failed")
 
+    async def heartbeat(self) -> None:
+        """Keep this node's connections present (a node that dies stops doing this)."""
+        entries: list[tuple[PresenceKind, str, str]] = []
+        for conn in list(self.node.hub.connections):
+            who = conn.presence()
+            if who is not None:
+                entries.append((who[0], who[1], conn.id))  # type: ignore[arg-type]
+        await self.node.store.heartbeat(entries, self.node.clock.now_ms())
+
     async def sweep(self) -> None:
         """Requeue the chats of agents gone past their grace; close those of gone visitors."""
+        await self.heartbeat()
         store, now = self.node.store, self.node.clock.now_ms()
         grace_ms = int(self.node.settings.agent_grace_s * 1000)
         for agent_id in await store.gone_since("agent", now - grace_ms):

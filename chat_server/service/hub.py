@@ -53,6 +53,19 @@ class Connection:
         if channel not in self.channels:
             self.channels.add(channel)
             self.hub.join(channel, self)
+            if self.hub.bus.async_subscribe:
+                self.joined(channel)
+
+    def joined(self, channel: str) -> None:
+        """A new channel, over a bus whose subscriptions take effect later (subclasses
+        catch up on what was published meanwhile)."""
+
+    def resync(self) -> None:
+        """The bus lost events for a while (subclasses catch up from the store)."""
+
+    def presence(self) -> tuple[str, str] | None:
+        """(kind, id) this connection keeps present, if any."""
+        return None
 
     def unsubscribe(self, channel: str) -> None:
         if channel in self.channels:
@@ -68,17 +81,41 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self._channels: dict[str, set[Connection]] = {}
+        self._ready: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
         bus.set_handler(self.dispatch)
+        bus.set_reconnect_handler(self.resync_all)
 
     def join(self, channel: str, conn: Connection) -> None:
         members = self._channels.get(channel)
         if members is None:
             self._channels[channel] = {conn}
-            self._background(self.bus.subscribe(channel))
+            ready = self._ready[channel] = asyncio.get_running_loop().create_future()
+            self._background(self._subscribe(channel, ready))
         else:
             members.add(conn)
+
+    async def _subscribe(self, channel: str, ready: asyncio.Future[None]) -> None:
+        try:
+            await self.bus.subscribe(channel)
+        finally:
+            if not ready.done():
+                ready.set_result(None)
+
+    async def ready(self, channel: str) -> None:
+        """Wait until this node's subscription to `channel` is in place."""
+        ready = self._ready.get(channel)
+        if ready is not None:
+            await asyncio.shield(ready)
+
+    def resync_all(self) -> None:
+        for conn in list(self.connections):
+            conn.resync()
+
+    def spawn(self, coro: Any) -> None:
+        """Run a side task owned by the hub (logged if it fails)."""
+        self._background(coro)
 
     def leave(self, channel: str, conn: Connection) -> None:
         members = self._channels.get(channel)
@@ -87,6 +124,7 @@ class Hub:
         members.discard(conn)
         if not members:
             del self._channels[channel]
+            self._ready.pop(channel, None)
             self._background(self.bus.unsubscribe(channel))
 
     def local(self, channel: str) -> set[Connection]:
@@ -118,4 +156,4 @@ class Hub:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("bus subscription change failed", exc_info=task.exception())
+            log.error("hub task failed", exc_info=task.exception())

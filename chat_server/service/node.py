@@ -44,7 +44,8 @@ class Node:
         previous = changed.previous.agent
         if previous is not None and previous.id != conv.agent.id:
             await self.announce_unassigned(previous.id, conv.id, "transferred")
-        history, _ = await self.store.messages_after(conv.id, 0, 200, notes=True)
+        newest = max(0, conv.last_seq - 200)
+        history, _ = await self.store.messages_after(conv.id, newest, 200, notes=True)
         await self.hub.publish(
             channels.agent(conv.agent.id),
             {

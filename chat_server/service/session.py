@@ -30,6 +30,7 @@ class Session(Connection):
         self.dispatcher = dispatcher
         self.greeted = False
         self._seen: dict[str, int] = {}
+        self._catching: dict[str, list[Frame]] = {}
 
     def handlers(self) -> dict[str, Handler]:
         raise NotImplementedError  # each role names its own  # pragma: no cover
@@ -44,17 +45,70 @@ class Session(Connection):
 
     async def closed(self) -> None:
         """The socket is gone: leave every channel."""
+        self.hub.connections.discard(self)
         self.unsubscribe_all()
 
+    def greet(self) -> None:
+        self.greeted = True
+        self.hub.connections.add(self)
+
     def first_delivery(self, frame: Frame) -> bool:
-        """Drop a `msg` event this connection has already been given (seq dedupe)."""
+        """Drop a `msg` event this connection has already been given (seq dedupe);
+        hold it back while its conversation is catching up, to keep seq order."""
         if frame.get("t") != "msg":
             return True
         cid, seq = frame["cid"], frame["seq"]
+        held = self._catching.get(cid)
+        if held is not None:
+            held.append(frame)
+            return False
         if seq <= self._seen.get(cid, 0):
             return False
         self._seen[cid] = seq
         return True
+
+    # catching up (buses whose subscriptions take effect later, or that reconnected) ------
+
+    def catch_up_targets(self, channel: str | None) -> list[str]:
+        """The conversations to catch up for a joined channel (None: all of them)."""
+        return []
+
+    def joined(self, channel: str) -> None:
+        for cid in self.catch_up_targets(channel):
+            self.catch_up(cid, channel)
+
+    def resync(self) -> None:
+        for cid in self.catch_up_targets(None):
+            self.catch_up(cid, None)
+
+    def catch_up(self, cid: str, channel: str | None) -> None:
+        """Send what was stored after the last seq this connection saw, then what arrived
+        live meanwhile, in seq order, each once."""
+        if cid in self._catching:
+            return
+        self._catching[cid] = []
+        self.hub.spawn(self._catch_up(cid, channel))
+
+    async def _catch_up(self, cid: str, channel: str | None) -> None:
+        frames: list[Frame] = []
+        try:
+            if channel is not None:
+                await self.hub.ready(channel)
+            for_visitor = self.role == "visitor"
+            after = self._seen.get(cid, 0)
+            while True:
+                page, more = await self.store.messages_after(
+                    cid, after, SYNC_PAGE, notes=not for_visitor
+                )
+                frames += [views.msg_event(m, for_visitor=for_visitor) for m in page]
+                if not more or not page:
+                    break
+                after = page[-1].seq
+        finally:
+            frames += self._catching.pop(cid, [])
+            for frame in sorted(frames, key=lambda f: f["seq"]):
+                if self.first_delivery(frame):
+                    self.send(frame)
 
     def mark_seen(self, cid: str, seq: int) -> None:
         self._seen[cid] = max(seq, self._seen.get(cid, 0))

@@ -35,6 +35,8 @@ class VisitorSession(Session):
         super().__init__(node, dispatcher, codec)
         self.site = site
         self.visitor: Visitor | None = None
+        self.cid: str | None = None
+        """The visitor's current (or last) conversation."""
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -58,6 +60,12 @@ class VisitorSession(Session):
     def accept(self, channel: str, frame: Frame) -> bool:
         return self.first_delivery(frame)
 
+    def presence(self) -> tuple[str, str] | None:
+        return ("visitor", self.visitor.id) if self.visitor is not None else None
+
+    def catch_up_targets(self, channel: str | None) -> list[str]:
+        return [self.cid] if self.cid is not None else []
+
     async def closed(self) -> None:
         await super().closed()
         if self.visitor is not None:
@@ -79,10 +87,14 @@ class VisitorSession(Session):
         )
         if updated != visitor:
             await self.store.put_visitor(updated)
-        self.visitor, self.greeted = updated, True
+        self.visitor = updated
+        conv = await self.store.open_conversation_of(updated.id)
+        if conv is not None:
+            self.cid = conv.id
+            self.mark_seen(conv.id, conv.last_seq)  # the client syncs up to here itself
+        self.greet()
         self.subscribe(channels.visitor(updated.id))
         await self.store.connected("visitor", updated.id, self.id, now)
-        conv = await self.store.open_conversation_of(updated.id)
         token = tokens.sign_visitor(
             self.node.secret,
             updated.id,
@@ -113,6 +125,7 @@ class VisitorSession(Session):
         )
         first = Draft(Kind.TEXT, self._sender(), start.text, start.cmid)
         message = await self.store.open_conversation(conv, first, origin=self.id)
+        self.cid = conv.id
         self.mark_seen(conv.id, message.seq)
         self.node.metrics.conversations_started.inc()
         self.node.metrics.message_stored(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -43,8 +43,12 @@ class CachedStatic(StaticFiles):
         return response
 
 
-def routes(static_dir: Path) -> list[Route | Mount]:
+def routes(static_dir: Path, *, demo_shop: bool) -> list[Route | Mount]:
+    """`/` is the demo shop with `--demo`; otherwise it leads to the agent console."""
+
     async def demo(request: Request) -> Response:
+        if not demo_shop:
+            return RedirectResponse("/console")
         return _page(static_dir / "demo" / "index.html", DEMO_CSP)
 
     async def console(request: Request) -> Response:

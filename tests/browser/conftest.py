@@ -33,3 +33,9 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+def backend() -> str:
+    """The browser tests check the front-end, not the backends: one is enough."""
+    return "embedded"

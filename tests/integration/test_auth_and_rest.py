@@ -120,7 +120,21 @@ async def test_health_ready_metrics_and_pages(live: Live) -> None:
         widget = await http.get("/widget.js")
         assert widget.status_code == 200
         assert widget.headers["content-type"].startswith("text/javascript")
-        for page in ("/", "/console", "/dashboard"):
+        for page in ("/console", "/dashboard"):
             response = await http.get(page)
             assert response.status_code == 200, page
             assert "script-src 'self'" in response.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        home = await http.get("/")
+        assert home.status_code == 307 and home.headers["location"] == "/console"
+
+
+async def test_demo_serves_the_shop(start_server: ServerFactory) -> None:
+    live = await start_server(demo=True)
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        shop = await http.get("/")
+        assert shop.status_code == 200 and 'src="/widget.js"' in shop.text
+        login = await http.post(
+            "/api/login", json={"email": "agent@demo.test", "password": "demo-agent"}
+        )
+        assert login.status_code == 200

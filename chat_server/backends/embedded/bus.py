@@ -5,15 +5,22 @@ The hub already knows which channels have local listeners, so subscriptions are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chat_server.backends.base import Event, Handler
 
 
 class LocalBus:
+    async_subscribe = False
+
     def __init__(self) -> None:
         self._handler: Handler | None = None
 
     def set_handler(self, handler: Handler) -> None:
         self._handler = handler
+
+    def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
+        return None  # never disconnected
 
     def deliver(self, channel: str, event: Event) -> None:
         """Publish without yielding to the loop (the store relies on this for ordering)."""

@@ -284,7 +284,13 @@ class EmbeddedStore:
             )
             _insert_messages(c, [message])
 
-        await self._commit(op, lambda: self._publish(conv, [message], origin))
+        future = self._submit(op, lambda: self._publish(conv, [message], origin))
+        self._track_cmid(message, future)
+        try:
+            await self._await_durable(future)
+        except ChatError:
+            self._forget_failed(conv, None)
+            raise
         return message
 
     async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
@@ -315,9 +321,12 @@ class EmbeddedStore:
                 c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, cid))
 
         future = self._submit(op, lambda: self._publish(updated, [message], origin))
-        if draft.cmid is not None:
-            self._cmids[(cid, draft.sender.id, draft.cmid)] = (message, future)
-        await self._await_durable(future)
+        self._track_cmid(message, future)
+        try:
+            await self._await_durable(future)
+        except ChatError:
+            self._forget_failed(updated, conv)
+            raise
         return Appended(message, created=True)
 
     async def assign(
@@ -395,6 +404,9 @@ class EmbeddedStore:
         self._conns[kind].setdefault(ident, set()).add(conn_id)
         self._gone[kind].pop(ident, None)
 
+    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
+        return None  # one process: a connection lives exactly as long as this process
+
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         conns = self._conns[kind].get(ident, set())
         conns.discard(conn_id)
@@ -458,8 +470,34 @@ class EmbeddedStore:
             )
             _insert_messages(c, messages)
 
-        await self._commit(op, lambda: self._publish(conv, messages, None))
+        try:
+            await self._commit(op, lambda: self._publish(conv, messages, None))
+        except ChatError:
+            self._forget_failed(conv, before)
+            raise
         return Changed(conv, tuple(messages), before)
+
+    def _track_cmid(self, message: Message, future: asyncio.Future[Any]) -> None:
+        if message.cmid is not None:
+            self._cmids[(message.cid, message.sender.id, message.cmid)] = (message, future)
+
+    def _forget_failed(self, attempted: Conversation, before: Conversation | None) -> None:
+        """A write did not commit: step memory back if nothing came after it; otherwise
+        memory and disk can no longer agree, and the store stops taking writes."""
+        current = self._open.get(attempted.id)
+        if current is not attempted and not (current is None and not attempted.is_open):
+            self.db.failed = self.db.failed or RuntimeError("a write failed after later ones")
+            return
+        kept = before.last_seq if before is not None else 0
+        for key in [
+            k for k, (m, _) in self._cmids.items() if k[0] == attempted.id and m.seq > kept
+        ]:
+            del self._cmids[key]
+        if before is None:
+            self._open.pop(attempted.id, None)
+            self._by_visitor.pop(attempted.visitor_id, None)
+        else:
+            self._remember(before)
 
     def _publish(self, conv: Conversation, messages: list[Message], origin: str | None) -> None:
         for m in messages:
@@ -486,8 +524,6 @@ class EmbeddedStore:
     async def _await_durable(self, future: Any) -> None:
         try:
             await future
-        except sqlite3.IntegrityError:
-            raise
         except (sqlite3.Error, OSError):
             raise unavailable() from None
 

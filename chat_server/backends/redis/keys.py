@@ -1,0 +1,93 @@
+"""Redis key and channel names. `{c_123}` hash tags keep one conversation's keys (and its
+channel) in one cluster slot; everything else is global and small."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "chat"
+
+    def _g(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _c(self, cid: str, part: str) -> str:
+        return f"{self.prefix}:{{{cid}}}:{part}"
+
+    # per conversation
+    def conv(self, cid: str) -> str:
+        return self._c(cid, "conv")
+
+    def seq(self, cid: str) -> str:
+        return self._c(cid, "seq")
+
+    def messages(self, cid: str) -> str:
+        """A stream whose entry ids are `<seq>-0`: history with offsets."""
+        return self._c(cid, "msgs")
+
+    def cmids(self, cid: str) -> str:
+        return self._c(cid, "cmids")
+
+    def rating(self, cid: str) -> str:
+        return self._c(cid, "rating")
+
+    # indexes
+    def queue(self) -> str:
+        return self._g("queue")
+
+    def convs(self, state: str | None = None) -> str:
+        return self._g("convs", state) if state else self._g("convs")
+
+    def agent_convs(self, agent_id: str) -> str:
+        return self._g("agent-convs", agent_id)
+
+    def agent_active(self, agent_id: str) -> str:
+        return self._g("agent-active", agent_id)
+
+    def last_assigned(self) -> str:
+        return self._g("last-assigned")
+
+    def visitor_open(self, visitor_id: str) -> str:
+        return self._g("visitor-open", visitor_id)
+
+    # accounts
+    def secret(self) -> str:
+        return self._g("secret")
+
+    def site(self, site_id: str) -> str:
+        return self._g("site", site_id)
+
+    def agent(self, agent_id: str) -> str:
+        return self._g("agent", agent_id)
+
+    def agents(self) -> str:
+        return self._g("agents")
+
+    def agent_email(self) -> str:
+        return self._g("agent-email")
+
+    def credential(self, secret_hash: str) -> str:
+        return self._g("cred", secret_hash)
+
+    def visitor(self, visitor_id: str) -> str:
+        return self._g("visitor", visitor_id)
+
+    # presence
+    def presence(self, kind: str, ident: str) -> str:
+        """A sorted set of connection ids scored by when their heartbeat expires."""
+        return self._g("presence", kind, ident)
+
+    def present(self, kind: str) -> str:
+        return self._g("present", kind)
+
+    def gone(self, kind: str) -> str:
+        return self._g("gone", kind)
+
+    # pub/sub
+    def channel(self, name: str) -> str:
+        return self._g("ch", name)
+
+    def channel_name(self, key: str) -> str:
+        return key[len(self.prefix) + 4 :]

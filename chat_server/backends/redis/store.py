@@ -1,0 +1,583 @@
+"""The Redis store: all shared state in Redis, so any number of nodes act as one server.
+
+Every conversation write is one optimistic transaction: WATCH the conversation (and what
+the decision reads, such as an agent's active set), decide with the same pure transitions
+as the embedded store (`core.conversation`), then MULTI/EXEC the new state, the messages
+(a stream whose ids are the seqs) and their PUBLISH. A concurrent write makes EXEC fail
+and the decision is taken again on fresh state: that is what makes seq allocation, claim,
+capacity and rate-once atomic across nodes, and publish order equal seq order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from chat_server.backends.base import AgentLoad, Appended, Changed, PresenceKind
+from chat_server.backends.records import (
+    agent_from_row,
+    agent_row,
+    conversation_from_dict,
+    conversation_to_dict,
+    message_from_row,
+    message_row,
+    visitor_from_row,
+    visitor_row,
+)
+from chat_server.backends.redis.keys import Keys
+from chat_server.core import channels, routing, views
+from chat_server.core import conversation as flow
+from chat_server.core.clock import Clock
+from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.model import (
+    Agent,
+    AgentRef,
+    AgentStatus,
+    Conversation,
+    Draft,
+    Message,
+    Rating,
+    Site,
+    State,
+    Visitor,
+)
+
+log = logging.getLogger(__name__)
+RETRIES = 100
+Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
+
+
+def connect(url: str, *, retries: int = 2) -> Redis:
+    """A client that reconnects by itself; commands fail fast while Redis is away."""
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        health_check_interval=5,
+    )
+
+
+@contextlib.asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Redis unreachable: `unavailable` (retry later), never a silent drop."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        raise unavailable() from None
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _queue_score(conv: Conversation) -> float:
+    return conv.queue_rank * 10**13 + conv.queued_at
+
+
+class RedisStore:
+    def __init__(
+        self, url: str, clock: Clock, *, prefix: str = "chat", presence_ttl_s: float = 10.0
+    ) -> None:
+        # typed Any on purpose: redis-py's response annotations are unions of every shape a
+        # command can return; replies are decoded at this edge (`_s`, json, int)
+        self.redis: Any = connect(url)
+        self.clock = clock
+        self.keys = Keys(prefix)
+        self.presence_ttl_ms = int(presence_ttl_s * 1000)
+        self._presence_script = self.redis.register_script(
+            (Path(__file__).parent / "presence.lua").read_text()
+        )
+
+    # lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with redis_errors():
+            await self.redis.ping()
+        with contextlib.suppress(RedisError):
+            config = await self.redis.config_get("appendonly")
+            if config.get(b"appendonly", config.get("appendonly")) in (b"no", "no"):
+                log.warning(
+                    "Redis has AOF off (appendonly no): acknowledged messages are lost "
+                    "if Redis restarts; see docs/operations.md"
+                )
+
+    async def stop(self) -> None:
+        await self.redis.aclose()
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def secret(self, candidate: bytes) -> bytes:
+        async with redis_errors():
+            await self.redis.set(self.keys.secret(), candidate, nx=True)
+            kept: bytes = await self.redis.get(self.keys.secret())
+            return kept
+
+    # sites, agents, credentials ---------------------------------------------------------
+
+    async def put_site(self, site: Site) -> None:
+        async with redis_errors():
+            await self.redis.set(self.keys.site(site.id), _json(list(site.origins)))
+
+    async def site(self, site_id: str) -> Site | None:
+        async with redis_errors():
+            raw = await self.redis.get(self.keys.site(site_id))
+        return Site(site_id, tuple(json.loads(raw))) if raw else None
+
+    async def add_agent(self, agent: Agent) -> None:
+        async with redis_errors():
+            if not await self.redis.hsetnx(self.keys.agent_email(), agent.email, agent.id):
+                raise conflict(f"an agent with email {agent.email} exists")
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(self.keys.agent(agent.id), _json(agent_row(agent)))
+                pipe.sadd(self.keys.agents(), agent.id)
+                await pipe.execute()
+
+    async def agent(self, agent_id: str) -> Agent | None:
+        async with redis_errors():
+            raw = await self.redis.get(self.keys.agent(agent_id))
+        return agent_from_row(tuple(json.loads(raw))) if raw else None
+
+    async def agent_by_email(self, email: str) -> Agent | None:
+        async with redis_errors():
+            agent_id = await self.redis.hget(self.keys.agent_email(), email)
+        return await self.agent(_s(agent_id)) if agent_id else None
+
+    async def agents(self) -> list[Agent]:
+        async with redis_errors():
+            ids = sorted(_s(i) for i in await self.redis.smembers(self.keys.agents()))
+            raws = await self.redis.mget([self.keys.agent(i) for i in ids]) if ids else []
+        found = [agent_from_row(tuple(json.loads(r))) for r in raws if r]
+        return sorted(found, key=lambda a: a.name)
+
+    async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
+        key = self.keys.agent(agent_id)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        return
+                    row = json.loads(raw)
+                    row[7] = status.value
+                    pipe.multi()
+                    pipe.set(key, _json(row))
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def add_credential(
+        self, secret_hash: str, agent_id: str, kind: str, expires: int | None
+    ) -> None:
+        key = self.keys.credential(secret_hash)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"agent_id": agent_id, "kind": kind})
+            if expires is not None:
+                pipe.pexpireat(key, expires)
+            await pipe.execute()
+
+    async def credential_agent(self, secret_hash: str, now: int) -> str | None:
+        async with redis_errors():
+            agent_id = await self.redis.hget(self.keys.credential(secret_hash), "agent_id")
+        return _s(agent_id) if agent_id else None
+
+    async def revoke_credential(self, secret_hash: str) -> None:
+        async with redis_errors():
+            await self.redis.delete(self.keys.credential(secret_hash))
+
+    # visitors ---------------------------------------------------------------------------
+
+    async def put_visitor(self, visitor: Visitor) -> None:
+        async with redis_errors():
+            await self.redis.set(self.keys.visitor(visitor.id), _json(visitor_row(visitor)))
+
+    async def visitor(self, visitor_id: str) -> Visitor | None:
+        async with redis_errors():
+            raw = await self.redis.get(self.keys.visitor(visitor_id))
+        return visitor_from_row(tuple(json.loads(raw))) if raw else None
+
+    # conversations: reads ---------------------------------------------------------------
+
+    async def conversation(self, cid: str) -> Conversation | None:
+        found = await self._load_many([cid])
+        return found[0] if found else None
+
+    async def _load_many(self, cids: list[str]) -> list[Conversation]:
+        if not cids:
+            return []
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for cid in cids:
+                pipe.get(self.keys.conv(cid))
+                pipe.get(self.keys.seq(cid))
+            raw = await pipe.execute()
+        out = []
+        for i in range(0, len(raw), 2):
+            if raw[i] is not None:
+                conv = conversation_from_dict(json.loads(raw[i]))
+                out.append(_with_seq(conv, raw[i + 1]))
+        return out
+
+    async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
+        async with redis_errors():
+            cid = await self.redis.get(self.keys.visitor_open(visitor_id))
+        return await self.conversation(_s(cid)) if cid else None
+
+    async def conversations(
+        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[Conversation]:
+        source = (
+            self.keys.agent_convs(agent_id)
+            if agent_id
+            else self.keys.convs(state.value if state else None)
+        )
+        found: list[Conversation] = []
+        start, batch = 0, max(limit, 50)
+        while len(found) < limit:
+            async with redis_errors():
+                cids = [_s(c) for c in await self.redis.zrevrange(source, start, start + batch - 1)]
+            if not cids:
+                break
+            for conv in await self._load_many(cids):
+                if state is not None and conv.state is not state:
+                    continue
+                if agent_id is not None and (conv.agent is None or conv.agent.id != agent_id):
+                    continue
+                found.append(conv)
+            start += batch
+        return found[:limit]
+
+    async def waiting(self) -> list[Conversation]:
+        async with redis_errors():
+            cids = [_s(c) for c in await self.redis.zrange(self.keys.queue(), 0, -1)]
+        return routing.queue_order(await self._load_many(cids))
+
+    async def active_of(self, agent_id: str) -> list[Conversation]:
+        async with redis_errors():
+            cids = sorted(
+                _s(c) for c in await self.redis.smembers(self.keys.agent_active(agent_id))
+            )
+        return [c for c in await self._load_many(cids) if c.state is State.ACTIVE]
+
+    async def loads(self) -> dict[str, AgentLoad]:
+        async with redis_errors():
+            ids = [_s(i) for i in await self.redis.smembers(self.keys.agents())]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for agent_id in ids:
+                    pipe.scard(self.keys.agent_active(agent_id))
+                pipe.hgetall(self.keys.last_assigned())
+                raw = await pipe.execute()
+        last = {_s(k): int(v) for k, v in raw[-1].items()}
+        return {
+            agent_id: AgentLoad(int(n), last.get(agent_id, 0))
+            for agent_id, n in zip(ids, raw[:-1], strict=True)
+        }
+
+    async def messages_after(
+        self, cid: str, after: int, limit: int, *, notes: bool
+    ) -> tuple[list[Message], bool]:
+        out: list[Message] = []
+        start = after + 1
+        async with redis_errors():
+            while True:
+                entries = await self.redis.xrange(
+                    self.keys.messages(cid), f"{start}-0", "+", count=limit + 1
+                )
+                for _, fields in entries:
+                    m = message_from_row(tuple(json.loads(fields[b"m"])))
+                    if notes or m.kind.value != "note":
+                        out.append(m)
+                if len(out) > limit or len(entries) <= limit:
+                    break
+                start = int(entries[-1][0].split(b"-")[0]) + 1
+        return out[:limit], len(out) > limit
+
+    async def _message(self, cid: str, seq: int) -> Message | None:
+        entries = await self.redis.xrange(self.keys.messages(cid), f"{seq}-0", f"{seq}-0")
+        return message_from_row(tuple(json.loads(entries[0][1][b"m"]))) if entries else None
+
+    # conversations: writes --------------------------------------------------------------
+
+    async def open_conversation(
+        self, conv: Conversation, first: Draft, origin: str | None
+    ) -> Message:
+        message = Message(
+            conv.id, 1, conv.created, first.kind, first.sender, first.text, first.cmid
+        )
+        conv = flow.after_message(conv, message)
+        open_key = self.keys.visitor_open(conv.visitor_id)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(open_key)
+                    if await pipe.exists(open_key):
+                        raise conflict("you already have an open conversation")
+                    pipe.multi()
+                    pipe.set(open_key, conv.id)
+                    self._write(pipe, None, conv, [message], origin)
+                    await pipe.execute()
+                    return message
+                except WatchError:
+                    continue
+        raise unavailable("too much contention, retry")
+
+    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
+        cmid_field = f"{draft.sender.id}|{draft.cmid}" if draft.cmid is not None else None
+        conv_key, seq_key = self.keys.conv(cid), self.keys.seq(cid)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(conv_key, seq_key)
+                    conv = await self._require_open(pipe, cid)
+                    if cmid_field is not None:
+                        seen = await pipe.hget(self.keys.cmids(cid), cmid_field)
+                        if seen is not None:
+                            await pipe.unwatch()
+                            stored = await self._message(cid, int(seen))
+                            assert stored is not None
+                            return Appended(stored, created=False)
+                    message = Message(
+                        cid,
+                        conv.last_seq + 1,
+                        self.clock.now_ms(),
+                        draft.kind,
+                        draft.sender,
+                        draft.text,
+                        draft.cmid,
+                    )
+                    updated = flow.after_message(conv, message)
+                    pipe.multi()
+                    if updated.first_response_at != conv.first_response_at:
+                        pipe.set(conv_key, _json(conversation_to_dict(updated)))
+                    self._append_messages(pipe, updated, [message], origin)
+                    await pipe.execute()
+                    return Appended(message, created=True)
+                except WatchError:
+                    continue
+        raise unavailable("too much contention, retry")
+
+    async def assign(
+        self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
+    ) -> Changed:
+        active_key = self.keys.agent_active(agent.id)
+
+        async def decide(pipe: Any, conv: Conversation) -> flow.Transition:
+            if enforce_capacity and not flow.has_capacity(
+                await pipe.scard(active_key), agent.max_chats
+            ):
+                raise conflict(f"{agent.name} has no free capacity")
+            return flow.assign(conv, AgentRef(agent.id, agent.name), now, reassign=reassign)
+
+        return await self._transition(cid, decide, watch=(active_key,))
+
+    async def requeue(
+        self,
+        cid: str,
+        now: int,
+        *,
+        reason: str,
+        front: bool,
+        topic: str | None = None,
+        only_agent: str | None = None,
+    ) -> Changed:
+        async def decide(pipe: Any, conv: Conversation) -> flow.Transition:
+            if only_agent is not None and (conv.agent is None or conv.agent.id != only_agent):
+                raise conflict("the conversation has moved on")
+            return flow.requeue(conv, now, reason=reason, front=front, topic=topic)
+
+        return await self._transition(cid, decide)
+
+    async def close(
+        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+    ) -> Changed:
+        async def decide(pipe: Any, conv: Conversation) -> flow.Transition:
+            return flow.close(conv, now, by=by, reason=reason, resolved=resolved)
+
+        return await self._transition(cid, decide)
+
+    async def rate(self, rating: Rating) -> None:
+        value = _json(
+            [
+                rating.cid,
+                rating.ts,
+                rating.csat,
+                rating.nps,
+                rating.ces,
+                rating.comment,
+                rating.agent_id,
+                rating.topic,
+            ]
+        )
+        async with redis_errors():
+            if not await self.redis.set(self.keys.rating(rating.cid), value, nx=True):
+                raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")
+
+    async def rating(self, cid: str) -> Rating | None:
+        async with redis_errors():
+            raw = await self.redis.get(self.keys.rating(cid))
+        return Rating(*json.loads(raw)) if raw else None
+
+    # presence ---------------------------------------------------------------------------
+
+    async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None:
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
+            pipe.sadd(self.keys.present(kind), ident)
+            pipe.zrem(self.keys.gone(kind), ident)
+            await pipe.execute()
+
+    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
+        """Extend this node's connections; a node that stops beating has its people go."""
+        if not entries:
+            return
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for kind, ident, conn_id in entries:
+                pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
+                pipe.sadd(self.keys.present(kind), ident)
+                pipe.zrem(self.keys.gone(kind), ident)
+            await pipe.execute()
+
+    async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
+        async with redis_errors():
+            return int(await self._forget(kind, ident, conn_id, now))
+
+    async def _forget(self, kind: str, ident: str, conn_id: str, now: int) -> Any:
+        keys = [self.keys.presence(kind, ident), self.keys.present(kind), self.keys.gone(kind)]
+        return await self._presence_script(keys=keys, args=[conn_id, now, ident])
+
+    async def online(self, kind: PresenceKind) -> set[str]:
+        now = self.clock.now_ms()
+        async with redis_errors():
+            idents = [_s(i) for i in await self.redis.smembers(self.keys.present(kind))]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for ident in idents:
+                    pipe.zcount(self.keys.presence(kind, ident), now, "+inf")
+                counts = await pipe.execute()
+        return {ident for ident, n in zip(idents, counts, strict=True) if n}
+
+    async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
+        now = self.clock.now_ms()
+        async with redis_errors():
+            for ident in await self.redis.smembers(self.keys.present(kind)):
+                await self._forget(kind, _s(ident), "", now)  # nodes that died
+            gone = await self.redis.zrangebyscore(self.keys.gone(kind), "-inf", f"({before}")
+        return [_s(g) for g in gone]
+
+    async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
+        async with redis_errors():
+            await self.redis.zrem(self.keys.gone(kind), ident)
+
+    # internals --------------------------------------------------------------------------
+
+    async def _require_open(self, pipe: Any, cid: str) -> Conversation:
+        raw_conv = await pipe.get(self.keys.conv(cid))
+        if raw_conv is None:
+            raise not_found("no such conversation")
+        conv = _with_seq(
+            conversation_from_dict(json.loads(raw_conv)), await pipe.get(self.keys.seq(cid))
+        )
+        flow.ensure_open(conv)
+        return conv
+
+    async def _transition(self, cid: str, decide: Decide, watch: tuple[str, ...] = ()) -> Changed:
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(self.keys.conv(cid), self.keys.seq(cid), *watch)
+                    before = await self._require_open(pipe, cid)
+                    transition = await decide(pipe, before)
+                    conv, messages = transition.conversation, []
+                    ts = self.clock.now_ms()
+                    for draft in transition.drafts:
+                        m = Message(
+                            cid, conv.last_seq + 1, ts, draft.kind, draft.sender, draft.text
+                        )
+                        conv = flow.after_message(conv, m)
+                        messages.append(m)
+                    pipe.multi()
+                    self._write(pipe, before, conv, messages, None)
+                    await pipe.execute()
+                    return Changed(conv, tuple(messages), before)
+                except WatchError:
+                    continue
+        raise unavailable("too much contention, retry")
+
+    def _write(
+        self,
+        pipe: Any,
+        before: Conversation | None,
+        conv: Conversation,
+        messages: list[Message],
+        origin: str | None,
+    ) -> None:
+        """Queue the conversation, its indexes, its new messages and their publication."""
+        k, cid = self.keys, conv.id
+        pipe.set(k.conv(cid), _json(conversation_to_dict(conv)))
+        if before is None or before.state is not conv.state:
+            if before is not None:
+                pipe.zrem(k.convs(before.state.value), cid)
+            pipe.zadd(k.convs(conv.state.value), {cid: conv.created})
+            pipe.zadd(k.convs(), {cid: conv.created})
+        if conv.state is State.QUEUED:
+            pipe.zadd(k.queue(), {cid: _queue_score(conv)})
+        else:
+            pipe.zrem(k.queue(), cid)
+        if before is not None and before.agent is not None:
+            pipe.srem(k.agent_active(before.agent.id), cid)
+        if conv.state is State.ACTIVE and conv.agent is not None:
+            pipe.sadd(k.agent_active(conv.agent.id), cid)
+            pipe.zadd(k.agent_convs(conv.agent.id), {cid: conv.created})
+            if before is None or before.agent != conv.agent:
+                pipe.hset(k.last_assigned(), conv.agent.id, conv.assigned_at or conv.created)
+        if conv.state is State.CLOSED:
+            pipe.delete(k.visitor_open(conv.visitor_id))
+        self._append_messages(pipe, conv, messages, origin)
+
+    def _append_messages(
+        self, pipe: Any, conv: Conversation, messages: list[Message], origin: str | None
+    ) -> None:
+        k, cid = self.keys, conv.id
+        if messages:
+            pipe.set(k.seq(cid), messages[-1].seq)
+        for m in messages:
+            pipe.xadd(k.messages(cid), {"m": _json(message_row(m))}, id=f"{m.seq}-0")
+            if m.cmid is not None:
+                pipe.hset(k.cmids(cid), f"{m.sender.id}|{m.cmid}", m.seq)
+            pipe.publish(k.channel(channels.conversation(cid)), _event(views.msg_event(m), origin))
+            if views.visible_to_visitor(m):
+                pipe.publish(
+                    k.channel(channels.visitor(conv.visitor_id)),
+                    _event(views.msg_event(m, for_visitor=True), origin),
+                )
+
+
+def _event(frame: dict[str, Any], origin: str | None) -> bytes:
+    packed: bytes = msgpack.packb({"frame": frame, "skip": origin}, use_bin_type=True)
+    return packed
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _with_seq(conv: Conversation, raw_seq: bytes | None) -> Conversation:
+    return replace(conv, last_seq=int(raw_seq)) if raw_seq is not None else conv
