@@ -43,6 +43,9 @@ class Bus(Protocol):
     def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
         """Called after the bus lost its connection and subscribed again."""
 
+    def ready(self) -> bool:
+        """True while events can flow between nodes."""
+
     async def publish(self, channel: str, event: Event) -> None: ...
 
     async def subscribe(self, channel: str) -> None: ...

@@ -15,8 +15,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ready = await runtime(request).node.store.ready()
-    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    node = runtime(request).node
+    store, bus = await node.store.ready(), node.hub.bus.ready()
+    ready = store and bus
+    return JSONResponse(
+        {"ready": ready, "store": store, "bus": bus}, status_code=200 if ready else 503
+    )
 
 
 async def metrics(request: Request) -> Response:

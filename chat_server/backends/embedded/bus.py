@@ -22,6 +22,9 @@ class LocalBus:
     def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
         return None  # never disconnected
 
+    def ready(self) -> bool:
+        return True
+
     def deliver(self, channel: str, event: Event) -> None:
         """Publish without yielding to the loop (the store relies on this for ordering)."""
         if self._handler is not None:

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from chat_server.backends.base import Event, Handler
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.store import connect
+from chat_server.core.errors import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,14 @@ class RedisBus:
                 await self._pubsub.aclose()
         await self.redis.aclose()
 
+    def ready(self) -> bool:
+        return self.connected.is_set()
+
     async def publish(self, channel: str, event: Event) -> None:
         payload = msgpack.packb(event, use_bin_type=True)
         try:
             await self.redis.publish(self.keys.channel(channel), payload)
         except (RedisError, OSError):
-            from chat_server.core.errors import unavailable
-
             raise unavailable() from None
 
     async def subscribe(self, channel: str) -> None:

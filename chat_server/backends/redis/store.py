@@ -20,11 +20,11 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from chat_server.backends.base import AgentLoad, Appended, Changed, PresenceKind
 from chat_server.backends.records import (

@@ -1,0 +1,76 @@
+"""Real `chat-server serve` processes, for crash and multi-node tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+
+class ServerProcess:
+    def __init__(self, data: Path, **env: str) -> None:
+        self.data = data
+        self.port = free_port()
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again on the same data); output goes to `server.log`."""
+        env = {**os.environ, "CHAT_LOG_LEVEL": "warning", **self.env}
+        self.data.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "chat_server",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data),
+        ]
+        with open(self.data / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    async def ready(self, timeout: float = 15) -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(int(timeout / 0.05)):
+                try:
+                    if (await http.get(f"{self.base}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"server on port {self.port} did not become ready")
+
+    async def readyz(self) -> int:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"{self.base}/readyz")).status_code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
