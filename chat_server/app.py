@@ -83,6 +83,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/login", api.login, methods=["POST"]),
         Route("/api/logout", api.logout, methods=["POST"]),
         Route("/api/me", api.me),
+        Route("/api/stats", api.stats),
+        Route("/api/agents", api.agents),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
         Route("/healthz", ops.healthz),

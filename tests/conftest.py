@@ -21,6 +21,7 @@ import uvicorn
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.core import ids
+from chat_server.core.clock import Clock
 from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.server import uvicorn_config
 from chat_server.web.runtime import Runtime
@@ -179,11 +180,11 @@ async def start_server(
         redis: RedisServer = request.getfixturevalue("redis_server")
         shared = {"redis_url": redis.url, "redis_prefix": ids.new_id("t")}
 
-    async def start(**overrides: Any) -> Live:
+    async def start(clock: Clock | None = None, **overrides: Any) -> Live:
         if backend == "embedded":
             shared["data"] = tmp_path / f"data{len(running)}"
         settings = Settings(port=free_port(), log_level="warning", **{**shared, **overrides})
-        app = create_app(settings)
+        app = create_app(settings, clock)
         server = uvicorn.Server(uvicorn_config(settings, app))
         task = asyncio.create_task(server.serve())
         for _ in range(500):

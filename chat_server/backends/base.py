@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from chat_server.core.metrics import Figures
 from chat_server.core.model import (
     Agent,
     AgentStatus,
@@ -62,6 +63,9 @@ class Appended:
     message: Message
     created: bool
     """False when the `cmid` was seen before: the stored message is returned, nothing is added."""
+    previous: Conversation | None = None
+    conversation: Conversation | None = None
+    """The conversation before and after the message (when `created`), for measurement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +140,12 @@ class Store(Protocol):
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None: ...
 
     async def conversations(
-        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        agent_id: str | None = None,
+        visitor_id: str | None = None,
+        limit: int = 100,
     ) -> list[Conversation]:
         """Newest first."""
 
@@ -184,6 +193,25 @@ class Store(Protocol):
         """Store a rating; `already_rated` on a second one."""
 
     async def rating(self, cid: str) -> Rating | None: ...
+
+    # rolling figures (contract §6) -------------------------------------------------------
+
+    async def checkpoint(self) -> None:
+        """Persist what is held in memory between writes (embedded: the rolling figures)."""
+
+    async def record_figures(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
+        """Add to the buckets of every window that holds `ts`, once per dimension."""
+
+    async def read_figures(self, window: str, now: int, dim: str) -> Figures:
+        """A window's figures ending at `now`: the merge of its buckets."""
+
+    async def mark_resolved(
+        self, visitor_id: str, ts: int, dims: tuple[str, ...], ttl_ms: int
+    ) -> None:
+        """Remember a resolved close, for `ttl_ms`, in case the visitor comes back."""
+
+    async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
+        """The visitor's remembered resolved close (forgotten as it is taken), if still fresh."""
 
     # presence ---------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def conversation_to_dict(c: Conversation) -> dict[str, Any]:
         "close_reason": c.close_reason,
         "resolved": c.resolved,
         "excluded_agents": sorted(c.excluded_agents),
+        "visitor_turn_at": c.visitor_turn_at,
     }
 
 
@@ -62,6 +63,7 @@ def conversation_from_dict(d: dict[str, Any]) -> Conversation:
         close_reason=d.get("close_reason"),
         resolved=d.get("resolved"),
         excluded_agents=frozenset(d.get("excluded_agents", ())),
+        visitor_turn_at=d.get("visitor_turn_at"),
     )
 
 

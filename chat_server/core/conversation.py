@@ -120,11 +120,23 @@ def close(
 
 
 def after_message(conv: Conversation, message: Message) -> Conversation:
-    """Advance `last_seq` and note the first agent reply (the first response time's end)."""
-    first_response = conv.first_response_at
-    if first_response is None and message.kind is Kind.TEXT and message.sender.role is Role.AGENT:
-        first_response = message.ts
-    return replace(conv, last_seq=message.seq, first_response_at=first_response)
+    """Advance `last_seq`; note the first agent reply (the first response time's end) and
+    where the visitor's turns begin and end (contract §6 `response`)."""
+    first_response, turn = conv.first_response_at, conv.visitor_turn_at
+    if message.kind is Kind.TEXT and message.sender.role is Role.AGENT:
+        first_response = message.ts if first_response is None else first_response
+        turn = None
+    elif message.kind is Kind.TEXT and message.sender.role is Role.VISITOR and turn is None:
+        turn = message.ts
+    return replace(
+        conv, last_seq=message.seq, first_response_at=first_response, visitor_turn_at=turn
+    )
+
+
+def row_changed(before: Conversation, after: Conversation) -> bool:
+    """Whether a message changed more of the conversation than its `last_seq` (which the
+    stores keep with the messages): then the conversation itself must be written too."""
+    return replace(after, last_seq=before.last_seq) != before
 
 
 def has_capacity(active: int, max_chats: int) -> bool:

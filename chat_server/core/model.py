@@ -140,6 +140,8 @@ class Conversation:
     close_reason: str | None = None
     resolved: bool | None = None
     excluded_agents: frozenset[str] = field(default_factory=frozenset)
+    visitor_turn_at: int | None = None
+    """When the visitor's current unanswered turn began (the response time's start)."""
 
     @property
     def is_open(self) -> bool:

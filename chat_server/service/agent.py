@@ -176,6 +176,7 @@ class AgentSession(Session):
         self.mark_seen(cid, appended.message.seq)
         if appended.created:
             self.node.metrics.message_stored(appended.message)
+            await self.node.measure_message(appended)
         return {"seq": appended.message.seq, "ts": appended.message.ts}
 
     async def typing(self, typing: f.Typing) -> Result:
@@ -225,6 +226,7 @@ class AgentSession(Session):
             )
             previous = changed.previous.agent
             if previous is not None:
+                await self.node.measure_transfer(changed.previous)
                 await self.node.announce_unassigned(previous.id, conv.id, "transferred")
         self.dispatcher.kick()
         return {"conversation": await self.node.conversation_view(changed.conversation)}

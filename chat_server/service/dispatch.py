@@ -20,6 +20,7 @@ from chat_server.service.node import Node
 
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 140
+CHECKPOINT_S = 10.0
 
 
 class Dispatcher:
@@ -184,10 +185,15 @@ class Dispatcher:
     # absence timers ---------------------------------------------------------------------
 
     async def _sweep_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_checkpoint = loop.time() + CHECKPOINT_S
         while True:
             await asyncio.sleep(self.node.settings.sweep_interval_s)
             try:
                 await self.sweep()
+                if loop.time() >= next_checkpoint:
+                    next_checkpoint = loop.time() + CHECKPOINT_S
+                    await self.node.store.checkpoint()
             except ChatError as exc:
                 log.warning("sweep failed: %s", exc.message)
             except Exception:

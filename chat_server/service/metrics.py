@@ -5,7 +5,7 @@ Each node has its own registry so tests can build many apps in one process.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from chat_server.core.model import Conversation, Message
 
@@ -34,9 +34,27 @@ class Metrics:
         self.frames = Counter(
             "chat_frames_received", "Client frames received", ["role"], registry=self.registry
         )
+        buckets = (1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
+        self.durations = {
+            name: Histogram(f"chat_{name}", help_text, registry=self.registry, buckets=buckets)
+            for name, help_text in (
+                ("wait_seconds", "Conversation start to first assignment"),
+                ("first_response_seconds", "Conversation start to the first agent reply"),
+                ("response_seconds", "A visitor turn to the agent's reply"),
+            )
+        }
         self.errors = Counter(
             "chat_errors_sent", "Error frames sent", ["code"], registry=self.registry
         )
+
+    def observe(self, sample: str, seconds: float) -> None:
+        name = {
+            "wait_s": "wait_seconds",
+            "frt_s": "first_response_seconds",
+            "response_s": "response_seconds",
+        }.get(sample)
+        if name is not None:
+            self.durations[name].observe(seconds)
 
     def message_stored(self, message: Message) -> None:
         self.messages.labels(message.kind.value, message.sender.role.value).inc()

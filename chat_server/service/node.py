@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_server.backends.base import Changed, Store
+from chat_server.backends.base import Appended, Changed, Store
 from chat_server.config import Settings
-from chat_server.core import channels, views
+from chat_server.core import channels, measure, views
 from chat_server.core.clock import Clock
-from chat_server.core.model import Conversation, State
+from chat_server.core.errors import ChatError
+from chat_server.core.model import Conversation, Rating, State
 from chat_server.service.hub import Hub
 from chat_server.service.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -37,12 +42,59 @@ class Node:
             conv, visitor, for_visitor=for_visitor, position=position, eta_s=eta_s
         )
 
+    # measurement (contract §6): recorded once, by the node that performed the event -----
+
+    async def record(self, contributions: Iterable[measure.Contribution]) -> None:
+        for c in contributions:
+            for name, seconds in c.samples:
+                self.metrics.observe(name, seconds)
+            try:
+                await self.store.record_figures(c.ts, c.dims, c.figures)
+            except ChatError as exc:  # the event itself is stored; only its figure is lost
+                log.warning("could not record figures: %s", exc.message)
+
+    async def measure_opened(self, conv: Conversation) -> None:
+        contributions = [measure.opened(conv)]
+        earlier = await self.store.take_resolved(conv.visitor_id, conv.created)
+        if earlier is not None:
+            contributions.append(measure.recontact(*earlier))
+        await self.record(contributions)
+
+    async def measure_message(self, appended: Appended) -> None:
+        if appended.created and appended.previous and appended.conversation:
+            await self.record(
+                measure.message_added(
+                    appended.previous,
+                    appended.conversation,
+                    appended.message,
+                    self.settings.frt_target_s,
+                )
+            )
+
+    async def measure_transition(self, changed: Changed) -> None:
+        now = self.clock.now_ms()
+        conv = changed.conversation
+        await self.record(measure.transitioned(changed.previous, conv, now))
+        if conv.state is State.CLOSED and conv.resolved:
+            ttl_ms = int(self.settings.fcr_hours * 3_600_000)
+            await self.store.mark_resolved(conv.visitor_id, now, measure.dims(conv), ttl_ms)
+
+    async def measure_transfer(self, before: Conversation) -> None:
+        await self.record([measure.transferred(before, self.clock.now_ms())])
+
+    async def measure_rating(self, conv: Conversation, rating: Rating) -> None:
+        await self.record([measure.rated(conv, rating)])
+
+    # announcements ----------------------------------------------------------------------
+
     async def announce_assigned(self, changed: Changed) -> None:
         """Tell the new agent (with the history) and the visitor; release the old agent."""
         conv = changed.conversation
         assert conv.agent is not None
+        await self.measure_transition(changed)
         previous = changed.previous.agent
         if previous is not None and previous.id != conv.agent.id:
+            await self.measure_transfer(changed.previous)
             await self.announce_unassigned(previous.id, conv.id, "transferred")
         newest = max(0, conv.last_seq - 200)
         history, _ = await self.store.messages_after(conv.id, newest, 200, notes=True)
@@ -71,6 +123,7 @@ class Node:
     async def announce_closed(self, changed: Changed) -> None:
         conv = changed.conversation
         assert conv.state is State.CLOSED
+        await self.measure_transition(changed)
         frame = {"t": "closed", "cid": conv.id, "by": conv.closed_by, "reason": conv.close_reason}
         await self.hub.publish(channels.conversation(conv.id), frame)
         await self.hub.publish(channels.visitor(conv.visitor_id), frame)

@@ -9,12 +9,12 @@ import contextlib
 import logging
 from typing import Any
 
-from chat_server.core import channels
+from chat_server.core import channels, metrics
 from chat_server.core.model import AgentStatus
 from chat_server.service.node import Node
 
 log = logging.getLogger(__name__)
-WINDOWS = ("5m", "1h", "24h")
+WINDOWS = tuple(metrics.WINDOWS)
 
 
 async def live_figures(node: Node) -> dict[str, Any]:
@@ -39,12 +39,19 @@ async def live_figures(node: Node) -> dict[str, Any]:
     }
 
 
+async def window_figures(
+    node: Node, dim: str = "all", windows: tuple[str, ...] = WINDOWS
+) -> dict[str, Any]:
+    now = node.clock.now_ms()
+    return {w: metrics.window_view(await node.store.read_figures(w, now, dim)) for w in windows}
+
+
 async def stats_frame(node: Node) -> dict[str, Any]:
     return {
         "t": "stats",
         "ts": node.clock.now_ms(),
         "live": await live_figures(node),
-        "windows": {w: None for w in WINDOWS},
+        "windows": await window_figures(node),
     }
 
 

@@ -129,6 +129,7 @@ class VisitorSession(Session):
         self.mark_seen(conv.id, message.seq)
         self.node.metrics.conversations_started.inc()
         self.node.metrics.message_stored(message)
+        await self.node.measure_opened(conv)
         self.dispatcher.remember_preview(conv.id, start.text)
         self.dispatcher.kick()
         stored = await self.store.conversation(conv.id)
@@ -142,6 +143,7 @@ class VisitorSession(Session):
         self.mark_seen(msg.cid, appended.message.seq)
         if appended.created:
             self.node.metrics.message_stored(appended.message)
+            await self.node.measure_message(appended)
         return {"seq": appended.message.seq, "ts": appended.message.ts}
 
     async def typing(self, typing: f.Typing) -> Result:
@@ -198,18 +200,18 @@ class VisitorSession(Session):
             raise conflict("a conversation is rated after it is closed")
         if rate.csat is None and rate.nps is None and rate.ces is None and not rate.comment:
             raise bad_request("a rating needs csat, nps, ces or a comment")
-        await self.store.rate(
-            Rating(
-                cid=conv.id,
-                ts=self.node.clock.now_ms(),
-                csat=rate.csat,
-                nps=rate.nps,
-                ces=rate.ces,
-                comment=rate.comment,
-                agent_id=conv.agent.id if conv.agent else None,
-                topic=conv.topic,
-            )
+        rating = Rating(
+            cid=conv.id,
+            ts=self.node.clock.now_ms(),
+            csat=rate.csat,
+            nps=rate.nps,
+            ces=rate.ces,
+            comment=rate.comment,
+            agent_id=conv.agent.id if conv.agent else None,
+            topic=conv.topic,
         )
+        await self.store.rate(rating)
+        await self.node.measure_rating(conv, rating)
         return None
 
     async def cobrowse(self, frame: f.Cobrowse) -> Result:

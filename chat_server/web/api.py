@@ -9,8 +9,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.core import tokens, views
+from chat_server.core import metrics, tokens, views
 from chat_server.core.model import Agent, State
+from chat_server.service.stats import WINDOWS, live_figures, window_figures
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
 
@@ -130,6 +131,15 @@ async def conversations(request: Request) -> Response:
     except ValueError:
         return _error(400, "bad_request")
     agent_id = q.get("agent") or None
+    visitor_id = q.get("visitor") or None
+    if visitor_id is not None and not agent.is_supervisor:
+        # an agent sees a visitor's earlier conversations while serving that visitor
+        serving = await store.active_of(agent.id)
+        if visitor_id not in {c.visitor_id for c in serving}:
+            return _error(403, "forbidden")
+        found = await store.conversations(state=state, visitor_id=visitor_id, limit=limit)
+        node = runtime(request).node
+        return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
     if not agent.is_supervisor:
         if state is State.QUEUED and agent_id is None:
             pass
@@ -137,7 +147,9 @@ async def conversations(request: Request) -> Response:
             return _error(403, "forbidden")
         else:
             agent_id = agent.id
-    found = await store.conversations(state=state, agent_id=agent_id, limit=limit)
+    found = await store.conversations(
+        state=state, agent_id=agent_id, visitor_id=visitor_id, limit=limit
+    )
     node = runtime(request).node
     return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
 
@@ -171,3 +183,63 @@ async def conversation(request: Request) -> Response:
             },
         }
     )
+
+
+async def stats(request: Request) -> Response:
+    """Contract §6 figures: supervisors read everything (optionally one agent's or one
+    topic's); agents read their own."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    q = request.query_params
+    window = q.get("window")
+    if window is not None and window not in WINDOWS:
+        return _error(400, "bad_request")
+    if q.get("agent") and q.get("topic"):
+        return _error(400, "bad_request")
+    dim = "all"
+    if q.get("agent"):
+        dim = f"agent:{q['agent']}"
+    elif q.get("topic"):
+        dim = f"topic:{q['topic']}"
+    if not agent.is_supervisor:
+        if dim not in ("all", f"agent:{agent.id}"):
+            return _error(403, "forbidden")
+        dim = f"agent:{agent.id}"
+    node = runtime(request).node
+    return JSONResponse(
+        {
+            "ts": node.clock.now_ms(),
+            "live": await live_figures(node),
+            "windows": await window_figures(node, dim, (window,) if window else WINDOWS),
+        }
+    )
+
+
+async def agents(request: Request) -> Response:
+    """The team for the supervisor dashboard: status, presence, load and the last hour's
+    first response time and CSAT of each agent."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    if not agent.is_supervisor:
+        return _error(403, "forbidden")
+    node = runtime(request).node
+    store, now = node.store, node.clock.now_ms()
+    online, loads = await store.online("agent"), await store.loads()
+    team = []
+    for member in await store.agents():
+        hour = metrics.window_view(await store.read_figures("1h", now, f"agent:{member.id}"))
+        load = loads.get(member.id)
+        team.append(
+            {
+                **agent_json(member),
+                "status": member.status.value,
+                "connected": member.id in online,
+                "active": load.active if load else 0,
+                "frt_s": hour["frt_s"],
+                "csat": hour["csat"],
+                "answered": hour["answered"],
+            }
+        )
+    return JSONResponse({"agents": team})

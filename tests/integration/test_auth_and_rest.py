@@ -138,3 +138,44 @@ async def test_demo_serves_the_shop(start_server: ServerFactory) -> None:
             "/api/login", json={"email": "agent@demo.test", "password": "demo-agent"}
         )
         assert login.status_code == 200
+
+
+async def test_agents_table_for_supervisors(live: Live) -> None:
+    alice = await live.agent(name="Alice")
+    boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
+    visitor = await live.visitor()
+    cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
+    await alice.event("assigned")
+    await alice.request("msg", cid=cid, text="hello", cmid="a")
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        for_boss = await http.get(
+            "/api/agents", headers={"Authorization": f"Bearer {await live.token(boss)}"}
+        )
+        row = next(a for a in for_boss.json()["agents"] if a["name"] == "Alice")
+        assert (row["status"], row["connected"], row["active"]) == ("online", True, 1)
+        assert row["frt_s"]["n"] == 1 and row["answered"] == 1
+        denied = await http.get(
+            "/api/agents", headers={"Authorization": f"Bearer {await live.token(alice.agent)}"}
+        )
+        assert denied.status_code == 403
+
+
+async def test_previous_conversations_of_the_visitor_being_served(live: Live) -> None:
+    alice = await live.agent(name="Alice")
+    visitor = await live.visitor()
+    first = (await visitor.request("start", text="first"))["conversation"]["id"]
+    await alice.event("assigned")
+    await alice.request("close", cid=first, resolved=True)
+    second = (await visitor.request("start", text="second"))["conversation"]["id"]
+    await alice.event("assigned")
+    vid = visitor.hello["visitor"]["id"]
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        auth = {"Authorization": f"Bearer {await live.token(alice.agent)}"}
+        found = (await http.get(f"/api/conversations?visitor={vid}", headers=auth)).json()
+        assert [c["id"] for c in found["conversations"]] == [second, first]
+        bob = await live.add_agent("Bob")
+        other = await http.get(
+            f"/api/conversations?visitor={vid}",
+            headers={"Authorization": f"Bearer {await live.token(bob)}"},
+        )
+        assert other.status_code == 403

@@ -202,7 +202,7 @@ async def test_sigkill_the_agents_node(cluster: Cluster) -> None:
     """The agent comes back on another node and syncs exactly what was missed; when an
     agent does not come back, the conversation is requeued once, by one node."""
     await cluster.start(3, CHAT_AGENT_GRACE_S="1.5", CHAT_PRESENCE_TTL_S="1.5")
-    alice, alice_token = await cluster.add_agent("Alice", max_chats=1)
+    _, alice_token = await cluster.add_agent("Alice", max_chats=1)
     agent = await cluster.agent(1, alice_token)
     visitor = await cluster.visitor(0)
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]

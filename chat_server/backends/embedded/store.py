@@ -34,6 +34,7 @@ from chat_server.core import channels, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.metrics import Figures, RollingWindows
 from chat_server.core.model import (
     Agent,
     AgentRef,
@@ -67,12 +68,21 @@ class EmbeddedStore:
         self._cmids: dict[CmidKey, tuple[Message, asyncio.Future[Any]]] = {}
         self._conns: dict[PresenceKind, dict[str, set[str]]] = {"agent": {}, "visitor": {}}
         self._gone: dict[PresenceKind, dict[str, int]] = {"agent": {}, "visitor": {}}
+        self._figures = RollingWindows()
+        self._resolved: dict[str, tuple[int, tuple[str, ...], int]] = {}
 
     # lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.db.start()
         open_convs, cmid_rows = await self.db.read(_load_open)
+        saved = await self.db.read(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = 'figures'").fetchone()
+        )
+        if saved is not None:
+            snapshot = json.loads(saved[0])
+            self._figures = RollingWindows.restore(snapshot["windows"])
+            self._resolved = {k: (v[0], tuple(v[1]), v[2]) for k, v in snapshot["resolved"].items()}
         now = self.clock.now_ms()
         for conv in open_convs:
             self._remember(conv)
@@ -87,7 +97,28 @@ class EmbeddedStore:
             self._cmids[(m.cid, m.sender.id, m.cmid)] = (m, done)
 
     async def stop(self) -> None:
+        if self.db.failed is None:
+            await self.save_figures()
         await self.db.stop()
+
+    async def checkpoint(self) -> None:
+        await self.save_figures()
+
+    async def save_figures(self) -> None:
+        """The rolling figures live in memory; this keeps them across restarts (the sweeper
+        calls it every few seconds, and `stop` once more)."""
+        self._figures.prune(self.clock.now_ms())
+        blob = json.dumps(
+            {
+                "windows": self._figures.snapshot(),
+                "resolved": {k: list(v) for k, v in self._resolved.items()},
+            }
+        )
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('figures', ?)", (blob,)
+            )
+        )
 
     async def ready(self) -> bool:
         if self.db.failed is not None:
@@ -220,15 +251,22 @@ class EmbeddedStore:
         return self._open[cid] if cid else None
 
     async def conversations(
-        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        agent_id: str | None = None,
+        visitor_id: str | None = None,
+        limit: int = 100,
     ) -> list[Conversation]:
         where, args = [], []
-        if state is not None:
-            where.append("state = ?")
-            args.append(state.value)
-        if agent_id is not None:
-            where.append("agent_id = ?")
-            args.append(agent_id)
+        for column, value in (
+            ("state", state.value if state else None),
+            ("agent_id", agent_id),
+            ("visitor_id", visitor_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
         sql = "SELECT data FROM conversations"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -312,8 +350,9 @@ class EmbeddedStore:
         )
         updated = flow.after_message(conv, message)
         self._remember(updated)
-        row_changed = updated.first_response_at != conv.first_response_at
-        data = json.dumps(conversation_to_dict(updated)) if row_changed else None
+        data = (
+            json.dumps(conversation_to_dict(updated)) if flow.row_changed(conv, updated) else None
+        )
 
         def op(c: sqlite3.Connection) -> None:
             _insert_messages(c, [message])
@@ -327,7 +366,7 @@ class EmbeddedStore:
         except ChatError:
             self._forget_failed(updated, conv)
             raise
-        return Appended(message, created=True)
+        return Appended(message, created=True, previous=conv, conversation=updated)
 
     async def assign(
         self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
@@ -397,6 +436,27 @@ class EmbeddedStore:
             ).fetchone()
         )
         return Rating(*row) if row else None
+
+    # rolling figures --------------------------------------------------------------------
+
+    async def record_figures(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
+        self._figures.record(ts, dims, figures)
+
+    async def read_figures(self, window: str, now: int, dim: str) -> Figures:
+        return self._figures.read(window, now, dim)
+
+    async def mark_resolved(
+        self, visitor_id: str, ts: int, dims: tuple[str, ...], ttl_ms: int
+    ) -> None:
+        self._resolved[visitor_id] = (ts, dims, ts + ttl_ms)
+
+    async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
+        mark = self._resolved.pop(visitor_id, None)
+        for vid in [v for v, m in self._resolved.items() if m[2] <= now]:
+            del self._resolved[vid]
+        if mark is None or mark[2] <= now:
+            return None
+        return mark[0], mark[1]
 
     # presence ---------------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ class Keys:
     def agent_convs(self, agent_id: str) -> str:
         return self._g("agent-convs", agent_id)
 
+    def visitor_convs(self, visitor_id: str) -> str:
+        return self._g("visitor-convs", visitor_id)
+
     def agent_active(self, agent_id: str) -> str:
         return self._g("agent-active", agent_id)
 
@@ -84,6 +87,13 @@ class Keys:
 
     def gone(self, kind: str) -> str:
         return self._g("gone", kind)
+
+    # rolling figures
+    def figures(self, window: str, dim: str, bucket_start: int) -> str:
+        return self._g("fig", window, dim, str(bucket_start))
+
+    def resolved(self, visitor_id: str) -> str:
+        return self._g("resolved", visitor_id)
 
     # pub/sub
     def channel(self, name: str) -> str:

@@ -38,10 +38,11 @@ from chat_server.backends.records import (
     visitor_row,
 )
 from chat_server.backends.redis.keys import Keys
-from chat_server.core import channels, routing, views
+from chat_server.core import channels, metrics, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.metrics import Figures
 from chat_server.core.model import (
     Agent,
     AgentRef,
@@ -193,7 +194,7 @@ class RedisStore:
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"agent_id": agent_id, "kind": kind})
             if expires is not None:
-                pipe.pexpireat(key, expires)
+                pipe.pexpire(key, max(1, expires - self.clock.now_ms()))
             await pipe.execute()
 
     async def credential_agent(self, secret_hash: str, now: int) -> str | None:
@@ -243,13 +244,19 @@ class RedisStore:
         return await self.conversation(_s(cid)) if cid else None
 
     async def conversations(
-        self, *, state: State | None = None, agent_id: str | None = None, limit: int = 100
+        self,
+        *,
+        state: State | None = None,
+        agent_id: str | None = None,
+        visitor_id: str | None = None,
+        limit: int = 100,
     ) -> list[Conversation]:
-        source = (
-            self.keys.agent_convs(agent_id)
-            if agent_id
-            else self.keys.convs(state.value if state else None)
-        )
+        if visitor_id:
+            source = self.keys.visitor_convs(visitor_id)
+        elif agent_id:
+            source = self.keys.agent_convs(agent_id)
+        else:
+            source = self.keys.convs(state.value if state else None)
         found: list[Conversation] = []
         start, batch = 0, max(limit, 50)
         while len(found) < limit:
@@ -261,6 +268,8 @@ class RedisStore:
                 if state is not None and conv.state is not state:
                     continue
                 if agent_id is not None and (conv.agent is None or conv.agent.id != agent_id):
+                    continue
+                if visitor_id is not None and conv.visitor_id != visitor_id:
                     continue
                 found.append(conv)
             start += batch
@@ -366,11 +375,11 @@ class RedisStore:
                     )
                     updated = flow.after_message(conv, message)
                     pipe.multi()
-                    if updated.first_response_at != conv.first_response_at:
+                    if flow.row_changed(conv, updated):
                         pipe.set(conv_key, _json(conversation_to_dict(updated)))
                     self._append_messages(pipe, updated, [message], origin)
                     await pipe.execute()
-                    return Appended(message, created=True)
+                    return Appended(message, created=True, previous=conv, conversation=updated)
                 except WatchError:
                     continue
         raise unavailable("too much contention, retry")
@@ -435,6 +444,57 @@ class RedisStore:
         async with redis_errors():
             raw = await self.redis.get(self.keys.rating(cid))
         return Rating(*json.loads(raw)) if raw else None
+
+    # rolling figures: one hash per window, dimension and bucket, expiring with the window
+
+    async def checkpoint(self) -> None:
+        return None  # every write already went to Redis
+
+    async def record_figures(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
+        fields = figures.to_fields()
+        if not fields:
+            return
+        now = self.clock.now_ms()
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for window, (length, size) in metrics.WINDOWS.items():
+                start = metrics.bucket_start(ts, size)
+                if start + size <= now - length:
+                    continue  # that bucket has left the window already
+                for dim in dims:
+                    key = self.keys.figures(window, dim, start)
+                    for field, value in fields.items():
+                        pipe.hincrbyfloat(key, field, value)
+                    # relative: the clock is injectable, Redis's own clock is not
+                    pipe.pexpire(key, max(1, start + size + length + 60_000 - now))
+            await pipe.execute()
+
+    async def read_figures(self, window: str, now: int, dim: str) -> Figures:
+        starts = metrics.window_buckets(window, now)
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hgetall(self.keys.figures(window, dim, start))
+            buckets = await pipe.execute()
+        total = Figures()
+        for fields in buckets:
+            if fields:
+                total.merge(Figures.from_fields(fields))
+        return total
+
+    async def mark_resolved(
+        self, visitor_id: str, ts: int, dims: tuple[str, ...], ttl_ms: int
+    ) -> None:
+        async with redis_errors():
+            await self.redis.set(
+                self.keys.resolved(visitor_id), _json([ts, list(dims)]), px=max(1, ttl_ms)
+            )
+
+    async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
+        async with redis_errors():
+            raw = await self.redis.getdel(self.keys.resolved(visitor_id))
+        if raw is None:
+            return None
+        ts, dims = json.loads(raw)
+        return int(ts), tuple(dims)
 
     # presence ---------------------------------------------------------------------------
 
@@ -537,6 +597,7 @@ class RedisStore:
                 pipe.zrem(k.convs(before.state.value), cid)
             pipe.zadd(k.convs(conv.state.value), {cid: conv.created})
             pipe.zadd(k.convs(), {cid: conv.created})
+            pipe.zadd(k.visitor_convs(conv.visitor_id), {cid: conv.created})
         if conv.state is State.QUEUED:
             pipe.zadd(k.queue(), {cid: _queue_score(conv)})
         else:

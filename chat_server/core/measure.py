@@ -1,0 +1,103 @@
+"""What each conversation event contributes to the rolling figures (contract §6), and
+under which dimensions: every figure counts for "all", for the conversation's agent and
+for its topic, so supervisors can filter and agents can read their own.
+
+Pure: the services call these with the states before and after an event and record the
+`Figures` at the event's time. The node that performs a transition is the only one that
+sees it succeed, so each event is recorded exactly once across nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_server.core import metrics
+from chat_server.core.metrics import Figures
+from chat_server.core.model import Conversation, Kind, Message, Rating, Role, State
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    ts: int
+    dims: tuple[str, ...]
+    figures: Figures
+    samples: tuple[tuple[str, float], ...] = ()
+    """The raw durations behind it (name, seconds), for exporters such as Prometheus."""
+
+
+def dims(conv: Conversation, agent_id: str | None = None) -> tuple[str, ...]:
+    agent = agent_id if agent_id is not None else (conv.agent.id if conv.agent else None)
+    out = ["all"]
+    if agent is not None:
+        out.append(f"agent:{agent}")
+    if conv.topic:
+        out.append(f"topic:{conv.topic}")
+    return tuple(out)
+
+
+def _seconds(start: int, end: int) -> float:
+    return max(0, end - start) / 1000
+
+
+def opened(conv: Conversation) -> Contribution:
+    return Contribution(conv.created, dims(conv), metrics.started())
+
+
+def message_added(
+    before: Conversation, after: Conversation, message: Message, frt_target_s: float
+) -> list[Contribution]:
+    """First response (with its SLA) and the response to each visitor turn."""
+    if message.kind is not Kind.TEXT or message.sender.role is not Role.AGENT:
+        return []
+    out = []
+    where = dims(after, message.sender.id)
+    if before.first_response_at is None and after.first_response_at is not None:
+        frt = _seconds(after.created, after.first_response_at)
+        out.append(
+            Contribution(
+                message.ts, where, metrics.first_response(frt, frt_target_s), (("frt_s", frt),)
+            )
+        )
+    if before.visitor_turn_at is not None:
+        response = _seconds(before.visitor_turn_at, message.ts)
+        out.append(
+            Contribution(message.ts, where, metrics.response(response), (("response_s", response),))
+        )
+    return out
+
+
+def transitioned(before: Conversation, after: Conversation, now: int) -> list[Contribution]:
+    """First assignment (the wait) and closes (resolution, abandonment, FCR)."""
+    out = []
+    if before.assigned_at is None and after.assigned_at is not None:
+        wait = _seconds(after.created, after.assigned_at)
+        out.append(
+            Contribution(now, dims(after), metrics.assigned_first(wait), (("wait_s", wait),))
+        )
+    if after.state is State.CLOSED and before.state is not State.CLOSED:
+        resolved = bool(after.resolved)
+        abandoned = after.first_response_at is None and after.closed_by in {"visitor", "system"}
+        resolution = _seconds(after.created, now) if resolved else None
+        figures = metrics.closed(resolved=resolved, resolution_s=resolution, abandoned=abandoned)
+        out.append(Contribution(now, dims(after), figures))
+    return out
+
+
+def transferred(before: Conversation, now: int) -> Contribution:
+    """Counted for the agent who handed the conversation on."""
+    return Contribution(now, dims(before), metrics.transferred())
+
+
+def rated(conv: Conversation, rating: Rating) -> Contribution:
+    frt = (
+        _seconds(conv.created, conv.first_response_at)
+        if conv.first_response_at is not None
+        else None
+    )
+    figures = metrics.rated(csat=rating.csat, nps=rating.nps, ces=rating.ces, frt_s=frt)
+    return Contribution(rating.ts, dims(conv), figures)
+
+
+def recontact(closed_at: int, closed_dims: tuple[str, ...]) -> Contribution:
+    """The visitor came back within `fcr_hours`: their last resolved close was not FCR."""
+    return Contribution(closed_at, closed_dims, metrics.recontacted())
