@@ -85,6 +85,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/me", api.me),
         Route("/api/stats", api.stats),
         Route("/api/agents", api.agents),
+        Route("/api/audit", api.audit),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
         Route("/healthz", ops.healthz),

@@ -56,11 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     token = agent.add_parser("token", help="print a new API token for an agent")
     _common(token)
     token.add_argument("email")
+    revoke = agent.add_parser("revoke", help="revoke every API token and session of an agent")
+    _common(revoke)
+    revoke.add_argument("email")
 
     site = sub.add_parser("site", help="manage sites").add_subparsers(dest="action", required=True)
     site_add = site.add_parser("add", help="add a site or replace its origins")
     _common(site_add)
     site_add.add_argument("site")
+    site_add.add_argument(
+        "--identity",
+        action="store_true",
+        help="verify visitors' user ids: generate a secret the website signs them with",
+    )
     site_add.add_argument(
         "--origin",
         action="append",
@@ -86,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _admin(settings, lambda store: _agent_add(store, args))
     elif args.command == "agent" and args.action == "token":
         _admin(settings, lambda store: _agent_token(store, args.email))
+    elif args.command == "agent" and args.action == "revoke":
+        _admin(settings, lambda store: _agent_revoke(store, args.email))
     elif args.command == "site":
-        _admin(settings, lambda store: _site_add(store, args.site, args.origin))
+        _admin(settings, lambda store: _site_add(store, args.site, args.origin, args.identity))
 
 
 def serve(settings: Settings) -> None:
@@ -173,7 +183,18 @@ async def _agent_token(store: Any, email: str) -> None:
     print(token)
 
 
-async def _site_add(store: Any, site_id: str, origins: list[str]) -> None:
+async def _agent_revoke(store: Any, email: str) -> None:
+    agent = await store.agent_by_email(email.strip().lower())
+    if agent is None:
+        sys.exit(f"chat-server: no agent with email {email}")
+    revoked = await store.revoke_agent_credentials(agent.id)
+    print(
+        f"revoked {revoked} token(s) and session(s) of {agent.email}; "
+        "sockets already open stay until they reconnect"
+    )
+
+
+async def _site_add(store: Any, site_id: str, origins: list[str], identity: bool = False) -> None:
     from chat_server.core.model import Site
 
     if not 0 < len(site_id) <= 64:
@@ -181,5 +202,18 @@ async def _site_add(store: Any, site_id: str, origins: list[str]) -> None:
     for origin in origins:
         if origin not in {"*", "self"} and "://" not in origin:
             sys.exit(f"chat-server: {origin!r} is not an origin like https://shop.example")
-    await store.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins)))
+    secret = None
+    if identity:
+        import secrets
+
+        existing = await store.site(site_id)
+        secret = (
+            existing.identity_secret
+            if existing and existing.identity_secret
+            else secrets.token_urlsafe(32)
+        )
+    await store.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins), secret))
     print(f"site {site_id}: {', '.join(origins)}")
+    if secret:
+        print("identity secret (sign user ids with HMAC-SHA256 on your server, keep it there):")
+        print(secret)

@@ -45,6 +45,14 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     session_ttl_s: int = 7 * 24 * 3600
     visitor_token_ttl_s: int = 180 * 24 * 3600
+    chat_rate: float = 20.0
+    chat_burst: int = 60
+    cobrowse_rate: float = 60.0
+    cobrowse_burst: int = 240
+    abuse_refusals: int = 50
+    max_connections_per_address: int = 200
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
     login_attempts: int = 10
     login_window_s: float = 900.0
     fcr_hours: float = 24.0

@@ -20,6 +20,8 @@ def uvicorn_config(
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
+        ws_ping_interval=settings.ping_interval_s,
+        ws_ping_timeout=settings.ping_timeout_s,
         lifespan="on",
         proxy_headers=settings.behind_proxy,
         log_level=log_level or settings.log_level,

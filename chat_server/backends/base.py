@@ -15,6 +15,7 @@ from chat_server.core.metrics import Figures
 from chat_server.core.model import (
     Agent,
     AgentStatus,
+    AuditEntry,
     Conversation,
     Draft,
     Message,
@@ -121,6 +122,16 @@ class Store(Protocol):
         """The agent a token or session belongs to, if it exists and has not expired."""
 
     async def revoke_credential(self, secret_hash: str) -> None: ...
+
+    async def revoke_agent_credentials(self, agent_id: str) -> int:
+        """Every API token and session of an agent; returns how many there were."""
+
+    async def audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(
+        self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Newest first."""
 
     # visitors ---------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chat_server.core.model import (
@@ -15,6 +16,7 @@ from chat_server.core.model import (
     Page,
     Role,
     Sender,
+    Site,
     State,
     Visitor,
 )
@@ -128,3 +130,14 @@ def visitor_row(v: Visitor) -> tuple[Any, ...]:
 def visitor_from_row(row: tuple[Any, ...]) -> Visitor:
     vid, site, created, name, email, url, title = row
     return Visitor(vid, site, created, name, email, Page(url, title or "") if url else None)
+
+
+def site_to_json(site: Site) -> str:
+    return json.dumps({"origins": list(site.origins), "identity_secret": site.identity_secret})
+
+
+def site_from_json(site_id: str, raw: str | bytes) -> Site:
+    data = json.loads(raw)
+    if isinstance(data, list):  # the first format: origins only
+        return Site(site_id, tuple(data))
+    return Site(site_id, tuple(data["origins"]), data.get("identity_secret"))

@@ -50,6 +50,20 @@ class Page:
 class Site:
     id: str
     origins: tuple[str, ...]
+    identity_secret: str | None = None
+    """With it, the site signs its users' ids (HMAC-SHA256) and `hello {user_id, user_hash}`
+    gives the same visitor, and history, on every device; a wrong hash is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An agent's action on a conversation (who did what, when), for supervisors."""
+
+    ts: int
+    agent_id: str
+    action: str
+    cid: str | None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,3 +56,18 @@ def new_secret_token(prefix: str) -> str:
 def hash_secret(token: str) -> str:
     """What the store keeps of a bearer secret: a leaked database yields no usable token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def identity_hash(identity_secret: str, user_id: str) -> str:
+    """What a website computes for its user: hex HMAC-SHA256 of the user id."""
+    return hmac.new(identity_secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def identity_matches(identity_secret: str, user_id: str, user_hash: str) -> bool:
+    return hmac.compare_digest(identity_hash(identity_secret, user_id), user_hash.lower())
+
+
+def identified_visitor_id(server_secret: bytes, site: str, user_id: str) -> str:
+    """One visitor id per (site, user): the same history on every device."""
+    digest = hmac.new(server_secret, f"{site}|{user_id}".encode(), hashlib.sha256).hexdigest()
+    return f"v_{digest[:16]}"

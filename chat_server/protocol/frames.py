@@ -63,6 +63,8 @@ class VisitorHello:
     email: str | None = _opt(254, user_text=True)
     page: PageInfo | None = None
     lang: str | None = _opt(35)
+    user_id: str | None = _opt(256)
+    user_hash: str | None = _opt(128)
 
 
 @dataclass(frozen=True, slots=True)

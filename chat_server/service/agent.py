@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from chat_server.core.errors import (
 from chat_server.core.model import (
     Agent,
     AgentStatus,
+    AuditEntry,
     Conversation,
     Draft,
     Kind,
@@ -28,10 +30,23 @@ from chat_server.core.model import (
 from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
+from chat_server.protocol.frames import Envelope
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.session import Handler, Result, Session
 from chat_server.service.stats import stats_frame
+
+AUDITED: dict[str, tuple[str, ...]] = {
+    "claim": (),
+    "msg": ("cmid",),
+    "note": ("cmid",),
+    "transfer": ("to", "topic"),
+    "close": ("resolved",),
+    "assign": ("to",),
+    "watch": ("on",),
+    "sync": ("after",),
+}
+"""Frame types audited, with the fields worth keeping (never message text)."""
 
 
 class AgentSession(Session):
@@ -62,6 +77,28 @@ class AgentSession(Session):
             "subscribe": self.subscribe_stats,
             "cobrowse": self.cobrowse,
         }
+
+    async def handle(self, envelope: Envelope) -> Result:
+        result = await super().handle(envelope)
+        if envelope.t in AUDITED:
+            await self._audit(envelope)
+        return result
+
+    async def _audit(self, envelope: Envelope) -> None:
+        """Every agent action on a conversation, reads included, for supervisors to review."""
+        body = envelope.body
+        detail = {
+            k: getattr(body, k) for k in AUDITED[envelope.t] if getattr(body, k, None) is not None
+        }
+        await self.store.audit(
+            AuditEntry(
+                self.node.clock.now_ms(),
+                self.me.id,
+                envelope.t,
+                getattr(body, "cid", None),
+                json.dumps(detail, separators=(",", ":")) if detail else "",
+            )
+        )
 
     @property
     def me(self) -> Agent:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from chat_server.core import views
 from chat_server.core.errors import ChatError, ErrorCode, not_found
+from chat_server.core.limits import Abuse, TokenBucket
 from chat_server.core.model import Conversation
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.frames import Envelope, Sync
@@ -29,6 +30,10 @@ class Session(Connection):
         self.store = node.store
         self.dispatcher = dispatcher
         self.greeted = False
+        settings = node.settings
+        self.chat_bucket = TokenBucket(settings.chat_rate, settings.chat_burst)
+        self.cobrowse_bucket = TokenBucket(settings.cobrowse_rate, settings.cobrowse_burst)
+        self.abuse = Abuse(settings.abuse_refusals, 10_000)
         self._seen: dict[str, int] = {}
         self._catching: dict[str, list[Frame]] = {}
 

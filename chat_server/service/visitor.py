@@ -79,8 +79,13 @@ class VisitorSession(Session):
         if self.greeted:
             raise conflict("hello was already said on this connection")
         now = self.node.clock.now_ms()
-        visitor = await self._known_visitor(hello.token, now)
-        updated = visitor or Visitor(ids.visitor_id(), self.site.id, now)
+        identified = self._identified_id(hello)
+        if identified is not None:
+            visitor = await self.store.visitor(identified)
+            updated = visitor or Visitor(identified, self.site.id, now)
+        else:
+            visitor = await self._known_visitor(hello.token, now)
+            updated = visitor or Visitor(ids.visitor_id(), self.site.id, now)
         page = Page(hello.page.url, hello.page.title) if hello.page else updated.page
         updated = replace(
             updated, name=hello.name or updated.name, email=hello.email or updated.email, page=page
@@ -106,6 +111,20 @@ class VisitorSession(Session):
             "token": token,
             "conversation": await self._view(conv) if conv else None,
         }
+
+    def _identified_id(self, hello: f.VisitorHello) -> str | None:
+        """The visitor of a site-verified user id (contract extension `user_id`, `user_hash`).
+
+        Only sites with an identity secret verify ids; a wrong hash is refused, so nobody
+        reaches another user's history by claiming their id."""
+        secret = self.site.identity_secret
+        if secret is None or hello.user_id is None:
+            return None
+        if not hello.user_hash or not tokens.identity_matches(
+            secret, hello.user_id, hello.user_hash
+        ):
+            raise ChatError(ErrorCode.UNAUTHORIZED, "identity verification failed")
+        return tokens.identified_visitor_id(self.node.secret, self.site.id, hello.user_id)
 
     async def _known_visitor(self, token: str | None, now: int) -> Visitor | None:
         if not token:

@@ -10,7 +10,7 @@ from chat_server.protocol.codec import choose_subprotocol
 from chat_server.service.agent import AgentSession
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
-from chat_server.web.session import serve
+from chat_server.web.session import refuse_busy, serve
 
 
 async def agent_socket(ws: WebSocket) -> None:
@@ -19,7 +19,11 @@ async def agent_socket(ws: WebSocket) -> None:
     agent = None
     if auth.same_origin(ws, settings):
         agent = await auth.cookie_agent(ws, rt.node.store, rt.node.clock.now_ms())
-    codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
-    await ws.accept(subprotocol=subprotocol)
-    session = AgentSession(rt.node, rt.dispatcher, codec, agent)
-    await serve(ws, session, None if agent is not None else settings.hello_timeout_s)
+    with rt.connection_slot(ws) as admitted:
+        if not admitted:
+            await refuse_busy(ws)
+            return
+        codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+        await ws.accept(subprotocol=subprotocol)
+        session = AgentSession(rt.node, rt.dispatcher, codec, agent)
+        await serve(ws, session, None if agent is not None else settings.hello_timeout_s)

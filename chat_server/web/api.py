@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.core import metrics, tokens, views
-from chat_server.core.model import Agent, State
+from chat_server.core.model import Agent, AuditEntry, State
 from chat_server.service.stats import WINDOWS, live_figures, window_figures
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
@@ -168,6 +168,7 @@ async def conversation(request: Request) -> Response:
         return _error(403, "forbidden")
     messages, more = await node.store.messages_after(cid, 0, 1000, notes=True)
     rating = await node.store.rating(cid)
+    await node.store.audit(AuditEntry(node.clock.now_ms(), agent.id, "view", cid))
     return JSONResponse(
         {
             "conversation": await node.conversation_view(conv),
@@ -243,3 +244,34 @@ async def agents(request: Request) -> Response:
             }
         )
     return JSONResponse({"agents": team})
+
+
+async def audit(request: Request) -> Response:
+    """Supervisors: who did what on which conversation (`?cid=&agent=&limit=`)."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    if not agent.is_supervisor:
+        return _error(403, "forbidden")
+    q = request.query_params
+    try:
+        limit = max(1, min(int(q.get("limit", "100")), 1000))
+    except ValueError:
+        return _error(400, "bad_request")
+    entries = await runtime(request).node.store.audit_log(
+        cid=q.get("cid") or None, agent_id=q.get("agent") or None, limit=limit
+    )
+    return JSONResponse(
+        {
+            "entries": [
+                {
+                    "ts": e.ts,
+                    "agent": e.agent_id,
+                    "action": e.action,
+                    "cid": e.cid,
+                    "detail": json.loads(e.detail) if e.detail else {},
+                }
+                for e in entries
+            ]
+        }
+    )

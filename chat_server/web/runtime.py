@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
@@ -16,6 +19,23 @@ class Runtime:
     node: Node
     dispatcher: Dispatcher
     throttle: LoginThrottle
+    connections: Counter[str] = field(default_factory=Counter)
+    """Open WebSockets per client address (contract: connections per address)."""
+
+    @contextlib.contextmanager
+    def connection_slot(self, conn: HTTPConnection) -> Iterator[bool]:
+        """Whether this address may open another socket; held while the socket lives."""
+        address = conn.client.host if conn.client else "unknown"
+        if self.connections[address] >= self.node.settings.max_connections_per_address:
+            yield False
+            return
+        self.connections[address] += 1
+        try:
+            yield True
+        finally:
+            self.connections[address] -= 1
+            if self.connections[address] <= 0:
+                del self.connections[address]
 
 
 def runtime(conn: HTTPConnection) -> Runtime:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_server.core.errors import ChatError, ErrorCode
@@ -21,6 +23,11 @@ from chat_server.protocol.frames import frame_id, parse
 from chat_server.service.session import Session
 
 log = logging.getLogger(__name__)
+
+
+async def refuse_busy(ws: WebSocket) -> None:
+    """Too many sockets from one address: HTTP 429 at the handshake, no upgrade."""
+    await ws.send_denial_response(JSONResponse({"error": "rate_limited"}, status_code=429))
 
 
 async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
@@ -70,8 +77,13 @@ async def _one_frame(session: Session, data: bytes | str) -> None:
     session.node.metrics.frames.labels(session.role).inc()
     re: Any = None
     try:
-        obj = codec.decode(session.codec, data)
+        try:
+            obj = codec.decode(session.codec, data)
+        except ChatError:
+            _admit(session, None)  # undecodable frames count against the chat rate too
+            raise
         re = frame_id(obj)
+        _admit(session, obj.get("t"))
         envelope = parse(obj, session.schemas)
         result = await session.handle(envelope)
     except ProtocolClose as close:
@@ -93,6 +105,17 @@ async def _one_frame(session: Session, data: bytes | str) -> None:
         session.send({"t": "pong", "re": re} if re is not None else {"t": "pong"})
     elif re is not None:
         session.send({"t": "ok", "re": re, **(result or {})})
+
+
+def _admit(session: Session, t: Any) -> None:
+    """Per-connection token buckets, co-browse apart from chat (contract §2 limits)."""
+    now = time.monotonic_ns() // 1_000_000
+    bucket = session.cobrowse_bucket if t == "cobrowse" else session.chat_bucket
+    if bucket.take(now):
+        return
+    if session.abuse.refused(now):
+        raise ProtocolClose(CloseCode.RATE_ABUSED, "rate limit abused")
+    raise ChatError(ErrorCode.RATE_LIMITED, "too many frames: slow down")
 
 
 def _send_error(session: Session, error: ChatError, re: Any) -> None:

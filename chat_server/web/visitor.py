@@ -9,7 +9,7 @@ from chat_server.protocol.codec import choose_subprotocol
 from chat_server.service.visitor import VisitorSession
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
-from chat_server.web.session import serve
+from chat_server.web.session import refuse_busy, serve
 
 
 async def visitor_socket(ws: WebSocket) -> None:
@@ -24,7 +24,11 @@ async def visitor_socket(ws: WebSocket) -> None:
     if site is None or not auth.site_allows(site, ws.headers.get("origin"), own):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
-    codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
-    await ws.accept(subprotocol=subprotocol)
-    session = VisitorSession(rt.node, rt.dispatcher, codec, site)
-    await serve(ws, session, settings.hello_timeout_s)
+    with rt.connection_slot(ws) as admitted:
+        if not admitted:
+            await refuse_busy(ws)
+            return
+        codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+        await ws.accept(subprotocol=subprotocol)
+        session = VisitorSession(rt.node, rt.dispatcher, codec, site)
+        await serve(ws, session, settings.hello_timeout_s)

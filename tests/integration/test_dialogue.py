@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.client import ServerError
-from tests.conftest import Live
+from tests.conftest import Live, ServerFactory
 
 
 async def test_whole_dialogue(live: Live, codec: str) -> None:
@@ -210,7 +210,8 @@ async def test_visitor_two_tabs(live: Live) -> None:
     await tab2.event("msg", seq=answer["seq"])
 
 
-async def test_sync_pages(live: Live) -> None:
+async def test_sync_pages(start_server: ServerFactory) -> None:
+    live = await start_server(chat_rate=1000.0, chat_burst=1000)  # a scripted burst
     agent = await live.agent()
     visitor = await live.visitor()
     cid = (await visitor.request("start", text="0"))["conversation"]["id"]

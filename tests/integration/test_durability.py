@@ -33,7 +33,8 @@ def cli(data: Path, *args: str, stdin: str | None = None) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "data")
+    # this test bursts on purpose (it measures durability, not limits)
+    process = ServerProcess(tmp_path / "data", CHAT_CHAT_RATE="100000", CHAT_CHAT_BURST="100000")
     yield process
     process.stop()
 

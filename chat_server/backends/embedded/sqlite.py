@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (cid, seq)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_cmid ON messages (cid, sender_id, cmid)
     WHERE cmid IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit (
+    ts INTEGER NOT NULL, agent_id TEXT NOT NULL, action TEXT NOT NULL, cid TEXT,
+    detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_cid ON audit (cid, ts);
+CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent_id, ts);
+CREATE INDEX IF NOT EXISTS credentials_agent ON credentials (agent_id);
 CREATE TABLE IF NOT EXISTS ratings (
     cid TEXT PRIMARY KEY, ts INTEGER NOT NULL, csat INTEGER, nps INTEGER, ces INTEGER,
     comment TEXT, agent_id TEXT, topic TEXT);

@@ -27,6 +27,8 @@ from chat_server.backends.records import (
     conversation_to_dict,
     message_from_row,
     message_row,
+    site_from_json,
+    site_to_json,
     visitor_from_row,
     visitor_row,
 )
@@ -39,6 +41,7 @@ from chat_server.core.model import (
     Agent,
     AgentRef,
     AgentStatus,
+    AuditEntry,
     Conversation,
     Draft,
     Message,
@@ -144,7 +147,7 @@ class EmbeddedStore:
         await self._write(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO sites (id, origins) VALUES (?, ?)",
-                (site.id, json.dumps(list(site.origins))),
+                (site.id, site_to_json(site)),
             )
         )
 
@@ -152,7 +155,7 @@ class EmbeddedStore:
         row = await self.db.read(
             lambda c: c.execute("SELECT id, origins FROM sites WHERE id = ?", (site_id,)).fetchone()
         )
-        return Site(row[0], tuple(json.loads(row[1]))) if row else None
+        return site_from_json(row[0], row[1]) if row else None
 
     async def add_agent(self, agent: Agent) -> None:
         try:
@@ -212,6 +215,36 @@ class EmbeddedStore:
             return None
         agent_id: str = row[0]
         return agent_id
+
+    async def revoke_agent_credentials(self, agent_id: str) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            return c.execute("DELETE FROM credentials WHERE agent_id = ?", (agent_id,)).rowcount
+
+        revoked: int = await self._write(op)
+        return revoked
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO audit (ts, agent_id, action, cid, detail) VALUES (?, ?, ?, ?, ?)",
+                (entry.ts, entry.agent_id, entry.action, entry.cid, entry.detail),
+            )
+        )
+
+    async def audit_log(
+        self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        where, args = [], []
+        for column, value in (("cid", cid), ("agent_id", agent_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT ts, agent_id, action, cid, detail FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
+        rows = await self.db.read(lambda c: c.execute(sql, (*args, limit)).fetchall())
+        return [AuditEntry(*row) for row in rows]
 
     async def revoke_credential(self, secret_hash: str) -> None:
         await self._write(

@@ -74,6 +74,12 @@ class Keys:
     def credential(self, secret_hash: str) -> str:
         return self._g("cred", secret_hash)
 
+    def agent_credentials(self, agent_id: str) -> str:
+        return self._g("agent-creds", agent_id)
+
+    def audit(self) -> str:
+        return self._g("audit")
+
     def visitor(self, visitor_id: str) -> str:
         return self._g("visitor", visitor_id)
 

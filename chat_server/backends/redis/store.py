@@ -34,6 +34,8 @@ from chat_server.backends.records import (
     conversation_to_dict,
     message_from_row,
     message_row,
+    site_from_json,
+    site_to_json,
     visitor_from_row,
     visitor_row,
 )
@@ -47,6 +49,7 @@ from chat_server.core.model import (
     Agent,
     AgentRef,
     AgentStatus,
+    AuditEntry,
     Conversation,
     Draft,
     Message,
@@ -58,6 +61,7 @@ from chat_server.core.model import (
 
 log = logging.getLogger(__name__)
 RETRIES = 100
+AUDIT_KEPT = 1_000_000
 Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
 
 
@@ -136,12 +140,12 @@ class RedisStore:
 
     async def put_site(self, site: Site) -> None:
         async with redis_errors():
-            await self.redis.set(self.keys.site(site.id), _json(list(site.origins)))
+            await self.redis.set(self.keys.site(site.id), site_to_json(site))
 
     async def site(self, site_id: str) -> Site | None:
         async with redis_errors():
             raw = await self.redis.get(self.keys.site(site_id))
-        return Site(site_id, tuple(json.loads(raw))) if raw else None
+        return site_from_json(site_id, raw) if raw else None
 
     async def add_agent(self, agent: Agent) -> None:
         async with redis_errors():
@@ -193,6 +197,7 @@ class RedisStore:
         key = self.keys.credential(secret_hash)
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"agent_id": agent_id, "kind": kind})
+            pipe.sadd(self.keys.agent_credentials(agent_id), secret_hash)
             if expires is not None:
                 pipe.pexpire(key, max(1, expires - self.clock.now_ms()))
             await pipe.execute()
@@ -201,6 +206,51 @@ class RedisStore:
         async with redis_errors():
             agent_id = await self.redis.hget(self.keys.credential(secret_hash), "agent_id")
         return _s(agent_id) if agent_id else None
+
+    async def revoke_agent_credentials(self, agent_id: str) -> int:
+        async with redis_errors():
+            hashes = [
+                _s(h) for h in await self.redis.smembers(self.keys.agent_credentials(agent_id))
+            ]
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for secret_hash in hashes:
+                    pipe.delete(self.keys.credential(secret_hash))
+                pipe.delete(self.keys.agent_credentials(agent_id))
+                results = await pipe.execute()
+        return sum(int(n) for n in results[:-1])
+
+    async def audit(self, entry: AuditEntry) -> None:
+        fields = {
+            "ts": entry.ts,
+            "agent_id": entry.agent_id,
+            "action": entry.action,
+            "cid": entry.cid or "",
+            "detail": entry.detail,
+        }
+        async with redis_errors():
+            await self.redis.xadd(self.keys.audit(), fields, maxlen=AUDIT_KEPT, approximate=True)
+
+    async def audit_log(
+        self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        found: list[AuditEntry] = []
+        end = "+"
+        async with redis_errors():
+            while len(found) < limit:
+                entries = await self.redis.xrevrange(self.keys.audit(), end, "-", count=500)
+                for _, raw in entries:
+                    f = {_s(k): _s(v) for k, v in raw.items()}
+                    entry = AuditEntry(
+                        int(f["ts"]), f["agent_id"], f["action"], f["cid"] or None, f["detail"]
+                    )
+                    if (cid is None or entry.cid == cid) and (
+                        agent_id is None or entry.agent_id == agent_id
+                    ):
+                        found.append(entry)
+                if len(entries) < 500:
+                    break
+                end = f"({_s(entries[-1][0])}"
+        return found[:limit]
 
     async def revoke_credential(self, secret_hash: str) -> None:
         async with redis_errors():
@@ -458,8 +508,8 @@ class RedisStore:
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             for window, (length, size) in metrics.WINDOWS.items():
                 start = metrics.bucket_start(ts, size)
-                if start + size <= now - length:
-                    continue  # that bucket has left the window already
+                if start <= now - length:
+                    continue  # that bucket is no longer read by the window
                 for dim in dims:
                     key = self.keys.figures(window, dim, start)
                     for field, value in fields.items():

@@ -1,0 +1,56 @@
+"""Abuse limits (issue: security): per-connection rates, connections per address, slow
+readers. Each defence is attacked and a bystander's chat keeps working."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from tests.client import open_ws
+from tests.conftest import Live, ServerFactory
+
+
+async def test_flooding_gets_rate_limited_then_closed_4429(start_server: ServerFactory) -> None:
+    live = await start_server(chat_rate=5.0, chat_burst=10, abuse_refusals=20)
+    agent = await live.agent()
+    bystander = await live.visitor()
+    cid = (await bystander.request("start", text="hello"))["conversation"]["id"]
+    await agent.event("assigned")
+
+    flooder = await live.visitor()
+    answers = await asyncio.gather(*(flooder.reply("ping") for _ in range(25)))
+    kinds = [a["t"] for a in answers]
+    assert kinds.count("pong") >= 9 and kinds.count("error") >= 10
+    limited = [a for a in answers if a["t"] == "error"]
+    assert {a["code"] for a in limited} == {"rate_limited"}
+    assert all("re" in a for a in limited)  # every frame with an id gets its one answer
+    for _ in range(40):  # keeps hammering after being told
+        await flooder.send({"t": "ping"})
+    assert await flooder.close_code() == 4429
+
+    sent = await bystander.request("msg", cid=cid, text="unaffected", cmid="b1")
+    await agent.event("msg", seq=sent["seq"])
+
+
+async def test_connections_per_address(start_server: ServerFactory) -> None:
+    live = await start_server(max_connections_per_address=3)
+    held = [await live.visitor() for _ in range(3)]
+    with pytest.raises(InvalidStatus) as refused:
+        await open_ws(
+            f"{live.ws}/ws/visitor?site=shop", codec="chat.v1.json", origin="https://shop.example"
+        )
+    assert refused.value.response.status_code == 429
+    await held[0].close()
+    await asyncio.sleep(0.1)
+    again = await live.visitor()  # a slot was freed
+    assert again.hello["visitor"]["id"]
+
+
+async def test_default_rates_allow_a_fast_human(live: Live) -> None:
+    visitor = await live.visitor()
+    cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
+    for i in range(30):
+        await visitor.request("typing", cid=cid, on=True, preview="x" * i)
+    await visitor.request("msg", cid=cid, text="done typing", cmid="m")
