@@ -9,6 +9,8 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from chat_server.backends.base import Bus, Store
@@ -16,6 +18,7 @@ from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
 from chat_server.config import Settings
 from chat_server.core.clock import Clock, SystemClock
+from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.demo import seed_demo
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
@@ -93,4 +96,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/metrics", ops.metrics),
         *static.routes(settings.static_dir, demo_shop=settings.demo),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={ChatError: _chat_error})
+
+
+async def _chat_error(request: Request, exc: Exception) -> Response:
+    """A refusal that escaped a REST handler: its code, never a 500 with a traceback."""
+    assert isinstance(exc, ChatError)
+    status = {
+        ErrorCode.UNAVAILABLE: 503,
+        ErrorCode.NOT_FOUND: 404,
+        ErrorCode.FORBIDDEN: 403,
+        ErrorCode.UNAUTHORIZED: 401,
+        ErrorCode.CONFLICT: 409,
+    }.get(exc.code, 400)
+    return JSONResponse({"error": exc.code.value}, status_code=status)

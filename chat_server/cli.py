@@ -202,18 +202,14 @@ async def _site_add(store: Any, site_id: str, origins: list[str], identity: bool
     for origin in origins:
         if origin not in {"*", "self"} and "://" not in origin:
             sys.exit(f"chat-server: {origin!r} is not an origin like https://shop.example")
-    secret = None
-    if identity:
+    existing = await store.site(site_id)
+    secret = existing.identity_secret if existing else None  # re-adding a site keeps it
+    if identity and secret is None:
         import secrets
 
-        existing = await store.site(site_id)
-        secret = (
-            existing.identity_secret
-            if existing and existing.identity_secret
-            else secrets.token_urlsafe(32)
-        )
+        secret = secrets.token_urlsafe(32)
     await store.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins), secret))
     print(f"site {site_id}: {', '.join(origins)}")
-    if secret:
+    if identity and secret:
         print("identity secret (sign user ids with HMAC-SHA256 on your server, keep it there):")
         print(secret)

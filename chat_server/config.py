@@ -47,6 +47,7 @@ class Settings:
     visitor_token_ttl_s: int = 180 * 24 * 3600
     chat_rate: float = 20.0
     chat_burst: int = 60
+    cobrowse_replay_bytes: int = 8 * 1024 * 1024
     cobrowse_rate: float = 60.0
     cobrowse_burst: int = 240
     abuse_refusals: int = 50

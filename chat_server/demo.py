@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from chat_server.backends.base import Store
 from chat_server.core import ids
+from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, AgentRole, Site
 
 
@@ -33,7 +35,9 @@ async def seed_demo(store: Store) -> None:
 
     await store.put_site(Site(DEMO_SITE, ("self",)))
     for account in DEMO_ACCOUNTS:
-        if await store.agent_by_email(account.email) is None:
+        if await store.agent_by_email(account.email) is not None:
+            continue
+        with contextlib.suppress(ChatError):  # another node seeded it at the same moment
             await store.add_agent(
                 Agent(
                     id=ids.agent_id(),

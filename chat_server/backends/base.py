@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from chat_server.core.cobrowse import Session as CobrowseSession
 from chat_server.core.metrics import Figures
 from chat_server.core.model import (
     Agent,
@@ -223,6 +224,25 @@ class Store(Protocol):
 
     async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
         """The visitor's remembered resolved close (forgotten as it is taken), if still fresh."""
+
+    # co-browsing (contract §5) ----------------------------------------------------------
+
+    async def cobrowse(self, cid: str) -> CobrowseSession:
+        """The consent state of a conversation's co-browse (`none` when there is none)."""
+
+    async def cobrowse_change(
+        self, cid: str, expected: CobrowseSession, new: CobrowseSession
+    ) -> bool:
+        """Compare-and-set: False when another node changed it first."""
+
+    async def cobrowse_record(
+        self, cid: str, encoded: bytes, *, restarts: bool, max_bytes: int
+    ) -> bool:
+        """Keep a batch for late joiners; False when the bound was passed (buffer dropped)."""
+
+    async def cobrowse_replay(self, cid: str) -> list[bytes]: ...
+
+    async def cobrowse_forget(self, cid: str) -> None: ...
 
     # presence ---------------------------------------------------------------------------
 

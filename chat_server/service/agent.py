@@ -75,7 +75,6 @@ class AgentSession(Session):
             "assign": self.assign,
             "watch": self.watch,
             "subscribe": self.subscribe_stats,
-            "cobrowse": self.cobrowse,
         }
 
     async def handle(self, envelope: Envelope) -> Result:
@@ -113,6 +112,7 @@ class AgentSession(Session):
             for m in frame["messages"]:
                 self.mark_seen(cid, m["seq"])
             self.subscribe(channels.conversation(cid))
+            self.replay_cobrowse(cid)
         elif t == "unassigned" and frame["cid"] not in self.watching:
             self.unsubscribe(channels.conversation(frame["cid"]))
         elif t == "closed":
@@ -140,14 +140,15 @@ class AgentSession(Session):
             raise conflict("hello was already said on this connection")
         agent = await self._authenticate(hello.token)
         self.agent = agent
+        mine = await self.store.active_of(agent.id)
+        await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
         self.greet()
         self.subscribe(channels.agent(agent.id))
         self.subscribe(channels.QUEUE)
-        mine = await self.store.active_of(agent.id)
         for conv in mine:
             self.mark_seen(conv.id, conv.last_seq)  # the console syncs up to here itself
             self.subscribe(channels.conversation(conv.id))
-        await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
+            self.replay_cobrowse(conv.id)
         self.dispatcher.kick()
         return {
             "agent": {
@@ -261,10 +262,7 @@ class AgentSession(Session):
             changed = await self.store.requeue(
                 conv.id, now, reason="transferred", front=True, topic=transfer.topic
             )
-            previous = changed.previous.agent
-            if previous is not None:
-                await self.node.measure_transfer(changed.previous)
-                await self.node.announce_unassigned(previous.id, conv.id, "transferred")
+            await self.node.announce_requeued(changed, "transferred")
         self.dispatcher.kick()
         return {"conversation": await self.node.conversation_view(changed.conversation)}
 
@@ -304,6 +302,7 @@ class AgentSession(Session):
             return None
         self.watching.add(conv.id)
         self.subscribe(channel)
+        self.replay_cobrowse(conv.id)
         messages, _ = await self.store.messages_after(
             conv.id, max(0, conv.last_seq - 200), 200, notes=True
         )
@@ -323,9 +322,14 @@ class AgentSession(Session):
         self.send(await stats_frame(self.node))  # the first one now, not in a second
         return None
 
-    async def cobrowse(self, frame: f.Cobrowse) -> Result:
-        flow.require_own(await self.require(frame.cid), self.me)
-        raise ChatError(ErrorCode.FORBIDDEN, "co-browsing is not enabled on this server")
+    async def cobrowse(self, envelope: Envelope) -> Result:
+        frame: f.Cobrowse = envelope.body
+        conv = await self.require(frame.cid)
+        flow.require_own(conv, self.me)
+        await self.node.cobrowse.from_agent(
+            conv, frame.op, envelope.raw, self.me.id, self.me.name, self.id
+        )
+        return None
 
     # helpers ----------------------------------------------------------------------------
 

@@ -214,16 +214,20 @@ class Dispatcher:
         store, now = self.node.store, self.node.clock.now_ms()
         grace_ms = int(self.node.settings.agent_grace_s * 1000)
         for agent_id in await store.gone_since("agent", now - grace_ms):
+            if agent_id in await store.online("agent"):
+                continue  # came back since the list was read
             for mine in await store.active_of(agent_id):
                 with contextlib.suppress(ChatError):
-                    await store.requeue(
+                    changed = await store.requeue(
                         mine.id, now, reason="agent_left", front=True, only_agent=agent_id
                     )
-                    await self.node.announce_unassigned(agent_id, mine.id, "agent_left")
+                    await self.node.announce_requeued(changed, "agent_left")
             await store.forget_gone("agent", agent_id)
             self.kick()
         timeout_ms = int(self.node.settings.visitor_timeout_s * 1000)
         for visitor_id in await store.gone_since("visitor", now - timeout_ms):
+            if visitor_id in await store.online("visitor"):
+                continue
             conv = await store.open_conversation_of(visitor_id)
             if conv is not None:
                 with contextlib.suppress(ChatError):

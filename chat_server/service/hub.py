@@ -29,6 +29,7 @@ class Connection:
         self.max_queue = max_queue
         self.outbox: deque[bytes | str] = deque()
         self.wakeup = asyncio.Event()
+        self.overflow = asyncio.Event()
         self.overflowed = False
         self.channels: set[str] = set()
 
@@ -45,6 +46,7 @@ class Connection:
         if len(self.outbox) >= self.max_queue:
             self.overflowed = True
             self.outbox.clear()
+            self.overflow.set()
         else:
             self.outbox.append(data)
         self.wakeup.set()

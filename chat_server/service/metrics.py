@@ -43,6 +43,11 @@ class Metrics:
                 ("response_seconds", "A visitor turn to the agent's reply"),
             )
         }
+        self.slow_readers = Counter(
+            "chat_slow_readers_disconnected",
+            "Sockets closed because their send queue overflowed",
+            registry=self.registry,
+        )
         self.errors = Counter(
             "chat_errors_sent", "Error frames sent", ["code"], registry=self.registry
         )

@@ -14,6 +14,7 @@ from chat_server.core import channels, measure, views
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError
 from chat_server.core.model import Conversation, Rating, State
+from chat_server.service.cobrowse import CobrowseRelay
 from chat_server.service.hub import Hub
 from chat_server.service.metrics import Metrics
 
@@ -28,6 +29,10 @@ class Node:
     clock: Clock
     secret: bytes
     metrics: Metrics = field(default_factory=Metrics)
+    cobrowse: CobrowseRelay = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cobrowse = CobrowseRelay(self)
 
     async def conversation_view(
         self,
@@ -95,6 +100,7 @@ class Node:
         previous = changed.previous.agent
         if previous is not None and previous.id != conv.agent.id:
             await self.measure_transfer(changed.previous)
+            await self.cobrowse.end_by_system(conv)
             await self.announce_unassigned(previous.id, conv.id, "transferred")
         newest = max(0, conv.last_seq - 200)
         history, _ = await self.store.messages_after(conv.id, newest, 200, notes=True)
@@ -115,6 +121,15 @@ class Node:
             },
         )
 
+    async def announce_requeued(self, changed: Changed, reason: str) -> None:
+        """Back in the queue: the agent is released and any co-browse ends."""
+        previous = changed.previous.agent
+        if reason == "transferred":
+            await self.measure_transfer(changed.previous)
+        await self.cobrowse.end_by_system(changed.conversation)
+        if previous is not None:
+            await self.announce_unassigned(previous.id, changed.conversation.id, reason)
+
     async def announce_unassigned(self, agent_id: str, cid: str, reason: str) -> None:
         await self.hub.publish(
             channels.agent(agent_id), {"t": "unassigned", "cid": cid, "reason": reason}
@@ -124,6 +139,7 @@ class Node:
         conv = changed.conversation
         assert conv.state is State.CLOSED
         await self.measure_transition(changed)
+        await self.cobrowse.end_by_system(conv)
         frame = {"t": "closed", "cid": conv.id, "by": conv.closed_by, "reason": conv.close_reason}
         await self.hub.publish(channels.conversation(conv.id), frame)
         await self.hub.publish(channels.visitor(conv.visitor_id), frame)

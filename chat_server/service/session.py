@@ -36,6 +36,7 @@ class Session(Connection):
         self.abuse = Abuse(settings.abuse_refusals, 10_000)
         self._seen: dict[str, int] = {}
         self._catching: dict[str, list[Frame]] = {}
+        self._held: dict[str, list[Frame]] = {}
 
     def handlers(self) -> dict[str, Handler]:
         raise NotImplementedError  # each role names its own  # pragma: no cover
@@ -46,7 +47,28 @@ class Session(Connection):
             raise ChatError(ErrorCode.UNAUTHORIZED, "the first frame must be hello")
         if envelope.t == "ping":
             return None
+        if envelope.t == "cobrowse":  # its fields depend on the op: the relay reads them
+            return await self.cobrowse(envelope)
         return await self.handlers()[envelope.t](envelope.body)
+
+    async def cobrowse(self, envelope: Envelope) -> Result:
+        raise NotImplementedError  # each role relays its own ops  # pragma: no cover
+
+    def replay_cobrowse(self, cid: str) -> None:
+        """A viewer joining an active co-browse gets the replay buffer before any live
+        co-browse frame (contract §5 Replay): live ones are held until it is sent."""
+        if cid in self._held:
+            return
+        self._held[cid] = []
+        self.hub.spawn(self._replay(cid))
+
+    async def _replay(self, cid: str) -> None:
+        frames: list[Frame] = []
+        try:
+            frames = await self.node.cobrowse.replay_frames(cid)
+        finally:
+            for frame in [*frames, *self._held.pop(cid, [])]:
+                self.send(frame)
 
     async def closed(self) -> None:
         """The socket is gone: leave every channel."""
@@ -59,7 +81,14 @@ class Session(Connection):
 
     def first_delivery(self, frame: Frame) -> bool:
         """Drop a `msg` event this connection has already been given (seq dedupe);
-        hold it back while its conversation is catching up, to keep seq order."""
+        hold it back while its conversation is catching up, to keep seq order (and hold
+        co-browse frames while a replay is being sent)."""
+        if frame.get("t") == "cobrowse":
+            held = self._held.get(frame.get("cid", ""))
+            if held is not None:
+                held.append(frame)
+                return False
+            return True
         if frame.get("t") != "msg":
             return True
         cid, seq = frame["cid"], frame["seq"]

@@ -22,6 +22,7 @@ from chat_server.core.model import (
 )
 from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
+from chat_server.protocol.frames import Envelope
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.session import Handler, Result, Session
@@ -49,7 +50,6 @@ class VisitorSession(Session):
             "page": self.page,
             "close": self.close,
             "rate": self.rate,
-            "cobrowse": self.cobrowse,
         }
 
     @property
@@ -97,9 +97,9 @@ class VisitorSession(Session):
         if conv is not None:
             self.cid = conv.id
             self.mark_seen(conv.id, conv.last_seq)  # the client syncs up to here itself
+        await self.store.connected("visitor", updated.id, self.id, now)
         self.greet()
         self.subscribe(channels.visitor(updated.id))
-        await self.store.connected("visitor", updated.id, self.id, now)
         token = tokens.sign_visitor(
             self.node.secret,
             updated.id,
@@ -233,9 +233,11 @@ class VisitorSession(Session):
         await self.node.measure_rating(conv, rating)
         return None
 
-    async def cobrowse(self, frame: f.Cobrowse) -> Result:
-        await self._own_open(frame.cid)
-        raise ChatError(ErrorCode.FORBIDDEN, "co-browsing is not enabled on this server")
+    async def cobrowse(self, envelope: Envelope) -> Result:
+        frame: f.Cobrowse = envelope.body
+        conv = await self._own(frame.cid)
+        await self.node.cobrowse.from_visitor(conv, frame.op, envelope.raw, self.id)
+        return None
 
     # helpers ----------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ hello timeout, from any origin."""
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
+from chat_server.core.errors import ChatError
 from chat_server.protocol.codec import choose_subprotocol
 from chat_server.service.agent import AgentSession
 from chat_server.web import auth
@@ -18,7 +20,11 @@ async def agent_socket(ws: WebSocket) -> None:
     settings = rt.node.settings
     agent = None
     if auth.same_origin(ws, settings):
-        agent = await auth.cookie_agent(ws, rt.node.store, rt.node.clock.now_ms())
+        try:
+            agent = await auth.cookie_agent(ws, rt.node.store, rt.node.clock.now_ms())
+        except ChatError:
+            await ws.send_denial_response(JSONResponse({"error": "unavailable"}, status_code=503))
+            return
     with rt.connection_slot(ws) as admitted:
         if not admitted:
             await refuse_busy(ws)

@@ -33,10 +33,17 @@ async def refuse_busy(ws: WebSocket) -> None:
 async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
     metrics = session.node.metrics
     metrics.connections.labels(session.role).inc()
+    reader = asyncio.create_task(_read(ws, session, hello_timeout_s))
     writer = asyncio.create_task(_write(ws, session), name=f"writer-{session.id}")
+    overflow = asyncio.create_task(session.overflow.wait())
     close_code: int | None = None
     try:
-        await _read(ws, session, hello_timeout_s)
+        done, _ = await asyncio.wait({reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        if reader in done:
+            reader.result()
+        else:
+            close_code = CloseCode.SLOW_READER
+            metrics.slow_readers.inc()
     except ProtocolClose as close:
         close_code = close.code
     except TimeoutError:
@@ -45,15 +52,20 @@ async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) 
         pass
     finally:
         metrics.connections.labels(session.role).dec()
+        for task in (reader, overflow, writer):
+            task.cancel()
+        for task in (reader, overflow, writer):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         with contextlib.suppress(Exception):
             await session.closed()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
         if close_code is not None:
+            # bounded: a client that does not read cannot hold the handler (or memory)
             with contextlib.suppress(Exception):
-                await _flush(ws, session)
-                await ws.close(close_code)
+                async with asyncio.timeout(2):
+                    if close_code != CloseCode.SLOW_READER:
+                        await _flush(ws, session)
+                    await ws.close(close_code)
 
 
 async def _read(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
@@ -130,10 +142,7 @@ async def _write(ws: WebSocket, session: Session) -> None:
     while True:
         await session.wakeup.wait()
         session.wakeup.clear()
-        if session.overflowed:
-            await ws.close(CloseCode.SLOW_READER)
-            return
-        while session.outbox:
+        while session.outbox and not session.overflowed:
             await _send(ws, session.outbox.popleft())
 
 
@@ -145,7 +154,6 @@ async def _send(ws: WebSocket, data: bytes | str) -> None:
 
 
 async def _flush(ws: WebSocket, session: Session) -> None:
-    """Send what is still queued (an error frame before a close), briefly."""
-    async with asyncio.timeout(2):
-        while session.outbox and not session.overflowed:
-            await _send(ws, session.outbox.popleft())
+    """Send what is still queued (an error frame before a close)."""
+    while session.outbox and not session.overflowed:
+        await _send(ws, session.outbox.popleft())

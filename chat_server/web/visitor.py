@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat_server.core.errors import ChatError
@@ -19,7 +20,8 @@ async def visitor_socket(ws: WebSocket) -> None:
     try:
         site = await rt.node.store.site(site_id) if 0 < len(site_id) <= 64 else None
     except ChatError:
-        site = None
+        await ws.send_denial_response(JSONResponse({"error": "unavailable"}, status_code=503))
+        return
     own = auth.own_origins(ws, settings)
     if site is None or not auth.site_allows(site, ws.headers.get("origin"), own):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,6 +127,61 @@ async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> N
         assert [c["id"] for c in hello2["conversations"]] == [cid]
         retry = await back.request("msg", cid=cid, text="visitor 0", cmid="visitor-0")
         assert retry["seq"] == acked[0][0]
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_sigterm_closes_with_1012_and_loses_nothing(server: ServerProcess) -> None:
+    data = server.data
+    server.env["CHAT_LOG_LEVEL"] = "info"
+    cli(
+        data,
+        "agent",
+        "add",
+        "kim@shop.example",
+        "--name",
+        "Kim",
+        "--password-stdin",
+        stdin="a long password\n",
+    )
+    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
+    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+    server.start()
+    await server.ready()
+    agent = await connect_agent(server.ws, codec="chat.v1.json")
+    visitor = await connect_visitor(
+        server.ws, site="shop", origin="https://shop.example", codec="chat.v1.msgpack"
+    )
+    clients = [agent, visitor]
+    try:
+        await agent.request("hello", token=token)
+        await agent.request("status", state="online")
+        hello = await visitor.request("hello")
+        cid = (await visitor.request("start", text="hello"))["conversation"]["id"]
+        await agent.event("assigned")
+        acked = [
+            await visitor.request("msg", cid=cid, text=f"m{i}", cmid=f"m{i}") for i in range(20)
+        ]
+        assert server.proc is not None
+        server.proc.terminate()  # SIGTERM
+        assert await visitor.close_code(timeout=10) == 1012
+        assert await agent.close_code(timeout=10) == 1012
+        # uvicorn shuts down gracefully, then re-raises the signal as its exit status
+        assert server.proc.wait(15) in (0, -signal.SIGTERM)
+        log = (server.data / "server.log").read_text()
+        assert "Application shutdown complete" in log and "Traceback" not in log
+
+        server.start()
+        await server.ready()
+        back = await connect_visitor(
+            server.ws, site="shop", origin="https://shop.example", codec="chat.v1.json"
+        )
+        clients.append(back)
+        again = await back.request("hello", token=hello["token"])
+        assert again["conversation"]["id"] == cid
+        page = await back.request("sync", cid=cid, after=0)
+        assert {m["seq"] for m in page["messages"]} >= {a["seq"] for a in acked}
     finally:
         for client in clients:
             await client.close()

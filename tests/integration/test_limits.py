@@ -54,3 +54,41 @@ async def test_default_rates_allow_a_fast_human(live: Live) -> None:
     for i in range(30):
         await visitor.request("typing", cid=cid, on=True, preview="x" * i)
     await visitor.request("msg", cid=cid, text="done typing", cmid="m")
+
+
+async def test_a_client_that_never_reads_is_disconnected(start_server: ServerFactory) -> None:
+    """Its send queue overflows: the server drops it (1013) instead of buffering forever,
+    and everyone else carries on."""
+    import json
+
+    import httpx
+
+    live = await start_server(send_queue=20, chat_rate=100000.0, chat_burst=100000)
+    agent = await live.add_agent("Slow", max_chats=1)
+    slow = await open_ws(f"{live.ws}/ws/agent", codec="chat.v1.json")
+    slow_token = await live.token(agent)
+    await slow.send(json.dumps({"t": "hello", "id": 1, "token": slow_token}))
+    await slow.recv()
+    await slow.send(json.dumps({"t": "status", "id": 2, "state": "online"}))
+    await slow.recv()
+    # from here on the slow agent never reads again
+
+    visitor = await live.visitor()
+    cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
+    big = "x" * 4000
+    disconnected = False
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        # typing previews reach the agent without being stored; the kernel's loopback
+        # buffers take a few MB before the server's own queue starts to fill
+        for i in range(5000):
+            await visitor.request("typing", cid=cid, on=True, preview=big)
+            if i % 100 == 99:
+                metrics = (await http.get("/metrics")).text
+                if "chat_slow_readers_disconnected_total 1.0" in metrics:
+                    disconnected = True
+                    break
+        assert disconnected, "the slow reader was never disconnected"
+        metrics = (await http.get("/metrics")).text
+        assert 'chat_connections{role="agent"} 0.0' in metrics
+    assert (await visitor.reply("ping"))["t"] == "pong"
+    await slow.close()

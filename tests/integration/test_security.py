@@ -11,7 +11,7 @@ import httpx
 from chat_server.core import tokens
 from chat_server.core.model import AgentRole, Site
 from tests.client import connect_agent
-from tests.conftest import Live
+from tests.conftest import PASSWORD, Live
 
 
 async def test_expired_and_foreign_site_tokens_give_a_new_visitor(live: Live) -> None:
@@ -126,3 +126,43 @@ async def test_every_agent_action_is_audited(live: Live) -> None:
             "/api/audit", headers={"Authorization": f"Bearer {await live.token(alice.agent)}"}
         )
         assert denied.status_code == 403
+
+
+async def test_cookie_is_secure_behind_a_tls_proxy(start_server: object) -> None:
+    live = await start_server(behind_proxy=True)  # type: ignore[operator]
+    agent = await live.add_agent("Alice")
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        response = await http.post(
+            "/api/login",
+            json={"email": agent.email, "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+        cookie = response.headers["set-cookie"].lower()
+        assert response.status_code == 200
+        assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+        plain = await http.post("/api/login", json={"email": agent.email, "password": PASSWORD})
+        assert "secure" not in plain.headers["set-cookie"].lower()
+
+
+async def test_cross_site_cookie_posts_are_refused(live: Live) -> None:
+    agent = await live.add_agent("Alice")
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        login = await http.post("/api/login", json={"email": agent.email, "password": PASSWORD})
+        assert login.status_code == 200  # the client keeps the cookie from here on
+        evil = {"Origin": "https://evil.example"}
+        forged = await http.post("/api/logout", headers=evil)
+        assert forged.status_code == 403
+        assert (await http.get("/api/me")).status_code == 200  # still logged in
+        forged_login = await http.post(
+            "/api/login", headers=evil, json={"email": agent.email, "password": PASSWORD}
+        )
+        assert forged_login.status_code == 403
+
+
+async def test_no_compression_is_negotiated(live: Live) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(
+        f"{live.ws}/ws/visitor?site=shop", origin="https://shop.example", compression="deflate"
+    ) as ws:  # type: ignore[arg-type]
+        assert ws.protocol.extensions == []

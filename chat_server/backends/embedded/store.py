@@ -32,9 +32,10 @@ from chat_server.backends.records import (
     visitor_from_row,
     visitor_row,
 )
-from chat_server.core import channels, routing, views
+from chat_server.core import channels, cobrowse, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
+from chat_server.core.cobrowse import Session as CobrowseSession
 from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
 from chat_server.core.metrics import Figures, RollingWindows
 from chat_server.core.model import (
@@ -71,6 +72,8 @@ class EmbeddedStore:
         self._cmids: dict[CmidKey, tuple[Message, asyncio.Future[Any]]] = {}
         self._conns: dict[PresenceKind, dict[str, set[str]]] = {"agent": {}, "visitor": {}}
         self._gone: dict[PresenceKind, dict[str, int]] = {"agent": {}, "visitor": {}}
+        self._cobrowse: dict[str, CobrowseSession] = {}
+        self._replay: dict[str, cobrowse.ReplayBuffer] = {}
         self._figures = RollingWindows()
         self._resolved: dict[str, tuple[int, tuple[str, ...], int]] = {}
 
@@ -490,6 +493,35 @@ class EmbeddedStore:
         if mark is None or mark[2] <= now:
             return None
         return mark[0], mark[1]
+
+    # co-browsing: held in memory (one process; a restart ends every co-browse) -----------
+
+    async def cobrowse(self, cid: str) -> CobrowseSession:
+        return self._cobrowse.get(cid, cobrowse.NONE)
+
+    async def cobrowse_change(
+        self, cid: str, expected: CobrowseSession, new: CobrowseSession
+    ) -> bool:
+        if self._cobrowse.get(cid, cobrowse.NONE) != expected:
+            return False
+        if new.state is cobrowse.CobrowseState.NONE:
+            self._cobrowse.pop(cid, None)
+        else:
+            self._cobrowse[cid] = new
+        return True
+
+    async def cobrowse_record(
+        self, cid: str, encoded: bytes, *, restarts: bool, max_bytes: int
+    ) -> bool:
+        buffer = self._replay.setdefault(cid, cobrowse.ReplayBuffer(max_bytes))
+        return buffer.add(encoded, restarts=restarts)
+
+    async def cobrowse_replay(self, cid: str) -> list[bytes]:
+        buffer = self._replay.get(cid)
+        return list(buffer.batches) if buffer else []
+
+    async def cobrowse_forget(self, cid: str) -> None:
+        self._replay.pop(cid, None)
 
     # presence ---------------------------------------------------------------------------
 

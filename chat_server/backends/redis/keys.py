@@ -33,6 +33,15 @@ class Keys:
     def rating(self, cid: str) -> str:
         return self._c(cid, "rating")
 
+    def cobrowse(self, cid: str) -> str:
+        return self._c(cid, "cobrowse")
+
+    def cobrowse_replay(self, cid: str) -> str:
+        return self._c(cid, "cobrowse-replay")
+
+    def cobrowse_replay_meta(self, cid: str) -> str:
+        return self._c(cid, "cobrowse-replay-meta")
+
     # indexes
     def queue(self) -> str:
         return self._g("queue")

@@ -40,9 +40,10 @@ from chat_server.backends.records import (
     visitor_row,
 )
 from chat_server.backends.redis.keys import Keys
-from chat_server.core import channels, metrics, routing, views
+from chat_server.core import channels, cobrowse, metrics, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
+from chat_server.core.cobrowse import Session as CobrowseSession
 from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
 from chat_server.core.metrics import Figures
 from chat_server.core.model import (
@@ -62,6 +63,7 @@ from chat_server.core.model import (
 log = logging.getLogger(__name__)
 RETRIES = 100
 AUDIT_KEPT = 1_000_000
+COBROWSE_TTL_MS = 6 * 3_600_000  # a forgotten co-browse cleans itself up
 Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
 
 
@@ -106,6 +108,9 @@ class RedisStore:
         self.presence_ttl_ms = int(presence_ttl_s * 1000)
         self._presence_script = self.redis.register_script(
             (Path(__file__).parent / "presence.lua").read_text()
+        )
+        self._replay_script = self.redis.register_script(
+            (Path(__file__).parent / "replay.lua").read_text()
         )
 
     # lifecycle --------------------------------------------------------------------------
@@ -546,6 +551,66 @@ class RedisStore:
         ts, dims = json.loads(raw)
         return int(ts), tuple(dims)
 
+    # co-browsing -------------------------------------------------------------------------
+
+    async def cobrowse(self, cid: str) -> CobrowseSession:
+        async with redis_errors():
+            raw = await self.redis.hgetall(self.keys.cobrowse(cid))
+        if not raw:
+            return cobrowse.NONE
+        fields = {_s(k): _s(v) for k, v in raw.items()}
+        return CobrowseSession(cobrowse.CobrowseState(fields["state"]), fields.get("agent") or None)
+
+    async def cobrowse_change(
+        self, cid: str, expected: CobrowseSession, new: CobrowseSession
+    ) -> bool:
+        key = self.keys.cobrowse(cid)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.hgetall(key)
+                current = (
+                    cobrowse.NONE
+                    if not raw
+                    else CobrowseSession(
+                        cobrowse.CobrowseState(_s(raw[b"state"])),
+                        _s(raw.get(b"agent", b"")) or None,
+                    )
+                )
+                if current != expected:
+                    return False
+                pipe.multi()
+                pipe.delete(key)
+                if new.state is not cobrowse.CobrowseState.NONE:
+                    pipe.hset(key, mapping={"state": new.state.value, "agent": new.agent_id or ""})
+                    pipe.pexpire(key, COBROWSE_TTL_MS)
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
+
+    async def cobrowse_record(
+        self, cid: str, encoded: bytes, *, restarts: bool, max_bytes: int
+    ) -> bool:
+        keys = [self.keys.cobrowse_replay(cid), self.keys.cobrowse_replay_meta(cid)]
+        async with redis_errors():
+            kept = await self._replay_script(
+                keys=keys, args=[encoded, 1 if restarts else 0, max_bytes]
+            )
+            for key in keys:
+                await self.redis.pexpire(key, COBROWSE_TTL_MS)
+        return bool(kept)
+
+    async def cobrowse_replay(self, cid: str) -> list[bytes]:
+        async with redis_errors():
+            return list(await self.redis.lrange(self.keys.cobrowse_replay(cid), 0, -1))
+
+    async def cobrowse_forget(self, cid: str) -> None:
+        async with redis_errors():
+            await self.redis.delete(
+                self.keys.cobrowse_replay(cid), self.keys.cobrowse_replay_meta(cid)
+            )
+
     # presence ---------------------------------------------------------------------------
 
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None:
@@ -587,8 +652,16 @@ class RedisStore:
     async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
         now = self.clock.now_ms()
         async with redis_errors():
-            for ident in await self.redis.smembers(self.keys.present(kind)):
-                await self._forget(kind, _s(ident), "", now)  # nodes that died
+            idents = [_s(i) for i in await self.redis.smembers(self.keys.present(kind))]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for ident in idents:  # expire the connections of nodes that died
+                    keys = [
+                        self.keys.presence(kind, ident),
+                        self.keys.present(kind),
+                        self.keys.gone(kind),
+                    ]
+                    await self._presence_script(keys=keys, args=["", now, ident], client=pipe)
+                await pipe.execute()
             gone = await self.redis.zrangebyscore(self.keys.gone(kind), "-inf", f"({before}")
         return [_s(g) for g in gone]
 

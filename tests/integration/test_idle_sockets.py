@@ -1,0 +1,74 @@
+"""2,000 sockets that connect and never say hello (issue: security): each is closed with
+4401 when the hello timeout runs out, and the memory they took is reused by the next wave
+rather than lost (Python keeps freed memory for reuse, so RSS plateaus instead of
+returning to the OS: the figures are printed)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.client import open_ws
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+SOCKETS = 2000
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        CHAT_HELLO_TIMEOUT_S="3",
+        CHAT_MAX_CONNECTIONS_PER_ADDRESS="10000",
+        CHAT_DEMO="1",
+    )
+    server.start()
+    try:
+        await server.ready()
+        assert server.proc is not None
+        pid = server.proc.pid
+        warm = [
+            await open_ws(
+                f"{server.ws}/ws/visitor?site=demo", codec="chat.v1.json", origin=server.base
+            )
+            for _ in range(50)
+        ]
+        for ws in warm:
+            await ws.wait_closed()
+        baseline = rss_kib(pid)
+
+        rounds = []
+        for _ in range(2):
+            sockets = []
+            for start in range(0, SOCKETS, 250):
+                sockets += await asyncio.gather(
+                    *(
+                        open_ws(
+                            f"{server.ws}/ws/visitor?site=demo",
+                            codec="chat.v1.json",
+                            origin=server.base,
+                        )
+                        for _ in range(start, min(start + 250, SOCKETS))
+                    )
+                )
+            peak = rss_kib(pid)
+            async with asyncio.timeout(20):
+                await asyncio.gather(*(ws.wait_closed() for ws in sockets))
+            codes = {ws.close_code for ws in sockets}
+            assert codes == {4401}, codes
+            await asyncio.sleep(1)
+            rounds.append((peak, rss_kib(pid)))
+        print(f"RSS KiB baseline {baseline}; rounds (with sockets, after close): {rounds}")
+        first_growth = rounds[0][0] - baseline
+        assert rounds[1][0] - rounds[0][0] < 0.1 * first_growth, "the second wave leaked"
+    finally:
+        server.stop()
