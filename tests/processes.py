@@ -14,6 +14,38 @@ import httpx
 from tests.conftest import free_port
 
 
+def cli(data: Path, *args: str, stdin: str | None = None) -> str:
+    """Run `chat-server ARGS --data DATA` as a user would; its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chat_server", *args, "--data", str(data)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def provision(data: Path) -> str:
+    """Through the CLI: an agent, its API token (returned) and the `shop` site."""
+    out = cli(
+        data,
+        "agent",
+        "add",
+        "kim@shop.example",
+        "--name",
+        "Kim",
+        "--password-stdin",
+        stdin="a long password\n",
+    )
+    assert "added agent" in out
+    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
+    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+    return token
+
+
 class ServerProcess:
     def __init__(self, data: Path, **env: str) -> None:
         self.data = data

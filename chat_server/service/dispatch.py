@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from chat_server.backends.base import PresenceKind
@@ -21,6 +22,17 @@ from chat_server.service.node import Node
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 140
 CHECKPOINT_S = 10.0
+
+
+async def _guarded(work: Awaitable[None], what: str) -> None:
+    """A background loop survives any one failed round (logged; a backend that is down
+    is a warning, anything else a bug with its traceback)."""
+    try:
+        await work
+    except ChatError as exc:
+        log.warning("%s failed: %s", what, exc.message)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 class Dispatcher:
@@ -61,24 +73,14 @@ class Dispatcher:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            try:
-                await self.assign_waiting()
-            except ChatError as exc:
-                log.warning("dispatch run failed: %s", exc.message)
-            except Exception:
-                log.exception("dispatch run failed")
+            await _guarded(self.assign_waiting(), "dispatch run")
             self._queue_changed.set()
 
     async def _announce_loop(self) -> None:
         while True:
             await self._queue_changed.wait()
             self._queue_changed.clear()
-            try:
-                await self.announce_queue()
-            except ChatError as exc:
-                log.warning("queue announcement failed: %s", exc.message)
-            except Exception:
-                log.exception("queue announcement failed")
+            await _guarded(self.announce_queue(), "queue announcement")
             await asyncio.sleep(self.node.settings.queue_interval_s)  # at most 2 a second
 
     async def candidates(self) -> list[routing.Candidate]:
@@ -189,15 +191,10 @@ class Dispatcher:
         next_checkpoint = loop.time() + CHECKPOINT_S
         while True:
             await asyncio.sleep(self.node.settings.sweep_interval_s)
-            try:
-                await self.sweep()
-                if loop.time() >= next_checkpoint:
-                    next_checkpoint = loop.time() + CHECKPOINT_S
-                    await self.node.store.checkpoint()
-            except ChatError as exc:
-                log.warning("sweep failed: %s", exc.message)
-            except Exception:
-                log.exception("sweep failed")
+            await _guarded(self.sweep(), "sweep")
+            if loop.time() >= next_checkpoint:
+                next_checkpoint = loop.time() + CHECKPOINT_S
+                await _guarded(self.node.store.checkpoint(), "checkpoint")
 
     async def heartbeat(self) -> None:
         """Keep this node's connections present (a node that dies stops doing this)."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -18,16 +19,32 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.protocol import codec
+from chat_server.protocol.codec import Codec, choose_subprotocol
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import frame_id, parse
 from chat_server.service.session import Session
+from chat_server.web.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-async def refuse_busy(ws: WebSocket) -> None:
-    """Too many sockets from one address: HTTP 429 at the handshake, no upgrade."""
-    await ws.send_denial_response(JSONResponse({"error": "rate_limited"}, status_code=429))
+async def refuse(ws: WebSocket, status: int, error: str) -> None:
+    """Refuse at the handshake with an HTTP status (no upgrade)."""
+    await ws.send_denial_response(JSONResponse({"error": error}, status_code=status))
+
+
+async def accept_and_serve(
+    ws: WebSocket, rt: Runtime, make: Callable[[Codec], Session], hello_timeout_s: float | None
+) -> None:
+    """Admit the address (HTTP 429 when it has too many sockets), pick the subprotocol,
+    accept, and run the session until the socket ends."""
+    with rt.connection_slot(ws) as admitted:
+        if not admitted:
+            await refuse(ws, 429, "rate_limited")
+            return
+        codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+        await ws.accept(subprotocol=subprotocol)
+        await serve(ws, make(codec), hello_timeout_s)
 
 
 async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:

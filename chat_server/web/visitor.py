@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat_server.core.errors import ChatError
-from chat_server.protocol.codec import choose_subprotocol
 from chat_server.service.visitor import VisitorSession
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
-from chat_server.web.session import refuse_busy, serve
+from chat_server.web.session import accept_and_serve, refuse
 
 
 async def visitor_socket(ws: WebSocket) -> None:
@@ -20,17 +18,15 @@ async def visitor_socket(ws: WebSocket) -> None:
     try:
         site = await rt.node.store.site(site_id) if 0 < len(site_id) <= 64 else None
     except ChatError:
-        await ws.send_denial_response(JSONResponse({"error": "unavailable"}, status_code=503))
+        await refuse(ws, 503, "unavailable")
         return
     own = auth.own_origins(ws, settings)
     if site is None or not auth.site_allows(site, ws.headers.get("origin"), own):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
-    with rt.connection_slot(ws) as admitted:
-        if not admitted:
-            await refuse_busy(ws)
-            return
-        codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
-        await ws.accept(subprotocol=subprotocol)
-        session = VisitorSession(rt.node, rt.dispatcher, codec, site)
-        await serve(ws, session, settings.hello_timeout_s)
+    await accept_and_serve(
+        ws,
+        rt,
+        lambda codec: VisitorSession(rt.node, rt.dispatcher, codec, site),
+        settings.hello_timeout_s,
+    )

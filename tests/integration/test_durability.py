@@ -6,30 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.client import Client, connect_agent, connect_visitor
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, provision
 
 pytestmark = pytest.mark.slow
-
-
-def cli(data: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "chat_server", *args, "--data", str(data)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture
@@ -41,19 +26,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> None:
-    data = server.data
-    assert "added agent" in cli(
-        data,
-        "agent",
-        "add",
-        "kim@shop.example",
-        "--name",
-        "Kim",
-        "--password-stdin",
-        stdin="a long password\n",
-    )
-    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
-    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+    token = provision(server.data)
 
     server.start()
     await server.ready()
@@ -133,20 +106,8 @@ async def test_sigkill_loses_no_acknowledged_message(server: ServerProcess) -> N
 
 
 async def test_sigterm_closes_with_1012_and_loses_nothing(server: ServerProcess) -> None:
-    data = server.data
     server.env["CHAT_LOG_LEVEL"] = "info"
-    cli(
-        data,
-        "agent",
-        "add",
-        "kim@shop.example",
-        "--name",
-        "Kim",
-        "--password-stdin",
-        stdin="a long password\n",
-    )
-    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
-    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+    token = provision(server.data)
     server.start()
     await server.ready()
     agent = await connect_agent(server.ws, codec="chat.v1.json")

@@ -3,8 +3,7 @@ revocable API tokens, and the audit log of agent actions."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import httpx
 
@@ -12,6 +11,7 @@ from chat_server.core import tokens
 from chat_server.core.model import AgentRole, Site
 from tests.client import connect_agent
 from tests.conftest import PASSWORD, Live
+from tests.processes import cli, provision
 
 
 async def test_expired_and_foreign_site_tokens_give_a_new_visitor(live: Live) -> None:
@@ -66,35 +66,15 @@ async def test_revoked_tokens_stop_working(live: Live) -> None:
         assert denied.status_code == 401
 
 
-def test_cli_revoke_and_identity_site(tmp_path: object) -> None:
-    data = str(tmp_path)
-
-    def run(*args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "chat_server", *args, "--data", data],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    run(
-        "agent",
-        "add",
-        "kim@x.example",
-        "--name",
-        "Kim",
-        "--password-stdin",
-        stdin="long enough password\n",
-    )
-    run("agent", "token", "kim@x.example")
-    run("agent", "token", "kim@x.example")
-    assert "revoked 2 token(s)" in run("agent", "revoke", "kim@x.example")
-    out = run("site", "add", "shop", "--origin", "https://shop.example", "--identity")
-    assert len(out.strip().splitlines()[-1]) >= 40  # the generated secret, last line
+def test_cli_revoke_and_identity_site(tmp_path: Path) -> None:
+    provision(tmp_path)
+    cli(tmp_path, "agent", "token", "kim@shop.example")
+    assert "revoked 2 token(s)" in cli(tmp_path, "agent", "revoke", "kim@shop.example")
+    out = cli(tmp_path, "site", "add", "shop", "--origin", "https://shop.example", "--identity")
+    secret = out.strip().splitlines()[-1]
+    assert len(secret) >= 40  # the generated secret, on the last line
+    again = cli(tmp_path, "site", "add", "shop", "--origin", "https://shop.example", "--identity")
+    assert again.strip().splitlines()[-1] == secret  # re-adding keeps it
 
 
 async def test_every_agent_action_is_audited(live: Live) -> None:
