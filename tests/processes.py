@@ -28,21 +28,13 @@ def cli(data: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def provision(data: Path) -> str:
-    """Through the CLI: an agent, its API token (returned) and the `shop` site."""
-    out = cli(
-        data,
-        "agent",
-        "add",
-        "kim@shop.example",
-        "--name",
-        "Kim",
-        "--password-stdin",
-        stdin="a long password\n",
-    )
-    assert "added agent" in out
-    token = cli(data, "agent", "token", "kim@shop.example").strip().splitlines()[-1]
-    cli(data, "site", "add", "shop", "--origin", "https://shop.example")
+def provision(data: Path, *extra: str) -> str:
+    """Through the CLI: an agent, its API token (returned) and the `shop` site.
+    `extra` goes to every command (for example `--redis URL`)."""
+    add = ("agent", "add", "kim@shop.example", "--name", "Kim", "--password-stdin", *extra)
+    assert "added agent" in cli(data, *add, stdin="a long password\n")
+    token = cli(data, "agent", "token", "kim@shop.example", *extra).strip().splitlines()[-1]
+    cli(data, "site", "add", "shop", "--origin", "https://shop.example", *extra)
     return token
 
 
