@@ -1,8 +1,8 @@
 """This node's connections by channel: the one place where events fan out to sockets.
 
 Each event is encoded once per codec, not once per socket. Every connection has a bounded
-outbox; one that overflows is marked and closed by its writer with 1013 (the client
-reconnects and resumes with `sync`), so a slow reader cannot grow the server's memory.
+outbox; one that overflows raises its `overflow` event and `web/session.serve` ends it with
+1013 (the client reconnects and resumes with `sync`): a slow reader cannot grow memory.
 """
 
 from __future__ import annotations

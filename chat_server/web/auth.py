@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict, deque
+from collections import deque
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -98,25 +98,37 @@ async def cookie_agent(conn: HTTPConnection, store: Store, now_ms: int) -> Agent
 class LoginThrottle:
     """At most `attempts` failed logins per account and per address in a sliding window."""
 
+    MAX_KEYS = 100_000
+    """Accounts and addresses tracked at most: random emails cannot grow memory forever."""
+
     def __init__(self, attempts: int, window_s: float) -> None:
         self.attempts = attempts
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._failures: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
+    def _recent(self, key: str, now: float) -> int:
+        failures = self._failures.get(key)
+        if failures is None:
+            return 0
         while failures and failures[0] <= now - self.window_s:
             failures.popleft()
-        return failures
+        if not failures:
+            del self._failures[key]
+        return len(failures)
 
     def blocked(self, *keys: str) -> bool:
         now = time.monotonic()
-        return any(len(self._recent(k, now)) >= self.attempts for k in keys)
+        return any(self._recent(k, now) >= self.attempts for k in keys)
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
+        if len(self._failures) >= self.MAX_KEYS:  # forget the stalest half
+            for key in sorted(self._failures, key=lambda k: self._failures[k][-1])[
+                : self.MAX_KEYS // 2
+            ]:
+                del self._failures[key]
         for key in keys:
-            self._recent(key, now).append(now)
+            self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, account_key: str) -> None:
         self._failures.pop(account_key, None)
