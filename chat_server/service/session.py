@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ Handler = Callable[[Any], Awaitable[Result]]
 SYNC_PAGE = 200
 
 
-class Session(Connection):
+class Session(Connection, ABC):
     role = "session"
     schemas: ClassVar[dict[str, type]] = {}
 
@@ -38,8 +39,9 @@ class Session(Connection):
         self._catching: dict[str, list[Frame]] = {}
         self._held: dict[str, list[Frame]] = {}
 
+    @abstractmethod
     def handlers(self) -> dict[str, Handler]:
-        raise NotImplementedError  # each role names its own  # pragma: no cover
+        """The frame handlers of this role, by frame type."""
 
     async def handle(self, envelope: Envelope) -> Result:
         """Run one client frame; returns the `ok` fields (None: `ok` alone, or `pong`)."""
@@ -51,8 +53,9 @@ class Session(Connection):
             return await self.cobrowse(envelope)
         return await self.handlers()[envelope.t](envelope.body)
 
+    @abstractmethod
     async def cobrowse(self, envelope: Envelope) -> Result:
-        raise NotImplementedError  # each role relays its own ops  # pragma: no cover
+        """Relay this role's co-browse ops (their fields depend on the op)."""
 
     def replay_cobrowse(self, cid: str) -> None:
         """A viewer joining an active co-browse gets the replay buffer before any live

@@ -117,7 +117,7 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await self._pubsub.aclose()
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            # a placeholder channel keeps the connection subscribed (and readable) when idle
+            # one channel always subscribed keeps the connection in pub/sub mode (and readable)
             await self._pubsub.subscribe(
                 self.keys.channel("_"), *(self.keys.channel(c) for c in self._channels)
             )
