@@ -9,6 +9,8 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -88,6 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/me", api.me),
         Route("/api/stats", api.stats),
         Route("/api/agents", api.agents),
+        Route("/api/team", api.team),
         Route("/api/audit", api.audit),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
@@ -96,7 +99,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/metrics", ops.metrics),
         *static.routes(settings.static_dir, demo_shop=settings.demo),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={ChatError: _chat_error})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ChatError: _chat_error},
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+    )
 
 
 async def _chat_error(request: Request, exc: Exception) -> Response:

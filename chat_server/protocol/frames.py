@@ -68,6 +68,14 @@ class VisitorHello:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """Extension: the visitor tells their name or email after `hello` (pre-chat form)."""
+
+    name: str | None = _opt(NAME_MAX, user_text=True)
+    email: str | None = _opt(254, user_text=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Start:
     text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
     topic: str | None = _opt(NAME_MAX, user_text=True)
@@ -201,6 +209,7 @@ VISITOR_FRAMES: dict[str, type] = {
     "rate": Rate,
     "cobrowse": Cobrowse,
     "ping": Ping,
+    "profile": Profile,
 }
 AGENT_FRAMES: dict[str, type] = {
     "hello": AgentHello,

@@ -50,6 +50,7 @@ class VisitorSession(Session):
             "page": self.page,
             "close": self.close,
             "rate": self.rate,
+            "profile": self.profile,
         }
 
     @property
@@ -199,6 +200,26 @@ class VisitorSession(Session):
                 },
             )
         return None
+
+    async def profile(self, profile: f.Profile) -> Result:
+        self.visitor = replace(
+            self.me, name=profile.name or self.me.name, email=profile.email or self.me.email
+        )
+        await self.store.put_visitor(self.visitor)
+        conv = await self.store.open_conversation_of(self.me.id)
+        if conv is not None:
+            await self.node.hub.publish(
+                channels.conversation(conv.id),
+                {
+                    "t": "visitor_profile",
+                    "cid": conv.id,
+                    "name": self.visitor.name,
+                    "email": self.visitor.email,
+                },
+            )
+        return {
+            "visitor": {"id": self.me.id, "name": self.visitor.name, "email": self.visitor.email}
+        }
 
     async def close(self, close: f.VisitorClose) -> Result:
         await self._own(close.cid)

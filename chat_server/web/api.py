@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from chat_server.backends.base import Store
 from chat_server.core import metrics, tokens, views
 from chat_server.core.model import Agent, AuditEntry, State
 from chat_server.service.stats import WINDOWS, live_figures, window_figures
@@ -133,9 +134,7 @@ async def conversations(request: Request) -> Response:
     agent_id = q.get("agent") or None
     visitor_id = q.get("visitor") or None
     if visitor_id is not None and not agent.is_supervisor:
-        # an agent sees a visitor's earlier conversations while serving that visitor
-        serving = await store.active_of(agent.id)
-        if visitor_id not in {c.visitor_id for c in serving}:
+        if not await _serving_visitor(store, agent, visitor_id):
             return _error(403, "forbidden")
         found = await store.conversations(state=state, visitor_id=visitor_id, limit=limit)
         node = runtime(request).node
@@ -154,6 +153,11 @@ async def conversations(request: Request) -> Response:
     return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
 
 
+async def _serving_visitor(store: Store, agent: Agent, visitor_id: str) -> bool:
+    """An agent sees a visitor's earlier conversations while serving that visitor."""
+    return visitor_id in {c.visitor_id for c in await store.active_of(agent.id)}
+
+
 async def conversation(request: Request) -> Response:
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
@@ -164,7 +168,12 @@ async def conversation(request: Request) -> Response:
     if conv is None:
         return _error(404, "not_found")
     mine = conv.agent is not None and conv.agent.id == agent.id
-    if not (agent.is_supervisor or mine or conv.state is State.QUEUED):
+    if not (
+        agent.is_supervisor
+        or mine
+        or conv.state is State.QUEUED
+        or await _serving_visitor(node.store, agent, conv.visitor_id)
+    ):
         return _error(403, "forbidden")
     messages, more = await node.store.messages_after(cid, 0, 1000, notes=True)
     rating = await node.store.rating(cid)
@@ -272,6 +281,29 @@ async def audit(request: Request) -> Response:
                     "detail": json.loads(e.detail) if e.detail else {},
                 }
                 for e in entries
+            ]
+        }
+    )
+
+
+async def team(request: Request) -> Response:
+    """Who is on the team, for any agent (transfers): presence and load, no figures."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
+    store = runtime(request).node.store
+    online, loads = await store.online("agent"), await store.loads()
+    return JSONResponse(
+        {
+            "agents": [
+                {
+                    **agent_json(member),
+                    "status": member.status.value,
+                    "connected": member.id in online,
+                    "active": loads[member.id].active if member.id in loads else 0,
+                    "topics": sorted(member.topics),
+                }
+                for member in await store.agents()
             ]
         }
     )

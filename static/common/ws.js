@@ -1,5 +1,7 @@
 /* ChatSocket: the console's and dashboard's connection to /ws/agent (PROTOCOL.md §2, §4).
- * JSON text frames; it sends `hello` on every (re)connect, numbers requests and settles their
+ * msgpack binary frames (`chat.v1.msgpack`, with the vendored @msgpack/msgpack that the page
+ * loads as window.MessagePack), or JSON text frames when that library is missing or the
+ * server picks `chat.v1.json`. It sends `hello` on every (re)connect, numbers requests and settles their
  * Promises from the `ok`/`error` that carries the same `re`, pings every 25 s, and reconnects
  * with exponential backoff and jitter (0.5 s doubling to 15 s). */
 (function () {
@@ -11,7 +13,8 @@
     /**
      * @param {string} path   e.g. "/ws/agent" on this page's host
      * @param {object} on     {ready(helloOk), event(frame), state(name), authFailed()}
-     *   state names: "connecting", "online", "reconnecting", "stopped".
+     *   state names: "connecting", "online", "reconnecting", "offline" (the browser says it
+     *   has no network), "stopped". ready(helloOk, again): again is true after a reconnect.
      */
     constructor(path, on) {
       const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
@@ -26,13 +29,18 @@
       this.retryTimer = null;
       this.pingTimer = null;
       this.pingOut = false;
+      this.codec = 'json';
+      this.connectedOnce = false;
       this._online = () => { if (!this.ws && !this.stopped) { this.attempt = 0; this._connect(); } };
+      this._offline = () => { if (!this.stopped) this._drop(4000); };
     }
 
     start() {
       if (!this.stopped) return;
       this.stopped = false;
       window.addEventListener('online', this._online);
+      window.addEventListener('offline', this._offline);
+      document.addEventListener('visibilitychange', this._online);
       this._setState('connecting');
       this._connect();
     }
@@ -40,6 +48,8 @@
     stop() {
       this.stopped = true;
       window.removeEventListener('online', this._online);
+      window.removeEventListener('offline', this._offline);
+      document.removeEventListener('visibilitychange', this._online);
       clearTimeout(this.retryTimer);
       this._drop(1000);
       this._setState('stopped');
@@ -52,15 +62,24 @@
         return Promise.reject({ code: 'offline', message: 'Not connected' });
       }
       const id = this.nextId++;
-      this.ws.send(JSON.stringify(Object.assign({}, fields, { t, id })));
+      this.ws.send(this._encode(Object.assign({}, fields, { t, id })));
       return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
     }
 
     /** Fire and forget; returns whether it went out. */
     send(t, fields) {
       if (!this.ready || !this._open()) return false;
-      this.ws.send(JSON.stringify(Object.assign({}, fields, { t })));
+      this.ws.send(this._encode(Object.assign({}, fields, { t })));
       return true;
+    }
+
+    _encode(frame) {
+      return this.codec === 'msgpack' ? window.MessagePack.encode(frame) : JSON.stringify(frame);
+    }
+
+    _decode(data) {
+      if (typeof data === 'string') return JSON.parse(data);
+      return window.MessagePack.decode(new Uint8Array(data));
     }
 
     _open() {
@@ -76,14 +95,19 @@
       clearTimeout(this.retryTimer);
       if (this.ws || this.stopped) return;
       let ws;
+      const protocols = window.MessagePack ? ['chat.v1.msgpack', 'chat.v1.json'] : ['chat.v1.json'];
       try {
-        ws = new WebSocket(this.url, 'chat.v1.json');
+        ws = new WebSocket(this.url, protocols);
       } catch (e) {
         this._retry();
         return;
       }
+      ws.binaryType = 'arraybuffer';
       this.ws = ws;
-      ws.onopen = () => this._hello();
+      ws.onopen = () => {
+        this.codec = ws.protocol === 'chat.v1.msgpack' ? 'msgpack' : 'json';
+        this._hello();
+      };
       ws.onmessage = (ev) => this._receive(ev.data);
       ws.onclose = (ev) => this._gone(ws, ev.code);
     }
@@ -97,17 +121,21 @@
         else if (err.code !== 'offline') this._drop(4000);
         return;
       }
+      const again = this.connectedOnce;
+      this.connectedOnce = true;
       this.ready = true;
       this.attempt = 0;
       this.pingOut = false;
+      clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this._ping(), PING_MS);
       this._setState('online');
-      if (this.on.ready) this.on.ready(ok);
+      if (this.on.ready) this.on.ready(ok, again);
     }
 
     _receive(data) {
       let f;
-      try { f = JSON.parse(data); } catch (e) { return; }
+      try { f = this._decode(data); } catch (e) { console.warn('[chat] undecodable frame', e); return; }
+      if (!f || typeof f !== 'object') return;
       if (f.re != null && this.pending.has(f.re)) {
         const p = this.pending.get(f.re);
         this.pending.delete(f.re);
@@ -148,7 +176,7 @@
     _retry() {
       const base = Math.min(15000, 500 * 2 ** this.attempt);
       this.attempt++;
-      this._setState('reconnecting');
+      this._setState(navigator.onLine === false ? 'offline' : this.connectedOnce ? 'reconnecting' : 'connecting');
       this.retryTimer = setTimeout(() => this._connect(), base / 2 + Math.random() * base / 2);
     }
 

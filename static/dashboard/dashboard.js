@@ -1,25 +1,25 @@
-/* Supervisor dashboard: live figures and rolling windows from `stats` events
- * (PROTOCOL.md §6), the waiting queue from `queue` events, and the active conversations
- * from GET /api/conversations?state=active every 5 s. */
+/* Supervisor dashboard: the live figures and rolling windows of the `stats` frames
+ * (PROTOCOL.md §6, pushed every second after `subscribe`), the last hour's charts
+ * (charts.js), the waiting queue from `queue` events (longest wait first), the team from
+ * GET /api/agents every 10 s, the active conversations from GET /api/conversations every 5 s,
+ * and a read-only live view of one conversation (`watch {cid, on}`). */
 (function () {
   'use strict';
 
   const { h, externalLink, duration, clock } = window.ChatDom;
+  const { row: messageRow } = window.ChatTranscript;
+  const Charts = window.ChatCharts;
   const $ = (id) => document.getElementById(id);
 
   let sock = null;
-  let pollTimer = null;
+  let timers = [];
   let waiting = [];
   let waitingAt = 0;
+  let lastStats = null;
+  /** The conversation being watched: {cid, conv, msgs, seqs, closed, typing}. */
+  let watched = null;
 
-  const LIVE = [
-    ['waiting', 'Waiting', (v) => fmt(v)],
-    ['longest_wait_s', 'Longest wait', (v) => shortDuration(v)],
-    ['active', 'Active chats', (v) => fmt(v)],
-    ['agents_online', 'Agents online', (v) => fmt(v)],
-    ['agents_available', 'Available', (v) => fmt(v)],
-    ['agents_away', 'Away', (v) => fmt(v)],
-  ];
+  // ---- formatting ---------------------------------------------------------------------
 
   /** 42s, 3m 05s, 1h 20m: fits a tile. */
   function shortDuration(v) {
@@ -33,7 +33,16 @@
   const pct = (v) => (v == null ? '—' : `${Math.round(v)}%`);
   const fmt = (v, digits) => (v == null ? '—' : digits ? Number(v).toFixed(digits) : String(v));
   const withN = (text, n) => (n ? `${text} (${n})` : text);
-  const pair = (p) => (p && p.n ? `${duration(p.p50)} / ${duration(p.p90)}` : '—');
+  const pair = (p) => (p && p.n ? `${shortDuration(p.p50)} / ${shortDuration(p.p90)}` : '—');
+
+  const LIVE = [
+    ['waiting', 'Waiting', (v) => fmt(v), (v) => (v > 0 ? 'warn' : '')],
+    ['longest_wait_s', 'Longest wait', (v) => shortDuration(v), (v) => (v >= 120 ? 'bad' : v >= 60 ? 'warn' : '')],
+    ['active', 'Active chats', (v) => fmt(v)],
+    ['agents_online', 'Agents online', (v) => fmt(v)],
+    ['agents_available', 'Free to take chats', (v) => fmt(v), (v, live) => (v === 0 && live.waiting > 0 ? 'bad' : '')],
+    ['agents_away', 'Away', (v) => fmt(v)],
+  ];
 
   /** Rows of the windows table: label, then how to show one window's W. */
   const ROWS = [
@@ -45,68 +54,261 @@
     ['Response p50 / p90', (w) => pair(w.response_s)],
     ['Resolution p50 / p90', (w) => pair(w.resolution_s)],
     ['Resolved / closed', (w) => `${fmt(w.resolved)} / ${fmt(w.closed)}`],
-    ['CSAT (4–5)', (w) => (w.csat && w.csat.pct != null ? withN(pct(w.csat.pct), w.csat.n) : '—')],
+    ['CSAT (4–5 of 5)', (w) => (w.csat && w.csat.pct != null ? withN(pct(w.csat.pct), w.csat.n) : '—')],
+    ['CSAT mean', (w) => (w.csat && w.csat.mean != null ? fmt(w.csat.mean, 2) : '—')],
     ['NPS', (w) => (w.nps && w.nps.score != null ? withN(fmt(Math.round(w.nps.score)), w.nps.n) : '—')],
     ['CES mean (1–7)', (w) => (w.ces && w.ces.mean != null ? withN(fmt(w.ces.mean, 1), w.ces.n) : '—')],
     ['First contact resolution', (w) => pct(w.fcr_pct)],
     ['First response within SLA', (w) => pct(w.sla_frt_pct)],
   ];
   const WINDOWS = ['5m', '1h', '24h'];
+  const BANDS = ['<30s', '30-60s', '1-2m', '2-5m', '>5m'];
+
+  // ---- stats --------------------------------------------------------------------------
 
   function renderStats(s) {
     const live = s.live || {};
-    $('live').replaceChildren(...LIVE.map(([key, label, show]) => h('div', { class: 'tile card' },
-      h('div', { class: 'big', text: show(live[key]) }), h('div', { class: 'label', text: label }))));
-    $('stats-ts').textContent = s.ts ? 'updated ' + new Date(s.ts).toLocaleTimeString() : '';
+    $('live').replaceChildren(...LIVE.map(([key, label, show, tone]) => h('div', {
+      class: 'tile card ' + (tone && live[key] != null ? tone(live[key], live) : ''), 'data-key': key,
+    }, h('div', { class: 'big', text: show(live[key]) }), h('div', { class: 'label', text: label }))));
+    $('stats-ts').textContent = s.ts ? 'Live · updated ' + new Date(s.ts).toLocaleTimeString() : '';
     const windows = s.windows || {};
     $('windows').replaceChildren(
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Metric' }),
         ...WINDOWS.map((w) => h('th', { scope: 'col', text: 'Last ' + w })))),
       h('tbody', {}, ...ROWS.map(([label, show]) => h('tr', {}, h('th', { scope: 'row', text: label }),
-        ...WINDOWS.map((w) => h('td', { text: windows[w] ? show(windows[w]) : '—' }))))));
+        ...WINDOWS.map((w) => h('td', { 'data-window': w, text: windows[w] ? show(windows[w]) : '—' }))))));
+    const day = windows['24h'] || {};
+    const bands = new Map((day.csat_by_frt || []).map((b) => [b.band, b]));
+    $('bands').replaceChildren(
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'First response' }),
+        ...BANDS.map((b) => h('th', { scope: 'col', text: b })))),
+      h('tbody', {}, h('tr', {}, h('th', { scope: 'row', text: 'CSAT' }),
+        ...BANDS.map((b) => h('td', { text: bands.get(b) && bands.get(b).n ? withN(pct(bands.get(b).pct), bands.get(b).n) : '—' })))));
   }
+
+  function onStats(s) {
+    const before = lastStats && lastStats.live;
+    const live = s.live || {};
+    if (!before || ['agents_online', 'agents_away', 'agents_available', 'active'].some((k) => before[k] !== live[k])) {
+      refreshAgentsSoon();  // someone came, went or took a chat: the team table follows
+    }
+    if (before && before.active !== live.active) refreshActive();
+    lastStats = s;
+    renderStats(s);
+    Charts.add(s);
+  }
+
+  async function seedStats() {
+    try {
+      const res = await fetch('/api/stats?window=5m');
+      if (res.ok) {
+        const s = await res.json();
+        if (!lastStats) renderStats(s);
+        Charts.add(s);
+      }
+    } catch (e) { /* the stats frames will fill it */ }
+  }
+
+  // ---- queue --------------------------------------------------------------------------
 
   function renderQueue() {
     const elapsed = (Date.now() - waitingAt) / 1000;
-    const rows = waiting.map((w) => h('tr', {},
+    const sorted = waiting.slice().sort((a, b) => (b.waited_s || 0) - (a.waited_s || 0));
+    const rows = sorted.map((w, i) => h('tr', { class: i === 0 ? 'longest' : null },
       h('td', { text: (w.visitor && w.visitor.name) || 'Visitor' }),
       h('td', { text: w.topic || '—' }),
-      h('td', { text: duration((w.waited_s || 0) + elapsed) }),
-      h('td', { class: 'preview', text: w.preview || '' })));
-    $('queue').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'Nobody is waiting.')]));
+      h('td', { class: 'num', text: duration((w.waited_s || 0) + elapsed) }),
+      h('td', { class: 'preview', text: w.preview || '', title: w.preview || '' }),
+      h('td', {}, h('button', { type: 'button', class: 'small', text: 'Watch', onclick: () => watch(w.cid) }))));
+    $('queue').replaceChildren(...(rows.length ? rows : [emptyRow(5, 'Nobody is waiting.')]));
   }
 
   function emptyRow(cols, text) {
     return h('tr', {}, h('td', { class: 'empty', colspan: String(cols), text }));
   }
 
-  async function refreshActive() {
+  // ---- REST polls ---------------------------------------------------------------------
+
+  async function getJSON(url, tsEl) {
     let res;
     try {
-      res = await fetch('/api/conversations?state=active&limit=200');
+      res = await fetch(url);
     } catch (e) {
-      $('active-ts').textContent = 'server unreachable';
-      return;
+      if (tsEl) tsEl.textContent = 'server unreachable';
+      return null;
     }
-    if (res.status === 401) { stop(); window.ChatAuth.showLogin('Your session has ended, please sign in again.'); return; }
-    if (res.status === 403) { showForbidden(); return; }
-    if (!res.ok) { $('active-ts').textContent = `error ${res.status}`; return; }
-    const body = await res.json();
-    const list = Array.isArray(body) ? body : body.conversations || [];
+    if (res.status === 401) { stop(); window.ChatAuth.showLogin('Your session has ended, please sign in again.'); return null; }
+    if (res.status === 403) { showForbidden(); return null; }
+    if (!res.ok) { if (tsEl) tsEl.textContent = `error ${res.status}`; return null; }
+    return res.json();
+  }
+
+  async function refreshActive() {
+    const body = await getJSON('/api/conversations?state=active&limit=200', $('active-ts'));
+    if (!body) return;
+    const list = body.conversations || [];
     const rows = list.map((c) => {
       const v = c.visitor || {};
       const page = v.page;
-      return h('tr', {},
+      return h('tr', { class: watched && watched.cid === c.id ? 'watching' : null },
         h('td', { text: v.name || 'Visitor ' + String(v.id || c.id).slice(-4) }),
         h('td', { text: (c.agent && c.agent.name) || '—' }),
         h('td', { text: c.topic || '—' }),
         h('td', { text: c.created ? clock(c.created) + ' (' + duration((Date.now() - c.created) / 1000) + ' ago)' : '—' }),
-        h('td', { text: fmt(c.last_seq) }),
-        h('td', { class: 'preview' }, page && page.url ? externalLink(page.url, page.title || page.url) : '—'));
+        h('td', { class: 'num', text: fmt(c.last_seq) }),
+        h('td', { class: 'preview' }, page && page.url ? externalLink(page.url, page.title || page.url) : '—'),
+        h('td', {}, h('button', {
+          type: 'button', class: 'small', text: watched && watched.cid === c.id ? 'Watching' : 'Watch',
+          'aria-pressed': String(!!(watched && watched.cid === c.id)), onclick: () => watch(c.id),
+        })));
     });
-    $('active').replaceChildren(...(rows.length ? rows : [emptyRow(6, 'No active conversations.')]));
+    $('active').replaceChildren(...(rows.length ? rows : [emptyRow(7, 'No active conversations.')]));
     $('active-ts').textContent = 'updated ' + new Date().toLocaleTimeString();
   }
+
+  let agentsTimer = null;
+  function refreshAgentsSoon() {
+    if (!agentsTimer) agentsTimer = setTimeout(() => { agentsTimer = null; refreshAgents(); }, 500);
+  }
+
+  async function refreshAgents() {
+    const body = await getJSON('/api/agents', $('agents-ts'));
+    if (!body) return;
+    const team = (body.agents || []).slice().sort((a, b) =>
+      (b.connected - a.connected) || (a.status === 'online' ? -1 : 0) - (b.status === 'online' ? -1 : 0) || a.name.localeCompare(b.name));
+    $('agents').replaceChildren(...(team.length ? team.map((a) => {
+      const state = !a.connected ? 'offline' : a.status;
+      return h('tr', {},
+        h('th', { scope: 'row' }, h('span', { text: a.name }), a.role === 'supervisor' ? h('span', { class: 'muted small', text: ' · supervisor' }) : null),
+        h('td', {}, h('span', { class: 'presence ' + state, text: a.connected ? a.status : 'not connected' })),
+        h('td', { class: 'num', text: a.max_chats ? `${a.active} / ${a.max_chats}` : String(a.active) }),
+        h('td', { class: 'num', text: a.frt_s && a.frt_s.n ? shortDuration(a.frt_s.p50) : '—' }),
+        h('td', { class: 'num', text: a.csat && a.csat.pct != null ? withN(pct(a.csat.pct), a.csat.n) : '—' }),
+        h('td', { class: 'num', text: fmt(a.answered) }));
+    }) : [emptyRow(6, 'No agents yet.')]));
+    $('agents-ts').textContent = 'updated ' + new Date().toLocaleTimeString();
+  }
+
+  // ---- watching a conversation --------------------------------------------------------
+
+  function visitorName(conv) {
+    const v = (conv && conv.visitor) || {};
+    return v.name || 'Visitor ' + String(v.id || (conv && conv.id) || '').slice(-4);
+  }
+
+  async function watch(cid) {
+    if (watched && watched.cid === cid) { $('watch-close').focus(); return; }
+    if (watched) unwatch(false);
+    watched = { cid, conv: null, msgs: [], seqs: new Set(), closed: null, typing: null };
+    $('watch').hidden = false;
+    $('watch-title').textContent = 'Loading…';
+    $('watch-sub').textContent = '';
+    $('watch-transcript').replaceChildren();
+    document.body.classList.add('watching');
+    await startWatch();
+    $('watch-close').focus();
+    refreshActive();
+  }
+
+  async function startWatch() {
+    if (!watched || !sock || !sock.ready) return;
+    const cid = watched.cid;
+    let ok;
+    try {
+      ok = await sock.request('watch', { cid, on: true });
+    } catch (err) {
+      if (err.code !== 'offline' && watched && watched.cid === cid) {
+        $('watch-title').textContent = 'Cannot watch this conversation';
+        $('watch-sub').textContent = err.message || err.code;
+      }
+      return;
+    }
+    if (!watched || watched.cid !== cid) return;
+    watched.conv = ok.conversation;
+    if (ok.conversation.state === 'closed') watched.closed = ok.conversation.closed || { by: 'system' };
+    for (const m of ok.messages || []) addWatched(m, false);
+    renderWatch(true);
+  }
+
+  function unwatch(refocus) {
+    if (!watched) return;
+    const cid = watched.cid;
+    if (sock && sock.ready) sock.request('watch', { cid, on: false }).catch(() => {});
+    watched = null;
+    $('watch').hidden = true;
+    document.body.classList.remove('watching');
+    refreshActive();
+    if (refocus) {
+      const again = [...document.querySelectorAll('#active button, #queue button')][0];
+      if (again) again.focus();
+    }
+  }
+
+  function addWatched(m, render) {
+    if (!watched || m.cid !== watched.cid || watched.seqs.has(m.seq)) return;
+    watched.seqs.add(m.seq);
+    const at = watched.msgs.findIndex((x) => x.seq > m.seq);
+    if (at < 0) watched.msgs.push(m); else watched.msgs.splice(at, 0, m);
+    if (m.from && m.from.role === 'visitor') watched.typing = null;
+    if (render) renderWatch(false);
+  }
+
+  function renderWatch(forceScroll) {
+    if (!watched || !watched.conv) return;
+    const conv = watched.conv;
+    const name = visitorName(conv);
+    $('watch-title').textContent = name + (conv.agent ? ' ↔ ' + conv.agent.name : '');
+    const page = conv.visitor && conv.visitor.page;
+    $('watch-sub').replaceChildren(...[conv.topic ? `Topic: ${conv.topic}` : null,
+      conv.created ? `started ${clock(conv.created)}` : null, page && page.url ? 'on ' : null].filter(Boolean).map((t) => document.createTextNode(t + ' ')),
+    ...(page && page.url ? [externalLink(page.url, page.title || page.url)] : []));
+    const state = watched.closed ? 'closed' : conv.state;
+    $('watch-state').textContent = state;
+    $('watch-state').dataset.state = state;
+    const box = $('watch-transcript');
+    const stick = forceScroll || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    box.replaceChildren(...watched.msgs.map((m) => messageRow(m, name)));
+    if (watched.closed) box.append(h('div', { class: 'm event', text: 'The conversation is closed.' }));
+    if (stick) box.scrollTop = box.scrollHeight;
+    const typing = $('watch-typing');
+    typing.replaceChildren();
+    if (watched.typing && !watched.closed) {
+      typing.append(h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+        h('span', { text: watched.typing.who + ' is typing' + (watched.typing.preview ? ': ' : '…') }));
+      if (watched.typing.preview) typing.append(h('q', { text: watched.typing.preview }));
+    }
+  }
+
+  function onWatchEvent(f) {
+    if (!watched || f.cid !== watched.cid) return;
+    switch (f.t) {
+      case 'msg':
+        addWatched(f, true);
+        break;
+      case 'typing':
+        clearTimeout(watched.typingTimer);
+        watched.typing = f.on ? {
+          who: f.by === 'agent' ? (f.agent && f.agent.name) || 'The agent' : visitorName(watched.conv),
+          preview: f.preview || '',
+        } : null;
+        if (f.on) watched.typingTimer = setTimeout(() => { if (watched) { watched.typing = null; renderWatch(false); } }, 12000);
+        renderWatch(false);
+        break;
+      case 'visitor_page':
+        if (watched.conv) watched.conv.visitor = Object.assign({}, watched.conv.visitor, { page: { url: f.url, title: f.title } });
+        renderWatch(false);
+        break;
+      case 'closed':
+        watched.closed = { by: f.by, reason: f.reason };
+        watched.typing = null;
+        renderWatch(false);
+        break;
+      default:
+    }
+  }
+
+  // ---- connection ---------------------------------------------------------------------
 
   function showForbidden() {
     stop();
@@ -122,15 +324,17 @@
     sock.request('subscribe', { stats: true }).catch((err) => {
       if (err.code === 'forbidden') showForbidden();
     });
+    if (watched) startWatch();  // after a reconnect: watch again (dedupe by seq)
+    refreshAgentsSoon();
   }
 
   function onEvent(f) {
-    if (f.t === 'stats') renderStats(f);
-    if (f.t === 'queue') {
+    if (f.t === 'stats') onStats(f);
+    else if (f.t === 'queue') {
       waiting = f.waiting || [];
       waitingAt = Date.now();
       renderQueue();
-    }
+    } else if (f.cid) onWatchEvent(f);
   }
 
   function start(agent) {
@@ -140,26 +344,38 @@
     $('board').hidden = false;
     renderStats({});
     renderQueue();
+    Charts.init();
+    seedStats();
     sock = new window.ChatSocket('/ws/agent', {
       ready: onReady,
       event: onEvent,
       state: (state) => {
         $('conn').hidden = state === 'online' || state === 'stopped';
-        $('conn').textContent = state === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+        $('conn').textContent = { connecting: 'Connecting…', offline: 'You are offline: waiting for the network…' }[state] ||
+          'Connection lost: reconnecting… the figures will resume once we are back.';
+        $('conn').dataset.state = state;
+        document.body.dataset.conn = state;
       },
       authFailed: () => { stop(); window.ChatAuth.showLogin('Your session has ended, please sign in again.'); },
     });
     sock.start();
     refreshActive();
-    pollTimer = setInterval(() => { refreshActive(); renderQueue(); }, 5000);
+    refreshAgents();
+    timers = [
+      setInterval(() => { refreshActive(); renderQueue(); }, 5000),
+      setInterval(refreshAgents, 10000),
+    ];
   }
 
   function stop() {
-    clearInterval(pollTimer);
+    timers.forEach(clearInterval);
+    timers = [];
     if (sock) sock.stop();
     sock = null;
   }
 
   $('logout-btn').addEventListener('click', () => { stop(); window.ChatAuth.logout(); });
+  $('watch-close').addEventListener('click', () => unwatch(true));
+  $('watch').addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); unwatch(true); } });
   window.ChatAuth.init(start);
 })();

@@ -1,8 +1,33 @@
 /* Live-chat visitor widget: one self-contained file, embedded with
+ *
  *   <script src="https://HOST/widget.js" data-site="SITE" async></script>
- * It renders in a Shadow DOM and speaks the visitor protocol (PROTOCOL.md §3) over
- * ws(s)://HOST/ws/visitor as JSON text frames. User text only ever reaches the page through
- * textContent and DOM-built links. */
+ *
+ * Optional attributes on that tag:
+ *   data-prechat="name,email"   ask for these before the first message (both required)
+ *   data-color="#0f766e"        accent colour (#rrggbb)
+ *   data-lang="it"              force the language (otherwise <html lang>, then the browser's)
+ *   data-user-id="42" data-user-hash="HMAC"
+ *                               identity verification for signed-in users (PROTOCOL.md §4):
+ *                               the site's server renders the HMAC-SHA256 of the user id
+ *
+ * Everything the widget keeps in localStorage (visitor token, unsent messages, read state)
+ * is kept per site and per signed-in user, so a shared computer does not show one user's
+ * chat to the next person.
+ * It renders in a Shadow DOM (the host page's CSS cannot reach it, and its CSS cannot leak
+ * out) and speaks the visitor protocol (PROTOCOL.md §3) over ws(s)://HOST/ws/visitor.
+ * A returning visitor (with a token) connects at once, for the history and the unread badge;
+ * a first-time visitor only when reaching for the launcher (hover, focus or click), so that
+ * page views without a chat cost the server no socket. Reconnects use exponential backoff
+ * with jitter; after each `hello` the open conversation is synced from the last seq seen and
+ * unacknowledged messages are resent with their cmid.
+ * Frames are msgpack (`chat.v1.msgpack`) through the small codec below; JSON
+ * (`chat.v1.json`) is offered too and used if the server picks it. The codec lives in this
+ * file rather than as a second download so that the embed stays one request, defines no
+ * globals on the host page and cannot be captured by an AMD/CommonJS loader the host uses;
+ * a browser test checks it byte for byte against the vendored @msgpack/msgpack.
+ *
+ * User text only ever reaches the page through textContent and DOM-built links: never
+ * innerHTML. */
 (function () {
   'use strict';
   if (window.ChatWidget) return;
@@ -14,24 +39,312 @@
   const SERVER = new URL(script.src, location.href);
   const WS_URL = (SERVER.protocol === 'https:' ? 'wss://' : 'ws://') + SERVER.host +
     '/ws/visitor?site=' + encodeURIComponent(SITE);
-  const KEY = 'chat:' + SITE + ':';
-  const ACCENT = '#2563eb';
+  const USER_ID = script.getAttribute('data-user-id') || null;
+  const USER_HASH = script.getAttribute('data-user-hash') || null;
+  const KEY = 'chat:' + SITE + ':' + (USER_ID ? 'u:' + USER_ID + ':' : '');
+  const PRECHAT = (script.getAttribute('data-prechat') || '').split(',')
+    .map((s) => s.trim().toLowerCase()).filter((s, i, all) => (s === 'name' || s === 'email') && all.indexOf(s) === i);
+  const ACCENT = /^#[0-9a-f]{6}$/i.test(script.getAttribute('data-color') || '')
+    ? script.getAttribute('data-color') : '#2563eb';
+  const PROTOCOLS = ['chat.v1.msgpack', 'chat.v1.json'];
+
+  // ---- msgpack: the subset the protocol uses (maps, arrays, strings, numbers, booleans, nil)
+
+  const utf8 = new TextEncoder();
+  const utf8d = new TextDecoder();
+
+  function mpEncode(value) {
+    let buf = new Uint8Array(256);
+    let view = new DataView(buf.buffer);
+    let pos = 0;
+    const room = (n) => {
+      if (pos + n <= buf.length) return;
+      const bigger = new Uint8Array(Math.max(buf.length * 2, pos + n));
+      bigger.set(buf);
+      buf = bigger;
+      view = new DataView(buf.buffer);
+    };
+    const u8 = (b) => { room(1); buf[pos++] = b; };
+    const u16 = (v) => { room(2); view.setUint16(pos, v); pos += 2; };
+    const u32 = (v) => { room(4); view.setUint32(pos, v); pos += 4; };
+    const head = (n, fix, fixMax, b8, b16, b32) => {
+      if (n <= fixMax) u8(fix | n);
+      else if (b8 != null && n < 0x100) { u8(b8); u8(n); }
+      else if (n < 0x10000) { u8(b16); u16(n); }
+      else { u8(b32); u32(n); }
+    };
+    const int = (v) => {
+      if (v >= 0) {
+        if (v < 0x80) u8(v);
+        else if (v < 0x100) { u8(0xcc); u8(v); }
+        else if (v < 0x10000) { u8(0xcd); u16(v); }
+        else if (v < 0x100000000) { u8(0xce); u32(v); }
+        else { u8(0xcf); u32(Math.floor(v / 0x100000000)); u32(v >>> 0); }
+      } else if (v >= -0x20) u8(v & 0xff);
+      else if (v >= -0x80) { u8(0xd0); room(1); view.setInt8(pos, v); pos += 1; }
+      else if (v >= -0x8000) { u8(0xd1); room(2); view.setInt16(pos, v); pos += 2; }
+      else if (v >= -0x80000000) { u8(0xd2); room(4); view.setInt32(pos, v); pos += 4; }
+      else { u8(0xd3); room(8); view.setInt32(pos, Math.floor(v / 0x100000000)); view.setUint32(pos + 4, v >>> 0); pos += 8; }
+    };
+    const write = (v, depth) => {
+      if (depth > 64) throw new Error('too deep');
+      if (v == null) u8(0xc0);
+      else if (v === false) u8(0xc2);
+      else if (v === true) u8(0xc3);
+      else if (typeof v === 'number') {
+        if (Number.isSafeInteger(v)) int(v);
+        else { u8(0xcb); room(8); view.setFloat64(pos, v); pos += 8; }
+      } else if (typeof v === 'string') {
+        const bytes = utf8.encode(v);
+        head(bytes.length, 0xa0, 31, 0xd9, 0xda, 0xdb);
+        room(bytes.length); buf.set(bytes, pos); pos += bytes.length;
+      } else if (Array.isArray(v)) {
+        head(v.length, 0x90, 15, null, 0xdc, 0xdd);
+        for (const x of v) write(x, depth + 1);
+      } else if (typeof v === 'object') {
+        const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+        head(keys.length, 0x80, 15, null, 0xde, 0xdf);
+        for (const k of keys) { write(k, depth + 1); write(v[k], depth + 1); }
+      } else {
+        throw new Error('cannot encode ' + typeof v);
+      }
+    };
+    write(value, 0);
+    return buf.slice(0, pos);
+  }
+
+  function mpDecode(data) {
+    const buf = data instanceof Uint8Array ? data : new Uint8Array(data);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    let pos = 0;
+    const need = (n) => { if (pos + n > buf.length) throw new Error('truncated msgpack'); };
+    const str = (n) => { need(n); const s = utf8d.decode(buf.subarray(pos, pos + n)); pos += n; return s; };
+    const bin = (n) => { need(n); const b = buf.slice(pos, pos + n); pos += n; return b; };
+    const arr = (n, depth) => { const a = new Array(n); for (let i = 0; i < n; i++) a[i] = read(depth + 1); return a; };
+    const map = (n, depth) => {
+      const o = {};
+      for (let i = 0; i < n; i++) {
+        const k = read(depth + 1);
+        const v = read(depth + 1);
+        if (k === '__proto__') continue;
+        o[k] = v;
+      }
+      return o;
+    };
+    const get = (n, fn) => { need(n); const v = fn(pos); pos += n; return v; };
+    const read = (depth) => {
+      if (depth > 100) throw new Error('msgpack nested too deeply');
+      need(1);
+      const b = buf[pos++];
+      if (b < 0x80) return b;
+      if (b < 0x90) return map(b & 0x0f, depth);
+      if (b < 0xa0) return arr(b & 0x0f, depth);
+      if (b < 0xc0) return str(b & 0x1f);
+      if (b >= 0xe0) return b - 0x100;
+      switch (b) {
+        case 0xc0: return null;
+        case 0xc2: return false;
+        case 0xc3: return true;
+        case 0xc4: return bin(get(1, (p) => view.getUint8(p)));
+        case 0xc5: return bin(get(2, (p) => view.getUint16(p)));
+        case 0xc6: return bin(get(4, (p) => view.getUint32(p)));
+        case 0xca: return get(4, (p) => view.getFloat32(p));
+        case 0xcb: return get(8, (p) => view.getFloat64(p));
+        case 0xcc: return get(1, (p) => view.getUint8(p));
+        case 0xcd: return get(2, (p) => view.getUint16(p));
+        case 0xce: return get(4, (p) => view.getUint32(p));
+        case 0xcf: return get(8, (p) => view.getUint32(p) * 0x100000000 + view.getUint32(p + 4));
+        case 0xd0: return get(1, (p) => view.getInt8(p));
+        case 0xd1: return get(2, (p) => view.getInt16(p));
+        case 0xd2: return get(4, (p) => view.getInt32(p));
+        case 0xd3: return get(8, (p) => view.getInt32(p) * 0x100000000 + view.getUint32(p + 4));
+        case 0xd9: return str(get(1, (p) => view.getUint8(p)));
+        case 0xda: return str(get(2, (p) => view.getUint16(p)));
+        case 0xdb: return str(get(4, (p) => view.getUint32(p)));
+        case 0xdc: return arr(get(2, (p) => view.getUint16(p)), depth);
+        case 0xdd: return arr(get(4, (p) => view.getUint32(p)), depth);
+        case 0xde: return map(get(2, (p) => view.getUint16(p)), depth);
+        case 0xdf: return map(get(4, (p) => view.getUint32(p)), depth);
+        default: throw new Error('unsupported msgpack type 0x' + b.toString(16));
+      }
+    };
+    const value = read(0);
+    if (pos !== buf.length) throw new Error('extra bytes after msgpack value');
+    return value;
+  }
+
+  // ---- language -----------------------------------------------------------------------
+
+  const STRINGS = {
+    en: {
+      title: 'Chat with us',
+      idle: 'We usually reply in a few minutes',
+      waiting: 'Waiting for an agent',
+      agentSub: 'Support team',
+      connecting: 'Connecting…',
+      unavailable: 'Chat is unavailable right now',
+      reconnecting: 'Connection lost. Reconnecting… your messages will be sent once we are back.',
+      offline: 'You are offline. Your messages will be sent when you reconnect.',
+      open: 'Open chat',
+      close: 'Close chat',
+      unread: '{n} unread',
+      minimize: 'Minimize chat',
+      end: 'End chat',
+      endAsk: 'End this chat?',
+      endYes: 'End chat',
+      cancel: 'Cancel',
+      empty: 'Hi! Ask us anything: a real person will answer, usually within a few minutes.',
+      messages: 'Messages',
+      write: 'Write a message…',
+      writeStart: 'Write a message to start a chat…',
+      writeNew: 'Write a message to start a new chat…',
+      message: 'Message',
+      send: 'Send',
+      sending: 'Sending…',
+      queued: 'Waiting for connection…',
+      notSent: 'Not sent.',
+      tooLong: 'Not sent: the message is too long.',
+      retry: 'Retry',
+      seen: 'Seen',
+      you: 'You',
+      agent: 'Agent',
+      position: 'You are number {n} in line',
+      eta: 'about {m} min',
+      noAgent: 'No agent is free right now: we will answer as soon as one is.',
+      typing: '{name} is typing',
+      prechatTitle: 'Before we start',
+      prechatHint: 'So that we can reach you if the chat is interrupted.',
+      name: 'Your name',
+      email: 'Email',
+      nameMissing: 'Please enter your name.',
+      emailBad: 'Please enter a valid email address.',
+      surveyTitle: 'How did we do?',
+      csat: 'How satisfied are you with this chat?',
+      nps: 'How likely are you to recommend us to a friend or colleague?',
+      ces: 'How easy was it to get the help you wanted?',
+      star: '{n} out of 5 stars',
+      npsLo: 'Not at all likely',
+      npsHi: 'Extremely likely',
+      cesLo: 'Very difficult',
+      cesHi: 'Very easy',
+      comment: 'Anything else you want to tell us? (optional)',
+      sendFeedback: 'Send feedback',
+      noThanks: 'No thanks',
+      thanks: 'Thank you for your feedback!',
+      pick: 'Pick a rating first.',
+      rateOffline: 'You are offline: try again in a moment.',
+      rateFailed: 'Your rating could not be sent, please try again.',
+      ended: 'This chat has ended. Write below to start a new one.',
+    },
+    it: {
+      title: 'Scrivici',
+      idle: 'Di solito rispondiamo in pochi minuti',
+      waiting: 'In attesa di un operatore',
+      agentSub: 'Assistenza clienti',
+      connecting: 'Connessione in corso…',
+      unavailable: 'La chat non è disponibile al momento',
+      reconnecting: 'Connessione persa. Riconnessione in corso… i tuoi messaggi verranno inviati appena torniamo online.',
+      offline: 'Sei offline. I tuoi messaggi verranno inviati quando tornerai online.',
+      open: 'Apri la chat',
+      close: 'Chiudi la chat',
+      unread: '{n} non letti',
+      minimize: 'Riduci la chat',
+      end: 'Termina',
+      endAsk: 'Terminare questa chat?',
+      endYes: 'Termina chat',
+      cancel: 'Annulla',
+      empty: 'Ciao! Chiedici qualsiasi cosa: ti risponderà una persona vera, di solito in pochi minuti.',
+      messages: 'Messaggi',
+      write: 'Scrivi un messaggio…',
+      writeStart: 'Scrivi per iniziare la chat…',
+      writeNew: 'Scrivi per iniziare una nuova chat…',
+      message: 'Messaggio',
+      send: 'Invia',
+      sending: 'Invio…',
+      queued: 'In attesa della connessione…',
+      notSent: 'Non inviato.',
+      tooLong: 'Non inviato: il messaggio è troppo lungo.',
+      retry: 'Riprova',
+      seen: 'Visualizzato',
+      you: 'Tu',
+      agent: 'Operatore',
+      position: 'Sei il numero {n} in coda',
+      eta: 'circa {m} min',
+      noAgent: 'Al momento nessun operatore è libero: ti risponderemo appena possibile.',
+      typing: '{name} sta scrivendo',
+      prechatTitle: 'Prima di iniziare',
+      prechatHint: 'Così possiamo ricontattarti se la chat si interrompe.',
+      name: 'Il tuo nome',
+      email: 'Email',
+      nameMissing: 'Inserisci il tuo nome.',
+      emailBad: 'Inserisci un indirizzo email valido.',
+      surveyTitle: 'Com’è andata?',
+      csat: 'Quanto sei soddisfatto di questa chat?',
+      nps: 'Quanto è probabile che ci consiglieresti a un amico o a un collega?',
+      ces: 'Quanto è stato facile ottenere l’aiuto che cercavi?',
+      star: '{n} stelle su 5',
+      npsLo: 'Per niente probabile',
+      npsHi: 'Estremamente probabile',
+      cesLo: 'Molto difficile',
+      cesHi: 'Molto facile',
+      comment: 'Vuoi aggiungere qualcosa? (facoltativo)',
+      sendFeedback: 'Invia valutazione',
+      noThanks: 'No, grazie',
+      thanks: 'Grazie per la tua valutazione!',
+      pick: 'Scegli prima un voto.',
+      rateOffline: 'Sei offline: riprova tra un momento.',
+      rateFailed: 'Non è stato possibile inviare la valutazione, riprova.',
+      ended: 'Questa chat è terminata. Scrivi qui sotto per iniziarne una nuova.',
+    },
+  };
+
+  /** The server's system lines are English; these say the same in the widget's language. */
+  const SYSTEM_LINES = {
+    it: [
+      [/^Transferred to (.+)$/, 'Conversazione trasferita a $1'],
+      [/^(.+) joined the chat$/, 'Ti risponde $1'],
+      [/^Transferred back to the queue$/, 'Di nuovo in coda: ti risponderà il prossimo operatore disponibile'],
+      [/^Your agent was disconnected: waiting for the next available agent$/,
+        'Il tuo operatore si è disconnesso: in attesa del prossimo operatore disponibile'],
+      [/^Back in the queue$/, 'Di nuovo in coda'],
+      [/^The conversation was closed$/, 'La conversazione è stata chiusa'],
+    ],
+  };
+
+  function pickLang() {
+    const wanted = [script.getAttribute('data-lang'), document.documentElement.lang,
+      ...(navigator.languages || []), navigator.language];
+    for (const tag of wanted) {
+      const base = String(tag || '').toLowerCase().split(/[-_]/)[0];
+      if (STRINGS[base]) return base;
+    }
+    return 'en';
+  }
+  const LANG = pickLang();
+  const T = STRINGS[LANG];
+  const tr = (key, vars) => T[key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
+
+  function systemText(text) {
+    for (const [re, out] of SYSTEM_LINES[LANG] || []) if (re.test(text)) return text.replace(re, out);
+    return text;
+  }
 
   // ---- small helpers --------------------------------------------------------------
 
-  function storage(kind) {
+  function store(kind) {
     return {
       get(k) { try { return window[kind].getItem(KEY + k); } catch (e) { return null; } },
       set(k, v) {
         try {
           if (v == null) window[kind].removeItem(KEY + k);
           else window[kind].setItem(KEY + k, v);
-        } catch (e) { /* storage disabled: the widget still works for this page */ }
+        } catch (e) { /* storage disabled or full: the widget still works on this page */ }
       },
+      json(k) { try { return JSON.parse(this.get(k)); } catch (e) { return null; } },
     };
   }
-  const local = storage('localStorage');
-  const session = storage('sessionStorage');
+  const local = store('localStorage');
+  const session = store('sessionStorage');
 
   /** Build an element; `text` sets textContent, `on*` adds listeners, other keys are attributes. */
   function h(tag, attrs, ...children) {
@@ -47,16 +360,33 @@
     return el;
   }
 
+  function svgIcon(d) {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    const path = document.createElementNS(ns, 'path');
+    path.setAttribute('fill', 'currentColor');
+    path.setAttribute('d', d);
+    svg.append(path);
+    return svg;
+  }
+  const ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
+  const ICON_DOWN = 'M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z';
+  const ICON_SEND = 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z';
+  const ICON_STAR = 'm12 17.3 6.2 3.7-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z';
+
   const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
 
   /** Text with http(s) URLs turned into links, as DOM nodes (never parsed as HTML). */
   function linkify(text) {
     const frag = document.createDocumentFragment();
     let last = 0;
-    for (const m of text.matchAll(URL_RE)) {
-      const url = m[0].replace(/[.,;:!?)\]}]+$/, '');
+    for (const m of String(text).matchAll(URL_RE)) {
+      const url = m[0].replace(/[.,;:!?)\]}'"]+$/, '');
       frag.append(text.slice(last, m.index));
-      frag.append(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', text: url }));
+      frag.append(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow', text: url }));
       last = m.index + url.length;
     }
     frag.append(text.slice(last));
@@ -69,107 +399,163 @@
   }
 
   function timeOf(ts) {
-    return ts ? new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+    return ts ? new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }) : '';
   }
 
   function pageInfo() {
-    return { url: location.href, title: document.title.slice(0, 500) };
+    return { url: location.href.slice(0, 2048), title: document.title.slice(0, 500) };
   }
+
+  const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
   // ---- styles -----------------------------------------------------------------------
 
   const CSS = `
-:host { all: initial; }
+:host { all: initial !important; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 .root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-  color: #111827; }
-button { font: inherit; cursor: pointer; }
+  color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
+  -webkit-font-smoothing: antialiased; }
+button, input, textarea { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
+button { cursor: pointer; }
+:focus { outline: none; }
 :focus-visible { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
-.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px; height: 56px;
-  border: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
-  box-shadow: 0 6px 20px rgba(37,99,235,.35); transition: transform .15s; }
-.launcher:hover { transform: scale(1.05); }
-.launcher svg { width: 26px; height: 26px; }
-.badge { position: absolute; top: -2px; right: -2px; min-width: 20px; height: 20px; padding: 0 6px;
-  border-radius: 10px; background: #dc2626; color: #fff; font-size: 12px; font-weight: 600;
-  line-height: 20px; text-align: center; border: 2px solid #fff; }
-.panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 370px;
-  height: min(600px, calc(100vh - 110px)); display: flex; flex-direction: column; background: #fff;
-  border-radius: 16px; overflow: hidden; box-shadow: 0 12px 40px rgba(17,24,39,.22); }
-.panel[hidden], [hidden] { display: none !important; }
-header { display: flex; align-items: center; gap: 8px; padding: 14px 12px 14px 16px;
+input:focus-visible, textarea:focus-visible { outline: none; }
+.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px;
+  border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
+  box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
+.launcher:hover { transform: scale(1.06); }
+.launcher:focus-visible { outline: 3px solid #111827; outline-offset: 3px; }
+.launcher svg { width: 28px; height: 28px; }
+.badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px;
+  border-radius: 11px; background: #dc2626; color: #fff; font-size: 12px; font-weight: 700;
+  line-height: 18px; text-align: center; border: 2px solid #fff; }
+.panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483000; width: 380px;
+  height: min(620px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;
+  border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17,24,39,.24), 0 0 0 1px rgba(17,24,39,.06); }
+header { display: flex; align-items: center; gap: 10px; padding: 14px 10px 14px 16px;
   background: ${ACCENT}; color: #fff; }
+.avatar { flex: none; width: 36px; height: 36px; border-radius: 50%; background: rgba(255,255,255,.2);
+  display: grid; place-items: center; font-weight: 700; font-size: 15px; position: relative; }
+.avatar svg { width: 20px; height: 20px; }
+.dot { position: absolute; right: -1px; bottom: -1px; width: 11px; height: 11px; border-radius: 50%;
+  border: 2px solid ${ACCENT}; background: #22c55e; }
+.dot.off { background: #f59e0b; }
+.dot.down { background: #9ca3af; }
 header .title { flex: 1; min-width: 0; }
-header h2 { margin: 0; font-size: 16px; font-weight: 600; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; }
-header p { margin: 0; font-size: 12px; opacity: .85; }
-header button { border: 0; background: rgba(255,255,255,.15); color: #fff; border-radius: 8px;
-  padding: 6px 10px; font-size: 13px; }
-header button:hover { background: rgba(255,255,255,.28); }
-header .x { width: 32px; height: 32px; padding: 0; font-size: 20px; line-height: 1; }
-.banner { padding: 6px 12px; font-size: 12px; text-align: center; background: #fef3c7; color: #92400e; }
-.queue { padding: 8px 12px; font-size: 13px; text-align: center; background: #eff6ff; color: #1e40af; }
-.list { flex: 1; overflow-y: auto; padding: 14px 12px; display: flex; flex-direction: column; gap: 6px;
-  background: #f9fafb; }
-.empty { margin: auto; color: #6b7280; text-align: center; max-width: 240px; }
+header h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; color: #fff; }
+header p { margin: 0; font-size: 12.5px; opacity: .9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: #fff; }
+header button { border: 0; background: rgba(255,255,255,.16); color: #fff; border-radius: 8px;
+  padding: 6px 10px; font-size: 13px; white-space: nowrap; }
+header button:hover { background: rgba(255,255,255,.3); }
+header button:focus-visible { outline-color: #fff; }
+header .icon { width: 34px; height: 34px; padding: 0; display: grid; place-items: center; }
+header .icon svg { width: 22px; height: 22px; }
+.confirm { display: flex; align-items: center; gap: 8px; padding: 8px 12px; background: #f3f4f6;
+  border-bottom: 1px solid #e5e7eb; font-size: 13px; }
+.confirm span { flex: 1; }
+.btn { border: 1px solid #d1d5db; background: #fff; border-radius: 8px; padding: 5px 12px; font-size: 13px; }
+.btn:hover { background: #f9fafb; }
+.btn.primary { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; font-weight: 600; }
+.btn.danger { background: #b91c1c; border-color: #b91c1c; color: #fff; font-weight: 600; }
+.banner { padding: 7px 12px; font-size: 12.5px; text-align: center; background: #fef3c7; color: #92400e;
+  border-bottom: 1px solid #fde68a; }
+.banner.offline { background: #fee2e2; color: #991b1b; border-color: #fecaca; }
+.queue { padding: 8px 12px; font-size: 13px; text-align: center; background: #eff6ff; color: #1e3a8a;
+  border-bottom: 1px solid #dbeafe; }
+.list { flex: 1; overflow-y: auto; padding: 14px 12px 6px; display: flex; flex-direction: column; gap: 4px;
+  background: #f9fafb; overscroll-behavior: contain; }
+.empty { align-self: flex-start; max-width: 85%; margin: 4px 0; padding: 10px 14px; background: #fff; color: #111827;
+  border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; }
 .row { display: flex; flex-direction: column; max-width: 82%; }
 .row.me { align-self: flex-end; align-items: flex-end; }
 .row.agent { align-self: flex-start; align-items: flex-start; }
-.row.sys { align-self: center; max-width: 90%; color: #6b7280; font-size: 12px; text-align: center;
-  margin: 4px 0; }
-.who { font-size: 12px; color: #6b7280; margin: 4px 0 2px 4px; }
-.bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.row.sys { align-self: center; max-width: 92%; color: #6b7280; font-size: 12px; text-align: center;
+  margin: 6px 0; }
+.who { font-size: 12px; color: #6b7280; margin: 6px 0 2px 4px; }
+.bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
+  word-break: normal; }
 .me .bubble { background: ${ACCENT}; color: #fff; border-bottom-right-radius: 4px; }
-.agent .bubble { background: #fff; border: 1px solid #e5e7eb; border-bottom-left-radius: 4px; }
+.agent .bubble { background: #fff; color: #111827; border: 1px solid #e5e7eb; border-bottom-left-radius: 4px; }
 .bubble a { color: inherit; text-decoration: underline; }
-.meta { font-size: 11px; color: #9ca3af; margin: 2px 4px 0; }
-.pending .bubble { opacity: .6; }
+.meta { font-size: 11px; color: #6b7280; margin: 2px 4px 2px; display: flex; gap: 6px; align-items: center; }
+.meta .seen { color: ${ACCENT}; font-weight: 600; }
+.pending .bubble { opacity: .65; }
 .failed .bubble { background: #fee2e2; color: #991b1b; }
 .failed .meta { color: #b91c1c; }
-.typing { min-height: 22px; padding: 2px 16px; font-size: 12px; color: #6b7280; font-style: italic;
-  background: #f9fafb; }
+.meta button { border: 0; background: none; color: ${ACCENT}; padding: 0; font-size: 11px; font-weight: 600;
+  text-decoration: underline; }
+.typing { display: flex; align-items: center; gap: 8px; padding: 2px 16px 6px; min-height: 24px; font-size: 12px;
+  color: #6b7280; background: #f9fafb; }
+.dots { display: inline-flex; gap: 3px; }
+.dots i { width: 6px; height: 6px; border-radius: 50%; background: #9ca3af; animation: blink 1.2s infinite both; }
+.dots i:nth-child(2) { animation-delay: .2s; }
+.dots i:nth-child(3) { animation-delay: .4s; }
+@keyframes blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }
+.card { align-self: stretch; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px;
+  padding: 12px 14px; margin: 6px 0; }
+.card h3 { margin: 0 0 4px; font-size: 14px; font-weight: 650; }
+.card p { margin: 0 0 8px; font-size: 12.5px; color: #4b5563; }
+.field { display: flex; flex-direction: column; gap: 3px; margin-bottom: 8px; font-size: 12.5px; color: #374151;
+  font-weight: 500; }
+input, textarea { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
+  font-weight: 400; color: #111827; }
+input:focus, textarea:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
+input[aria-invalid="true"] { border-color: #dc2626; }
+.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
 form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
   border-top: 1px solid #e5e7eb; background: #fff; }
-textarea { flex: 1; resize: none; border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px;
-  font: inherit; color: inherit; max-height: 120px; min-height: 38px; }
-textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px rgba(37,99,235,.2); }
-.send { border: 0; border-radius: 10px; background: ${ACCENT}; color: #fff; padding: 8px 14px;
-  font-weight: 600; height: 38px; }
-.send:disabled { background: #93c5fd; cursor: default; }
-.survey { align-self: stretch; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px;
-  padding: 12px; margin: 6px 0; }
-.survey h3 { margin: 0 0 8px; font-size: 14px; }
-.survey fieldset { border: 0; margin: 0 0 10px; padding: 0; }
-.survey legend { font-size: 12px; color: #4b5563; margin-bottom: 4px; padding: 0; }
-.scale { display: flex; flex-wrap: wrap; gap: 4px; }
-.scale button { min-width: 28px; height: 28px; padding: 0 6px; border: 1px solid #d1d5db;
-  border-radius: 6px; background: #fff; color: #111827; font-size: 12px; }
-.scale button[aria-pressed="true"] { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
-.hint { display: flex; justify-content: space-between; font-size: 11px; color: #9ca3af; }
-.survey textarea { width: 100%; min-height: 56px; }
+form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 40px; line-height: 1.4; }
+.send { flex: none; border: 0; border-radius: 10px; background: ${ACCENT}; color: #fff; width: 40px; height: 40px;
+  display: grid; place-items: center; padding: 0; }
+.send svg { width: 20px; height: 20px; }
+.send:disabled { opacity: .45; cursor: default; }
+.survey fieldset { border: 0; margin: 0 0 12px; padding: 0; min-width: 0; }
+.survey legend { font-size: 12.5px; color: #374151; margin-bottom: 6px; padding: 0; font-weight: 500; }
+.scale { display: grid; grid-template-columns: repeat(var(--n), minmax(0, 1fr)); gap: 3px; }
+.scale button { min-width: 0; height: 30px; padding: 0; border: 1px solid #d1d5db;
+  border-radius: 6px; background: #fff; color: #111827; font-size: 12.5px; }
+.scale.short { max-width: 240px; }
+.scale button:hover { border-color: ${ACCENT}; }
+.scale button[aria-checked="true"] { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
+.scale.stars { display: flex; gap: 2px; }
+.stars button, .stars button[aria-checked="true"] { border: 0; background: none; width: 36px; height: 36px;
+  padding: 2px; color: #d1d5db; border-radius: 8px; }
+.stars button svg { width: 30px; height: 30px; }
+.stars button.on { color: #f59e0b; }
+.hint { display: flex; justify-content: space-between; font-size: 11px; color: #6b7280; margin-top: 3px; }
+.scale.short + .hint { max-width: 240px; }
+.survey textarea { width: 100%; min-height: 56px; resize: vertical; }
 .actions { display: flex; gap: 8px; justify-content: flex-end; margin-top: 8px; }
-.actions button { border: 1px solid #d1d5db; background: #fff; border-radius: 8px; padding: 6px 12px; }
-.actions .primary { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
-.error { color: #b91c1c; font-size: 12px; margin: 4px 0 0; }
+.done { align-self: center; color: #166534; background: #dcfce7; border-radius: 999px; padding: 4px 12px;
+  font-size: 12.5px; margin: 6px 0; }
 @media (max-width: 480px) {
   .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
+  input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
   .root.open .launcher { display: none; }
 }
-@media (prefers-reduced-motion: reduce) { .launcher { transition: none; } }
+@media (prefers-reduced-motion: reduce) {
+  .launcher { transition: none; }
+  .dots i { animation: none; opacity: .7; }
+}
 `;
 
   // ---- state --------------------------------------------------------------------------
 
-  /** conv: the open conversation {id, state, agentName, lastSeq} or null; prevCid: the one
-   *  that just ended (its late events still display); outbox: messages not acknowledged yet. */
+  /** conv: the open conversation {id, state, agentName, position, eta} or null; prevCid: the
+   *  one that ended last (its history and late events still show); last: cid -> highest seq
+   *  shown; outbox: messages not acknowledged yet (kept in localStorage across reloads). */
   const S = {
-    conv: null, prevCid: null, starting: false, early: [], ready: false,
-    outbox: [], shown: new Set(), unread: 0, readSent: 0, open: false, conn: 'connecting',
+    conv: null, prevCid: null, starting: false, early: [], ready: false, conn: 'idle',
+    last: new Map(), shown: new Set(), outbox: [], unread: new Set(), open: false,
+    readSeq: 0, readSent: 0, agentRead: 0, profile: {}, pendingProfile: null, rehello: false,
   };
 
   // ---- DOM ------------------------------------------------------------------------------
 
-  const host = h('div', { id: 'chat-widget-host' });
+  const host = h('div', { id: 'chat-widget-host', 'data-chat-private': '' });
   const shadow = host.attachShadow({ mode: 'open' });
   if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet &&
       'replaceSync' in CSSStyleSheet.prototype) {
@@ -181,86 +567,141 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     shadow.append(h('style', { text: CSS }));
   }
 
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('aria-hidden', 'true');
-  const path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
-  path.setAttribute('fill', 'currentColor');
-  path.setAttribute('d', 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z');
-  svg.append(path);
-
   const badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
+  const launcherIcon = h('span', { class: 'licon' }, svgIcon(ICON_CHAT));
   const launcher = h('button', {
-    class: 'launcher', type: 'button', 'aria-label': 'Open chat', 'aria-expanded': 'false',
+    class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'chat-panel',
     onclick: () => (S.open ? close() : open()),
-  }, svg, badge);
+  }, launcherIcon, badge);
 
-  const titleEl = h('h2', { id: 'chat-title', text: 'Chat with us' });
-  const subEl = h('p', { text: 'Connecting…' });
-  const endBtn = h('button', { type: 'button', hidden: true, text: 'End chat', onclick: endChat });
-  const closeBtn = h('button', {
-    class: 'x', type: 'button', 'aria-label': 'Close chat window', text: '×', onclick: () => close(),
-  });
-  const banner = h('div', {
-    class: 'banner', role: 'status', hidden: true, text: 'Reconnecting… your messages will be sent once we are back.',
-  });
+  const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
+  const dot = h('span', { class: 'dot down' });
+  const titleEl = h('h2', { id: 'chat-title', text: T.title });
+  const subEl = h('p', { id: 'chat-sub', text: T.connecting });
+  const endBtn = h('button', { type: 'button', class: 'end', hidden: true, text: T.end, onclick: askEnd });
+  const minBtn = h('button', {
+    class: 'icon', type: 'button', 'aria-label': T.minimize, title: T.minimize, onclick: () => close(),
+  }, svgIcon(ICON_DOWN));
+  const confirmBar = h('div', { class: 'confirm', role: 'group', 'aria-label': T.endAsk, hidden: true },
+    h('span', { text: T.endAsk }),
+    h('button', { type: 'button', class: 'btn', text: T.cancel, onclick: () => hideConfirm(true) }),
+    h('button', { type: 'button', class: 'btn danger', text: T.endYes, onclick: endChat }));
+  const banner = h('div', { class: 'banner', role: 'status', hidden: true });
   const queueEl = h('div', { class: 'queue', role: 'status', hidden: true });
-  const emptyEl = h('p', { class: 'empty', text: 'Hi! Ask us anything, we usually reply within a few minutes.' });
+  const emptyEl = h('p', { class: 'empty', text: T.empty });
   const list = h('div', {
-    class: 'list', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0',
+    class: 'list', role: 'log', 'aria-live': 'polite', 'aria-label': T.messages, tabindex: '0',
   }, emptyEl);
   const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
   const input = h('textarea', {
-    rows: '1', maxlength: '4000', placeholder: 'Write a message…', 'aria-label': 'Message',
+    rows: '1', maxlength: '4000', placeholder: T.writeStart, 'aria-label': T.message,
     oninput: onInput, onkeydown: onComposerKey,
   });
-  const sendBtn = h('button', { class: 'send', type: 'submit', text: 'Send' });
+  const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
   const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
     input, sendBtn);
   const panel = h('div', {
-    class: 'panel', role: 'dialog', 'aria-labelledby': 'chat-title', hidden: true,
+    id: 'chat-panel', class: 'panel', role: 'dialog', 'aria-modal': 'false',
+    'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
   },
-  h('header', {}, h('div', { class: 'title' }, titleEl, subEl), endBtn, closeBtn),
-  banner, queueEl, list, typingEl, composer);
-  const root = h('div', {
-    class: 'root', onkeydown: (e) => { if (e.key === 'Escape' && S.open) { e.stopPropagation(); close(); } },
-  }, launcher, panel);
+  h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
+  confirmBar, banner, queueEl, list, typingEl, composer);
+  avatar.append(svgIcon(ICON_CHAT), dot);
+  const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel);
   shadow.append(root);
+
+  // pre-chat form (only with data-prechat)
+  const prechat = { card: null, fields: {} };
+  if (PRECHAT.length) {
+    const card = h('form', { class: 'card prechat', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
+      h('h3', { text: T.prechatTitle }), h('p', { text: T.prechatHint }));
+    for (const name of PRECHAT) {
+      const field = h('input', {
+        type: name === 'email' ? 'email' : 'text', name, maxlength: name === 'email' ? '254' : '200',
+        autocomplete: name === 'email' ? 'email' : 'name', required: true, 'aria-required': 'true',
+        value: local.get('profile:' + name) || '',
+        'aria-describedby': 'err-' + name,
+      });
+      const error = h('p', { class: 'error', id: 'err-' + name, hidden: true });
+      field.addEventListener('input', () => { error.hidden = true; field.removeAttribute('aria-invalid'); });
+      prechat.fields[name] = { field, error };
+      card.append(h('label', { class: 'field' }, h('span', { text: T[name] }), field, error));
+    }
+    prechat.card = card;
+  }
 
   // ---- view updates -------------------------------------------------------------------
 
   function renderHeader() {
     const c = S.conv;
-    titleEl.textContent = c && c.agentName ? c.agentName : 'Chat with us';
-    const status = { connecting: 'Connecting…', unavailable: 'Chat is unavailable right now' }[S.conn];
-    subEl.textContent = status || (c && c.agentName ? 'Support agent' :
-      c ? 'Waiting for an agent' : 'We usually reply within a few minutes');
-    banner.hidden = S.conn !== 'reconnecting';
+    const agentName = c && c.agentName;
+    titleEl.textContent = agentName || T.title;
+    avatar.replaceChildren(agentName ? document.createTextNode(agentName.trim().charAt(0).toUpperCase()) : svgIcon(ICON_CHAT), dot);
+    let sub;
+    if (S.conn === 'connecting') sub = T.connecting;
+    else if (S.conn === 'unavailable') sub = T.unavailable;
+    else if (agentName) sub = T.agentSub;
+    else if (c) sub = T.waiting;
+    else sub = T.idle;
+    subEl.textContent = sub;
+    dot.className = 'dot' + (S.conn === 'online' || S.conn === 'idle' ? '' : S.conn === 'connecting' ? ' down' : ' off');
+    const offline = S.conn === 'reconnecting' || S.conn === 'offline';
+    banner.hidden = !offline;
+    banner.classList.toggle('offline', S.conn === 'offline');
+    banner.textContent = S.conn === 'offline' ? T.offline : offline ? T.reconnecting : '';
+    root.dataset.conn = S.conn;
     endBtn.hidden = !c;
-    input.placeholder = c ? 'Write a message…' : 'Write a message to start a chat…';
+    if (!c) hideConfirm(false);
+    input.placeholder = c ? T.write : S.prevCid ? T.writeNew : T.writeStart;
+    renderPrechat();
   }
 
   function renderBadge() {
-    badge.hidden = S.unread === 0;
-    badge.textContent = S.unread > 9 ? '9+' : String(S.unread);
-    const label = S.open ? 'Close chat' : 'Open chat';
-    launcher.setAttribute('aria-label', S.unread ? `${label} (${S.unread} unread)` : label);
+    const n = S.open ? 0 : S.unread.size;
+    badge.hidden = n === 0;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    const label = S.open ? T.close : T.open;
+    launcher.setAttribute('aria-label', n ? `${label} (${tr('unread', { n })})` : label);
+    launcherIcon.replaceChildren(svgIcon(S.open ? ICON_DOWN : ICON_CHAT));
   }
 
-  function showQueue(position, etaS) {
-    if (position == null) { queueEl.hidden = true; return; }
-    let text = position > 0 ? `You are number ${position} in line` : 'Waiting for an agent';
-    if (etaS != null) text += `, about ${Math.max(1, Math.round(etaS / 60))} min`;
+  function renderQueue() {
+    const c = S.conv;
+    if (!c || c.state !== 'queued' || c.position == null) { queueEl.hidden = true; return; }
+    let text = tr('position', { n: c.position });
+    if (c.eta != null) text += ', ' + tr('eta', { m: Math.max(1, Math.round(c.eta / 60)) });
+    else text += '. ' + T.noAgent;
     queueEl.textContent = text;
     queueEl.hidden = false;
+  }
+
+  function needsPrechat() {
+    if (!prechat.card || S.conv) return false;
+    return PRECHAT.some((name) => !S.profile[name]);
+  }
+
+  function renderPrechat() {
+    if (!prechat.card) return;
+    // a returning visitor (with a token) may be known already: wait for `hello` to tell
+    const show = needsPrechat() && !(S.conn === 'connecting' && local.get('token'));
+    if (show && !prechat.card.isConnected) {
+      list.append(prechat.card);
+      const first = Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
+      if (S.open && first && shadow.activeElement === input && !input.value) first.focus();
+    } else if (!show && prechat.card.isConnected) {
+      prechat.card.remove();
+    }
   }
 
   let typingTimer = null;
   function showAgentTyping(on) {
     clearTimeout(typingTimer);
-    const name = (S.conv && S.conv.agentName) || 'Agent';
-    typingEl.textContent = on ? `${name} is typing…` : '';
-    if (on) typingTimer = setTimeout(() => showAgentTyping(false), 10000);
+    typingEl.replaceChildren();
+    if (!on) return;
+    const name = (S.conv && S.conv.agentName) || T.agent;
+    typingEl.append(h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+      h('span', { text: tr('typing', { name }) + '…' }));
+    typingTimer = setTimeout(() => showAgentTyping(false), 10000);
   }
 
   function nearBottom() {
@@ -271,17 +712,23 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     if (force || nearBottom()) list.scrollTop = list.scrollHeight;
   }
 
-  /** Insert a row among the rows of its conversation, ordered by seq; rows without a seq
-   *  (pending sends, local lines) stay after it. */
+  /** Insert a row among its conversation's rows in seq order. Rows without a seq (pending
+   *  sends, the survey) stay after the sequenced rows of their conversation, and the
+   *  pre-chat card stays last. */
   function insertRow(el, cid, seq) {
-    emptyEl.remove();
     const stick = nearBottom();
     el.dataset.cid = cid;
     if (seq != null) el.dataset.seq = seq;
-    let before = null;
+    let before = prechat.card && prechat.card.isConnected ? prechat.card : null;
     if (seq != null) {
       for (let c = list.lastElementChild; c; c = c.previousElementSibling) {
-        if (c.dataset.cid !== cid || (c.dataset.seq && +c.dataset.seq < seq)) break;
+        if (c === prechat.card) continue;
+        const same = c.dataset.cid === cid;
+        if (!c.dataset.seq) {
+          if (same || c.dataset.cid === '') { before = c; continue; }
+          break;
+        }
+        if (!same || +c.dataset.seq < seq) break;
         before = c;
       }
     }
@@ -293,7 +740,7 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
 
   /** Show the agent's name above the first of a run of their messages. */
   function labelSender(el) {
-    const who = el.querySelector('.who');
+    const who = el.querySelector(':scope > .who');
     if (!who) return;
     const prev = el.previousElementSibling;
     who.hidden = !!prev && prev.dataset.from === el.dataset.from;
@@ -301,47 +748,71 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
 
   function messageRow(m) {
     if (m.kind === 'event' || m.from.role === 'system') {
-      return h('div', { class: 'row sys', text: m.text, title: timeOf(m.ts) });
+      return h('div', { class: 'row sys', text: systemText(m.text), title: timeOf(m.ts), 'data-ts': m.ts });
     }
     const mine = m.from.role === 'visitor';
-    const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent') });
+    const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
     row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
-    if (!mine) row.append(h('div', { class: 'who', text: m.from.name || 'Agent' }));
+    if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
     row.append(h('div', { class: 'bubble' }, linkify(m.text)),
-      h('div', { class: 'meta', text: timeOf(m.ts) }));
+      h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) })));
     return row;
+  }
+
+  /** "Seen" under the visitor's last message that the agent has read. */
+  function renderSeen() {
+    const old = list.querySelector('.seen');
+    if (old) old.remove();
+    const c = S.conv;
+    if (!c || !S.agentRead) return;
+    const mine = [...list.querySelectorAll('.row.me')].filter((r) =>
+      r.dataset.cid === c.id && r.dataset.seq && +r.dataset.seq <= S.agentRead);
+    const row = mine[mine.length - 1];
+    if (row) row.querySelector('.meta').append(h('span', { class: 'seen', text: T.seen }));
   }
 
   // ---- messages ---------------------------------------------------------------------
 
-  /** Display a stored message once (dedupe by cid+seq); `live` counts it as unread. */
-  function showMessage(m, live) {
+  /** Display a stored message once (dedupe by cid+seq). */
+  function showMessage(m) {
     const key = m.cid + ':' + m.seq;
     if (S.shown.has(key)) return;
-    const item = S.outbox.find((o) => o.cmid && o.cmid === m.cmid) ||
-      (m.seq === 1 && m.from.role === 'visitor' &&
-        S.outbox.find((o) => o.kind === 'start' && o.text === m.text));
+    const item = m.cmid && S.outbox.find((o) => o.cmid === m.cmid);
     if (item) { acknowledge(item, m.cid, m.seq, m.ts); return; }
     S.shown.add(key);
     insertRow(messageRow(m), m.cid, m.seq);
+    S.last.set(m.cid, Math.max(S.last.get(m.cid) || 0, m.seq));
     const c = S.conv;
     if (!c || m.cid !== c.id) return;
-    c.lastSeq = Math.max(c.lastSeq, m.seq);
     if (m.from.role === 'agent' && m.kind === 'text') {
       showAgentTyping(false);
-      if (live && !(S.open && !document.hidden)) { S.unread++; renderBadge(); }
+      if (m.seq > S.readSeq) S.unread.add(m.seq);
+      renderBadge();
     }
     markRead();
   }
 
   function acknowledge(item, cid, seq, ts) {
-    S.outbox.splice(S.outbox.indexOf(item), 1);
+    removeFromOutbox(item);
     S.shown.add(cid + ':' + seq);
+    S.last.set(cid, Math.max(S.last.get(cid) || 0, seq));
     item.el.classList.remove('pending', 'failed');
-    item.el.querySelector('.meta').textContent = timeOf(ts);
-    item.el.dataset.cid = cid;
-    item.el.dataset.seq = seq;
-    if (S.conv && S.conv.id === cid) S.conv.lastSeq = Math.max(S.conv.lastSeq, seq);
+    item.el.querySelector('.meta').replaceChildren(h('time', { text: timeOf(ts) }));
+    item.el.remove();
+    insertRow(item.el, cid, seq);
+    renderSeen();
+  }
+
+  function saveOutbox() {
+    local.set('outbox', S.outbox.length
+      ? JSON.stringify(S.outbox.filter((o) => !o.failed).map((o) => ({ cmid: o.cmid, text: o.text, cid: o.cid || null })))
+      : null);
+  }
+
+  function removeFromOutbox(item) {
+    const i = S.outbox.indexOf(item);
+    if (i >= 0) S.outbox.splice(i, 1);
+    saveOutbox();
   }
 
   let readTimer = null;
@@ -349,33 +820,94 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     if (!readTimer) readTimer = setTimeout(sendRead, 250);  // one `read` per burst (a sync page)
   }
 
+  function visible() {
+    return S.open && !document.hidden;
+  }
+
   function sendRead() {
     readTimer = null;
     const c = S.conv;
-    if (!c || !S.open || document.hidden || c.lastSeq <= S.readSent) return;
-    S.readSent = c.lastSeq;
-    send('read', { cid: c.id, seq: c.lastSeq });
+    if (!c || !visible()) return;
+    const last = S.last.get(c.id) || 0;
+    setReadSeq(last);
+    if (last > S.readSent && S.ready) {
+      S.readSent = last;
+      send('read', { cid: c.id, seq: last });
+    }
+  }
+
+  function setReadSeq(seq) {
+    if (seq <= S.readSeq) return;
+    S.readSeq = seq;
+    if (S.conv) local.set('read', JSON.stringify({ cid: S.conv.id, seq }));
+    for (const s of [...S.unread]) if (s <= seq) S.unread.delete(s);
+    renderBadge();
+  }
+
+  function pendingRow(text) {
+    const row = h('div', { class: 'row me pending' },
+      h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta' }, h('span', { text: pendingText() })));
+    row.dataset.from = 'visitor';
+    return row;
+  }
+
+  function pendingText() {
+    return S.conn === 'online' ? T.sending : T.queued;
+  }
+
+  function refreshPendingRows() {
+    for (const item of S.outbox) {
+      if (!item.failed) item.el.querySelector('.meta').replaceChildren(h('span', { text: pendingText() }));
+    }
   }
 
   function submit() {
     const text = input.value.trim();
     if (!text) return;
+    if (needsPrechat() && !takePrechat()) return;
     input.value = '';
     autoGrow();
     stopTyping();
-    const row = h('div', { class: 'row me pending' },
-      h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta', text: 'Sending…' }));
-    row.dataset.from = 'visitor';
-    const item = { cmid: randomId(), text, el: row, kind: S.conv ? 'msg' : 'start', inflight: false };
+    const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
     S.outbox.push(item);
-    insertRow(row, S.conv ? S.conv.id : '', null);
+    saveOutbox();
+    insertRow(item.el, item.cid || '', null);
     scrollDown(true);
     flush();
   }
 
+  /** Validate the pre-chat fields; on success they are sent with the next `hello`. */
+  function takePrechat() {
+    const profile = {};
+    let firstBad = null;
+    for (const [name, { field, error }] of Object.entries(prechat.fields)) {
+      const value = field.value.trim();
+      let problem = null;
+      if (name === 'name' && !value) problem = T.nameMissing;
+      if (name === 'email' && !EMAIL_RE.test(value)) problem = T.emailBad;
+      error.textContent = problem || '';
+      error.hidden = !problem;
+      if (problem) {
+        field.setAttribute('aria-invalid', 'true');
+        firstBad = firstBad || field;
+      } else {
+        field.removeAttribute('aria-invalid');
+        profile[name] = value;
+      }
+    }
+    if (firstBad) { firstBad.focus(); return false; }
+    for (const [k, v] of Object.entries(profile)) local.set('profile:' + k, v);
+    S.pendingProfile = profile;
+    Object.assign(S.profile, profile);
+    renderPrechat();
+    // `hello` is where a visitor's name and email are given: say it again on a fresh socket
+    if (S.ready) { S.rehello = true; dropSocket(); }
+    return true;
+  }
+
   /** Send what the outbox holds: a `start` first when there is no open conversation. */
   function flush() {
-    if (!S.ready) return;
+    if (!S.ready || S.pendingProfile) return;
     for (const item of S.outbox) {
       if (item.inflight || item.failed) continue;
       if (!S.conv) {
@@ -387,14 +919,12 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
   }
 
   function sendStart(item) {
-    item.kind = 'start';
     item.inflight = true;
     S.starting = true;
     request('start', { text: item.text, cmid: item.cmid }).then((ok) => {
       S.starting = false;
       item.inflight = false;
       adoptConversation(ok.conversation);
-      item.el.dataset.cid = ok.conversation.id;
       if (S.outbox.includes(item)) acknowledge(item, ok.conversation.id, 1, ok.conversation.created);
       const early = S.early;
       S.early = [];
@@ -403,23 +933,24 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     }, (err) => {
       S.starting = false;
       item.inflight = false;
-      if (err.code === 'conflict') dropSocket();  // another tab opened one: hello will tell
+      if (err.code === 'conflict') dropSocket();  // another tab opened one: the next hello says which
       else sendFailed(item, err);
     });
   }
 
   function sendMsg(item) {
     const cid = S.conv.id;
-    item.kind = 'msg';
     item.inflight = true;
+    item.cid = cid;
     item.el.dataset.cid = cid;
     request('msg', { cid, text: item.text, cmid: item.cmid }).then((ok) => {
       item.inflight = false;
       if (S.outbox.includes(item)) acknowledge(item, cid, ok.seq, ok.ts);
     }, (err) => {
       item.inflight = false;
-      if (err.code === 'closed') {
+      if (err.code === 'closed' || err.code === 'not_found') {
         if (S.conv && S.conv.id === cid) conversationEnded();
+        item.cid = null;
         flush();  // the message opens a new conversation instead
       } else {
         sendFailed(item, err);
@@ -434,10 +965,20 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
       return;
     }
     item.failed = true;
-    S.outbox.splice(S.outbox.indexOf(item), 1);
+    saveOutbox();
     item.el.classList.replace('pending', 'failed');
-    item.el.querySelector('.meta').textContent =
-      err.code === 'too_large' ? 'Not sent: message too long' : 'Not sent';
+    const retry = h('button', {
+      type: 'button', text: T.retry,
+      onclick: () => {
+        item.failed = false;
+        item.el.classList.replace('failed', 'pending');
+        refreshPendingRows();
+        saveOutbox();
+        flush();
+      },
+    });
+    item.el.querySelector('.meta').replaceChildren(
+      h('span', { text: err.code === 'too_large' ? T.tooLong : T.notSent }), err.code === 'too_large' ? null : retry);
   }
 
   // ---- conversation lifecycle -------------------------------------------------------
@@ -446,14 +987,23 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     const agentName = conv.agent ? conv.agent.name : null;
     if (!S.conv || S.conv.id !== conv.id) {
       if (S.conv) S.prevCid = S.conv.id;
-      S.conv = { id: conv.id, state: conv.state, agentName, lastSeq: 0 };
-      S.readSent = 0;
+      S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
+      const read = local.json('read');
+      S.readSeq = read && read.cid === conv.id ? read.seq : 0;
+      const seen = local.json('seen');
+      S.agentRead = seen && seen.cid === conv.id ? seen.seq : 0;
+      S.readSent = S.readSeq;
+      S.unread.clear();
+      local.set('last', conv.id);
     } else {
       S.conv.state = conv.state;
       S.conv.agentName = agentName;
+      if ('position' in conv) S.conv.position = conv.position;
+      if ('eta_s' in conv) S.conv.eta = conv.eta_s;
     }
-    showQueue(conv.state === 'queued' ? (conv.position ?? 0) : null, conv.eta_s);
+    renderQueue();
     renderHeader();
+    renderBadge();
   }
 
   function conversationEnded() {
@@ -461,65 +1011,124 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     stopTyping();
     S.prevCid = S.conv.id;
     S.conv = null;
-    showQueue(null);
+    S.unread.clear();
+    renderBadge();
+    renderQueue();
+    renderSeen();
     showAgentTyping(false);
     renderHeader();
+  }
+
+  function askEnd() {
+    confirmBar.hidden = false;
+    confirmBar.querySelector('.danger').focus();
+  }
+
+  function hideConfirm(refocus) {
+    if (confirmBar.hidden) return;
+    confirmBar.hidden = true;
+    if (refocus) input.focus();
   }
 
   function endChat() {
     if (!S.conv) return;
     const cid = S.conv.id;
-    endBtn.disabled = true;
+    hideConfirm(false);
     request('close', { cid }).then(() => {
       if (S.conv && S.conv.id === cid) conversationEnded();
-    }, () => {}).finally(() => { endBtn.disabled = false; });
+      input.focus();
+    }, () => {});
   }
 
-  function showSurvey(cid, ask) {
-    const answers = {};
-    const form = h('form', { class: 'survey', 'aria-label': 'Rate this chat' });
-    form.append(h('h3', { text: 'How did we do?' }));
-    const scales = [
-      ['csat', 'How satisfied are you with this chat?', 1, 5, 'Not at all', 'Very'],
-      ['nps', 'How likely are you to recommend us to a friend?', 0, 10, 'Not likely', 'Very likely'],
-      ['ces', 'How easy was it to get the help you wanted?', 1, 7, 'Very hard', 'Very easy'],
-    ];
-    for (const [name, question, lo, hi, loText, hiText] of scales) {
-      if (ask && !ask.includes(name)) continue;
-      const buttons = h('div', { class: 'scale' });
-      for (let v = lo; v <= hi; v++) {
-        buttons.append(h('button', {
-          type: 'button', 'aria-pressed': 'false', text: String(v),
-          onclick: (e) => {
-            answers[name] = v;
-            for (const b of buttons.children) b.setAttribute('aria-pressed', String(b === e.currentTarget));
-          },
-        }));
+  /** One question of the survey: a radio group of buttons with arrow-key navigation. */
+  function scale(name, question, values, labelOf, answers, stars) {
+    const legendId = 'q-' + name + '-' + randomId().slice(0, 8);
+    const group = h('div', {
+      class: 'scale' + (stars ? ' stars' : values.length < 10 ? ' short' : ''), role: 'radiogroup', 'aria-labelledby': legendId,
+    });
+    group.style.setProperty('--n', String(values.length));
+    const buttons = values.map((v) => h('button', {
+      type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': labelOf(v), tabindex: v === values[0] ? '0' : '-1',
+      title: labelOf(v), 'data-value': String(v),
+    }, stars ? svgIcon(ICON_STAR) : document.createTextNode(String(v))));
+    const choose = (i, focus) => {
+      answers[name] = values[i];
+      buttons.forEach((b, j) => {
+        b.setAttribute('aria-checked', String(i === j));
+        b.tabIndex = i === j ? 0 : -1;
+        if (stars) b.classList.toggle('on', j <= i);
+      });
+      if (focus) buttons[i].focus();
+    };
+    buttons.forEach((b, i) => {
+      b.addEventListener('click', () => choose(i, false));
+      b.addEventListener('keydown', (e) => {
+        const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+        if (step) { e.preventDefault(); choose((i + step + values.length) % values.length, true); }
+        if (e.key === 'Home') { e.preventDefault(); choose(0, true); }
+        if (e.key === 'End') { e.preventDefault(); choose(values.length - 1, true); }
+      });
+      if (stars) {
+        b.addEventListener('mouseenter', () => buttons.forEach((x, j) => x.classList.toggle('on', j <= i)));
+        b.addEventListener('mouseleave', () => buttons.forEach((x, j) =>
+          x.classList.toggle('on', answers[name] != null && j <= values.indexOf(answers[name]))));
       }
-      form.append(h('fieldset', {}, h('legend', { text: question }), buttons,
-        h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: loText }), h('span', { text: hiText }))));
+      group.append(b);
+    });
+    return h('fieldset', { 'data-q': name }, h('legend', { id: legendId, text: question }), group);
+  }
+
+  const range = (lo, hi) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
+  function showSurvey(cid, ask) {
+    if (list.querySelector('.survey')) return;
+    local.set('survey', JSON.stringify({ cid, ask }));
+    const answers = {};
+    const titleId = 'survey-' + randomId().slice(0, 8);
+    const form = h('form', { class: 'card survey', 'aria-labelledby': titleId, novalidate: true });
+    form.append(h('h3', { id: titleId, text: T.surveyTitle }));
+    const asked = (name) => !ask || ask.includes(name);
+    if (asked('csat')) form.append(scale('csat', T.csat, range(1, 5), (n) => tr('star', { n }), answers, true));
+    if (asked('nps')) {
+      form.append(scale('nps', T.nps, range(0, 10), (v) => (v === 0 ? `0, ${T.npsLo}` : v === 10 ? `10, ${T.npsHi}` : String(v)), answers, false));
+      form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.npsLo }), h('span', { text: T.npsHi })));
     }
-    const comment = h('textarea', { maxlength: '4000', placeholder: 'Anything else? (optional)', 'aria-label': 'Comment' });
+    if (asked('ces')) {
+      form.append(scale('ces', T.ces, range(1, 7), (v) => (v === 1 ? `1, ${T.cesLo}` : v === 7 ? `7, ${T.cesHi}` : String(v)), answers, false));
+      form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.cesLo }), h('span', { text: T.cesHi })));
+    }
+    const comment = h('textarea', { maxlength: '4000', placeholder: T.comment, 'aria-label': T.comment, rows: '2' });
     const error = h('p', { class: 'error', role: 'alert', hidden: true });
-    const sendBtn = h('button', { class: 'primary', type: 'submit', text: 'Send feedback' });
-    const thanks = () => form.replaceWith(h('div', { class: 'row sys', text: 'Thanks for your feedback!' }));
+    const submitBtn = h('button', { class: 'btn primary', type: 'submit', text: T.sendFeedback });
+    const finish = (thanked) => {
+      local.set('survey', null);
+      const focusWasInside = form.contains(shadow.activeElement);
+      if (thanked) {
+        const done = h('div', { class: 'done', role: 'status', text: T.thanks });
+        form.replaceWith(done);
+        done.dataset.cid = cid;
+      } else {
+        form.remove();
+      }
+      if (focusWasInside) input.focus();
+    };
     form.append(comment, error, h('div', { class: 'actions' },
-      h('button', { type: 'button', text: 'No thanks', onclick: () => form.remove() }), sendBtn));
+      h('button', { type: 'button', class: 'btn', text: T.noThanks, onclick: () => finish(false) }), submitBtn));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const frame = Object.assign({ cid }, answers);
       if (comment.value.trim()) frame.comment = comment.value.trim();
-      if (Object.keys(frame).length === 1) { error.textContent = 'Pick a rating first.'; error.hidden = false; return; }
-      sendBtn.disabled = true;
-      request('rate', frame).then(thanks, (err) => {
-        sendBtn.disabled = false;
-        if (err.code === 'already_rated') { thanks(); return; }
-        error.textContent = err.code === 'offline' ? 'You are offline, try again in a moment.' :
-          'Could not send your rating, please try again.';
+      if (Object.keys(frame).length === 1) { error.textContent = T.pick; error.hidden = false; return; }
+      submitBtn.disabled = true;
+      request('rate', frame).then(() => finish(true), (err) => {
+        submitBtn.disabled = false;
+        if (err.code === 'already_rated') { finish(true); return; }
+        error.textContent = err.code === 'offline' ? T.rateOffline : T.rateFailed;
         error.hidden = false;
       });
     });
     insertRow(form, cid, null);
+    scrollDown(true);
   }
 
   // ---- events from the server -------------------------------------------------------
@@ -535,30 +1144,35 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
       adoptConversation({ id: f.cid, state: f.t === 'assigned' ? 'active' : 'queued', agent: f.agent });
       syncHistory(f.cid).catch(() => {});
     }
+    const cur = S.conv;
+    const mine = cur && f.cid === cur.id;
     switch (f.t) {
       case 'msg':
-        if ((c && f.cid === c.id) || f.cid === S.prevCid) showMessage(f, true);
+        if (mine || f.cid === S.prevCid) showMessage(f);
         break;
       case 'queue':  // also after a transfer back to the queue
-        if (!c || f.cid !== c.id) break;
-        c.state = 'queued';
-        c.agentName = null;
-        showQueue(f.position, f.eta_s);
-        renderHeader();
+        if (!mine) break;
+        adoptConversation({ id: f.cid, state: 'queued', agent: null, position: f.position, eta_s: f.eta_s });
+        showAgentTyping(false);
         break;
       case 'assigned':
-        if (c && c.id === f.cid) {
-          c.state = 'active';
-          c.agentName = f.agent && f.agent.name;
-          showQueue(null);
-          renderHeader();
-        }
+        if (mine) adoptConversation({ id: f.cid, state: 'active', agent: f.agent });
         break;
       case 'typing':
-        if (c && c.id === f.cid) showAgentTyping(!!f.on);
+        if (mine) showAgentTyping(!!f.on);
+        break;
+      case 'read':
+        if (!mine) break;
+        if (f.by === 'agent') {
+          S.agentRead = Math.max(S.agentRead, f.seq);
+          local.set('seen', JSON.stringify({ cid: f.cid, seq: S.agentRead }));
+          renderSeen();
+        } else {
+          setReadSeq(f.seq);  // read in another tab
+        }
         break;
       case 'closed':
-        if (c && c.id === f.cid) conversationEnded();
+        if (mine) conversationEnded();
         break;
       case 'survey':
         showSurvey(f.cid, f.ask);
@@ -566,13 +1180,14 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
       case 'error':
         console.warn('[chat]', f.code, f.message);
         break;
-      default:  // read, cobrowse and future events: nothing to show here
+      default:  // cobrowse and future events: nothing to show here
     }
   }
 
   // ---- connection -------------------------------------------------------------------
 
   let ws = null;
+  let codec = 'json';
   let nextId = 1;
   let attempt = 0;
   let retryTimer = null;
@@ -581,8 +1196,18 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
   const pending = new Map();  // request id -> {resolve, reject}
 
   function setConn(state) {
+    if (S.conn === state) return;
     S.conn = state;
     renderHeader();
+    refreshPendingRows();
+  }
+
+  function encode(frame) {
+    return codec === 'msgpack' ? mpEncode(frame) : JSON.stringify(frame);
+  }
+
+  function decode(data) {
+    return typeof data === 'string' ? JSON.parse(data) : mpDecode(data);
   }
 
   function request(t, fields) {
@@ -590,12 +1215,12 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
       return Promise.reject({ code: 'offline' });
     }
     const id = nextId++;
-    ws.send(JSON.stringify(Object.assign({ t, id }, fields)));
+    ws.send(encode(Object.assign({ t, id }, fields)));
     return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
   }
 
   function send(t, fields) {
-    if (S.ready && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(Object.assign({ t }, fields)));
+    if (S.ready && ws && ws.readyState === WebSocket.OPEN) ws.send(encode(Object.assign({ t }, fields)));
   }
 
   function connect() {
@@ -604,16 +1229,21 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     if (ws) return;
     let sock;
     try {
-      sock = new WebSocket(WS_URL, 'chat.v1.json');
+      sock = new WebSocket(WS_URL, PROTOCOLS);
     } catch (e) {
       scheduleReconnect();
       return;
     }
+    sock.binaryType = 'arraybuffer';
     ws = sock;
-    sock.onopen = () => hello();
+    sock.onopen = () => {
+      codec = sock.protocol === 'chat.v1.msgpack' ? 'msgpack' : 'json';
+      hello();
+    };
     sock.onmessage = (ev) => {
       let f;
-      try { f = JSON.parse(ev.data); } catch (e) { return; }
+      try { f = decode(ev.data); } catch (e) { console.warn('[chat] undecodable frame', e); return; }
+      if (!f || typeof f !== 'object') return;
       if (f.re != null && pending.has(f.re)) {
         const p = pending.get(f.re);
         pending.delete(f.re);
@@ -644,54 +1274,99 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     for (const item of S.outbox) item.inflight = false;
     S.starting = false;
     if (code === 1008 || code === 4403) { setConn('unavailable'); return; }
+    if (S.rehello) { S.rehello = false; connect(); return; }
     scheduleReconnect();
   }
 
   function scheduleReconnect() {
+    // exponential backoff with jitter: 0.5 s doubling up to 15 s, each wait drawn in [base/2, base]
     const base = Math.min(15000, 500 * 2 ** attempt);
     attempt++;
-    setConn(S.conn === 'connecting' && attempt === 1 ? 'connecting' : 'reconnecting');
+    if (navigator.onLine === false) setConn('offline');
+    else setConn(S.conn === 'connecting' && attempt === 1 ? 'connecting' : 'reconnecting');
     retryTimer = setTimeout(connect, base / 2 + Math.random() * base / 2);
   }
 
   async function hello() {
-    const fields = { page: Object.assign(pageInfo(), { referrer: document.referrer }), lang: navigator.language };
+    const fields = { page: Object.assign(pageInfo(), { referrer: document.referrer.slice(0, 2048) }), lang: LANG };
     const token = local.get('token');
     if (token) fields.token = token;
+    if (S.pendingProfile) Object.assign(fields, S.pendingProfile);
+    if (USER_ID) Object.assign(fields, { user_id: USER_ID, user_hash: USER_HASH || '' });
     let ok;
     try {
       ok = await request('hello', fields);
     } catch (err) {
-      if (err.code !== 'offline') { console.warn('[chat] hello refused:', err.code); dropSocket(); }
+      if (err.code === 'offline') return;
+      if (err.code === 'unauthorized' && USER_ID) {
+        // a wrong data-user-hash will not get better by retrying: say so and stop
+        console.warn('[chat] identity verification failed: check data-user-hash for this data-user-id');
+        dropSocket();
+        clearTimeout(retryTimer);
+        setConn('unavailable');
+        return;
+      }
+      console.warn('[chat] hello refused:', err.code);
+      dropSocket();
       return;
     }
     if (ok.token) local.set('token', ok.token);
+    S.profile = Object.assign({}, S.profile, ok.visitor && { name: ok.visitor.name, email: ok.visitor.email });
+    S.pendingProfile = null;
     S.ready = true;
     attempt = 0;
     pingOut = false;
+    clearInterval(pingTimer);
     pingTimer = setInterval(ping, 25000);
+    lastUrl = location.href;
     const conv = ok.conversation;
     if (conv && conv.state !== 'closed') adoptConversation(conv);
     else conversationEnded();  // it ended while we were away
     setConn('online');
     try {
       if (S.conv) await syncHistory(S.conv.id);
+      else await restorePrevious();
     } catch (err) {
       if (err.code === 'offline') return;
     }
-    if (S.conv) for (const item of S.outbox) item.kind = 'msg';
+    for (const item of S.outbox) if (S.conv && !item.cid) item.cid = S.conv.id;
     flush();
     markRead();
+    renderSeen();
+  }
+
+  /** With no open conversation (after a reload, or the end of one): show the last one if it
+   *  was active in the last day, and its survey if it was neither answered nor dismissed. */
+  async function restorePrevious() {
+    const cid = S.prevCid || local.get('last');
+    if (!cid) return;
+    S.prevCid = cid;
+    try {
+      await syncHistory(cid);
+    } catch (err) {
+      if (err.code !== 'not_found' && err.code !== 'forbidden') throw err;
+    }
+    const rows = [...list.querySelectorAll('.row')].filter((r) => r.dataset.cid === cid);
+    const newest = Math.max(0, ...rows.map((r) => +r.dataset.ts || 0));
+    if (!rows.length || newest < Date.now() - 24 * 3600 * 1000) {
+      rows.forEach((r) => r.remove());
+      S.prevCid = null;
+      local.set('last', null);
+      local.set('survey', null);
+      renderHeader();
+      return;
+    }
+    renderHeader();
+    const survey = local.json('survey');
+    if (survey && survey.cid === cid) showSurvey(cid, survey.ask);
   }
 
   async function syncHistory(cid) {
-    const live = S.conv.lastSeq > 0;  // a first load's history is not "new"
     for (;;) {
-      const r = await request('sync', { cid, after: S.conv.lastSeq });
-      if (!S.conv || S.conv.id !== cid) return;
-      const before = S.conv.lastSeq;
-      for (const m of r.messages || []) showMessage(m, live);
-      if (!r.more || S.conv.lastSeq === before) return;
+      const after = S.last.get(cid) || 0;
+      const r = await request('sync', { cid, after });
+      for (const m of r.messages || []) showMessage(m);
+      if (!r.more || (S.last.get(cid) || 0) === after) return;
     }
   }
 
@@ -709,8 +1384,8 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
   let typingTrail = null;
 
   function autoGrow() {
-    input.style.height = 'auto';
-    input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
+    input.style.height = '';  // empty: back to one line (a long placeholder must not count)
+    if (input.value) input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
   }
 
   function onComposerKey(e) {
@@ -726,7 +1401,7 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     if (!input.value.trim()) { stopTyping(); return; }
     clearTimeout(typingIdle);
     typingIdle = setTimeout(stopTyping, 4000);
-    const wait = 1500 - (Date.now() - typingSentAt);
+    const wait = 1200 - (Date.now() - typingSentAt);
     if (wait <= 0) sendTyping();
     else if (!typingTrail) typingTrail = setTimeout(sendTyping, wait);
   }
@@ -734,7 +1409,7 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
   function sendTyping() {
     clearTimeout(typingTrail);
     typingTrail = null;
-    if (!S.conv || !S.ready) return;
+    if (!S.conv || !S.ready || !input.value.trim()) return;
     typingSentAt = Date.now();
     typingOn = true;
     send('typing', { cid: S.conv.id, on: true, preview: input.value.slice(0, 4000) });
@@ -750,17 +1425,34 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
 
   // ---- open / close -------------------------------------------------------------------
 
+  function onRootKey(e) {
+    if (e.key !== 'Escape' || !S.open) return;
+    e.stopPropagation();
+    if (!confirmBar.hidden) { hideConfirm(true); return; }
+    close();
+  }
+
+  /** First-time visitors connect when they show interest (hover, focus or open the
+   *  launcher), not on every page view; returning ones at once (history, unread badge). */
+  function ensureConnected() {
+    if (S.conn !== 'idle') return;
+    setConn('connecting');
+    connect();
+  }
+
   function open() {
+    ensureConnected();
     if (S.open) return;
     S.open = true;
     session.set('open', '1');
     panel.hidden = false;
     root.classList.add('open');
     launcher.setAttribute('aria-expanded', 'true');
-    S.unread = 0;
     renderBadge();
     scrollDown(true);
-    input.focus();
+    const first = prechat.card && prechat.card.isConnected &&
+      Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
+    (first || input).focus();
     markRead();
   }
 
@@ -771,28 +1463,61 @@ textarea:focus { border-color: ${ACCENT}; outline: none; box-shadow: 0 0 0 3px r
     panel.hidden = true;
     root.classList.remove('open');
     launcher.setAttribute('aria-expanded', 'false');
+    hideConfirm(false);
     renderBadge();
     launcher.focus();
   }
 
   // ---- start --------------------------------------------------------------------------
 
-  function mount() {
-    document.body.append(host);
-    renderHeader();
-    if (session.get('open')) open();
-    connect();
+  function restoreOutbox() {
+    const saved = local.json('outbox');
+    if (!Array.isArray(saved)) return;
+    for (const o of saved) {
+      if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
+      const item = { cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false };
+      S.outbox.push(item);
+      insertRow(item.el, item.cid || '', null);
+    }
   }
 
-  const navigated = () => send('page', pageInfo());
-  window.addEventListener('popstate', navigated);
-  window.addEventListener('hashchange', navigated);
-  window.addEventListener('online', () => { if (!ws) { attempt = 0; connect(); } });
+  function mount() {
+    document.body.append(host);
+    for (const name of PRECHAT) S.profile[name] = null;
+    restoreOutbox();
+    renderHeader();
+    renderBadge();
+    if (session.get('open')) open();
+    if (local.get('token') || S.outbox.length) ensureConnected();
+    launcher.addEventListener('pointerenter', ensureConnected);
+    launcher.addEventListener('focus', ensureConnected);
+  }
+
+  // navigation: single-page apps change the URL without a reload
+  let lastUrl = location.href;
+  function checkPage() {
+    if (location.href === lastUrl || !S.ready) return;
+    lastUrl = location.href;
+    send('page', pageInfo());
+  }
+  window.addEventListener('popstate', checkPage);
+  window.addEventListener('hashchange', checkPage);
+  setInterval(checkPage, 2000);
+  const started = () => S.conn !== 'idle' && S.conn !== 'unavailable';
+  window.addEventListener('online', () => { if (!ws && started()) { attempt = 0; connect(); } });
+  window.addEventListener('offline', () => {
+    if (!started()) return;
+    // the browser lost its network: say so now rather than when the socket times out
+    dropSocket();
+    setConn('offline');
+  });
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && S.open) { S.unread = 0; renderBadge(); markRead(); }
+    if (document.hidden) return;
+    if (S.open) markRead();
+    if (!ws && started()) { attempt = 0; connect(); }  // a phone woke up: do not wait for the backoff
   });
 
-  window.ChatWidget = { open, close };
+  window.ChatWidget = { open, close, codec: { encode: mpEncode, decode: mpDecode } };
   if (document.body) mount();
   else document.addEventListener('DOMContentLoaded', mount);
 })();

@@ -179,3 +179,25 @@ async def test_previous_conversations_of_the_visitor_being_served(live: Live) ->
             headers={"Authorization": f"Bearer {await live.token(bob)}"},
         )
         assert other.status_code == 403
+
+
+async def test_team_profile_gzip_and_earlier_transcripts(live: Live) -> None:
+    alice = await live.agent(name="Alice")
+    visitor = await live.visitor()
+    first = (await visitor.request("start", text="first"))["conversation"]["id"]
+    await alice.event("assigned")
+    await alice.request("close", cid=first, resolved=True)
+    second = (await visitor.request("start", text="second"))["conversation"]["id"]
+    await alice.event("assigned", timeout=5)
+    me = await visitor.request("profile", name="Vera", email="vera@example.com")
+    assert me["visitor"]["name"] == "Vera"
+    changed = await alice.event("visitor_profile", cid=second)
+    assert changed["email"] == "vera@example.com"
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        auth = {"Authorization": f"Bearer {await live.token(alice.agent)}"}
+        team = (await http.get("/api/team", headers=auth)).json()["agents"]
+        assert [(a["name"], a["connected"], a["active"]) for a in team] == [("Alice", True, 1)]
+        earlier = await http.get(f"/api/conversations/{first}", headers=auth)
+        assert earlier.status_code == 200  # she serves this visitor now
+        widget = await http.get("/widget.js", headers={"Accept-Encoding": "gzip"})
+        assert widget.headers.get("content-encoding") == "gzip"
