@@ -109,9 +109,18 @@ def without(base: Frame, key: str) -> Frame:
 # --- the contract's frames parse ---------------------------------------------------------
 
 
+VISITOR_EXTENSIONS = {"profile"}  # documented in docs/protocol.md, Extensions
+
+
 def test_every_contract_frame_type_has_a_schema() -> None:
-    assert set(VISITOR_FRAMES) == set(VISITOR_VALID)
+    assert set(VISITOR_FRAMES) == set(VISITOR_VALID) | VISITOR_EXTENSIONS
     assert set(AGENT_FRAMES) == set(AGENT_VALID)
+
+
+def test_profile_extension_parses() -> None:
+    env = parse({"t": "profile", "name": "Vera", "email": "v@example.com"}, VISITOR_FRAMES)
+    assert (env.body.name, env.body.email) == ("Vera", "v@example.com")
+    assert code_of({"t": "profile", "name": "x" * 201}) is ErrorCode.TOO_LARGE
 
 
 @pytest.mark.parametrize(("side", "t"), ALL_VALID)
