@@ -20,6 +20,17 @@ PAGE_CSP = (
     "form-action 'self'"
 )
 DEMO_CSP = PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+# The console and the dashboard replay a visitor's page (co-browsing) in rrweb's sandboxed
+# iframe (`sandbox="allow-same-origin"`, no scripts), which inherits this policy: the
+# replayed page's images, fonts, media and cross-origin stylesheets come from the visitor's
+# site. Scripts stay 'self' only.
+VIEWER_CSP = PAGE_CSP.replace(
+    "style-src 'self' 'unsafe-inline'", "style-src 'self' 'unsafe-inline' https:"
+).replace(
+    "img-src 'self' data:",
+    "img-src 'self' data: blob: https:; font-src 'self' data: https:; "
+    "media-src 'self' blob: https:",
+)
 
 
 def _page(path: Path, csp: str) -> Response:
@@ -52,10 +63,10 @@ def routes(static_dir: Path, *, demo_shop: bool) -> list[Route | Mount]:
         return _page(static_dir / "demo" / "index.html", DEMO_CSP)
 
     async def console(request: Request) -> Response:
-        return _page(static_dir / "console" / "index.html", PAGE_CSP)
+        return _page(static_dir / "console" / "index.html", VIEWER_CSP)
 
     async def dashboard(request: Request) -> Response:
-        return _page(static_dir / "dashboard" / "index.html", PAGE_CSP)
+        return _page(static_dir / "dashboard" / "index.html", VIEWER_CSP)
 
     async def widget(request: Request) -> Response:
         response = FileResponse(

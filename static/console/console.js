@@ -12,6 +12,7 @@
   const { row: messageRow, pendingRow } = window.ChatTranscript;
   const Alerts = window.ChatAlerts;
   const Canned = window.ChatCanned;
+  const Cobrowse = window.ChatCobrowse;
   const $ = (id) => document.getElementById(id);
 
   /** chats: cid -> {id, conv, msgs (sorted by seq), seqs, lastSeq, readSeq, readSent, typing,
@@ -140,6 +141,7 @@
     const chat = chats.get(cid);
     if (!chat) return;
     chats.delete(cid);
+    Cobrowse.forget(cid);
     persistOutbox();
     persistDrafts();
     persistRead();
@@ -529,6 +531,7 @@
     renderWaiting();
     renderChats();
     renderSelected();
+    if (again) Cobrowse.reconnected();
   }
 
   /** A chat that left us while we were disconnected: closed, or moved to someone else? */
@@ -580,6 +583,7 @@
         if (!chat) break;
         chat.closed = { by: f.by, reason: f.reason };
         chat.typing = null;
+        Cobrowse.over(chat.id);
         renderChats();
         if (chat.id === selected) renderSelected();
         break;
@@ -596,7 +600,10 @@
         status = f.state;
         renderTopbar();
         break;
-      default:  // stats, cobrowse: not shown in this console
+      case 'cobrowse':
+        Cobrowse.frame(f);
+        break;
+      default:  // stats: not shown in this console
     }
   }
 
@@ -609,6 +616,7 @@
     document.body.dataset.conn = state;
     for (const chat of chats.values()) for (const item of chat.outbox) item.waiting = state !== 'online';
     if (selected) renderTranscript();
+    Cobrowse.refresh();
   }
 
   // ---- rendering ----------------------------------------------------------------------
@@ -710,6 +718,7 @@
     $('no-chat-hint').textContent = status === 'online'
       ? 'You are online: new chats will open here. You can also claim a waiting visitor.'
       : 'Claim a waiting visitor, or go online to get chats automatically.';
+    Cobrowse.show(chat ? chat.id : null, chat ? !!chat.closed : false);
     if (!chat) return;
     $('chat-title').textContent = visitorName(chat.conv);
     const state = chat.closed ? 'closed' : chat.conv.state || 'active';
@@ -829,6 +838,7 @@
     chats.clear();
     waiting = [];
     selected = null;
+    Cobrowse.reset();
   }
 
   $('composer').addEventListener('submit', (e) => { e.preventDefault(); submit(); });
@@ -883,6 +893,11 @@
   });
   window.addEventListener('pagehide', () => { const chat = chats.get(selected); if (chat) chat.draft = $('input').value; persistDrafts(); });
   setInterval(updateWaited, 5000);
+  Cobrowse.init({
+    socket: () => sock,
+    visitorName: (cid) => { const chat = chats.get(cid); return chat ? visitorName(chat.conv) : 'The visitor'; },
+    notice,
+  });
 
   window.ChatAuth.init(start);
 })();

@@ -236,6 +236,7 @@
     const cid = watched.cid;
     if (sock && sock.ready) sock.request('watch', { cid, on: false }).catch(() => {});
     watched = null;
+    dropWatchScreen();
     $('watch').hidden = true;
     document.body.classList.remove('watching');
     refreshActive();
@@ -302,10 +303,35 @@
       case 'closed':
         watched.closed = { by: f.by, reason: f.reason };
         watched.typing = null;
+        dropWatchScreen();
         renderWatch(false);
+        break;
+      case 'cobrowse':
+        watchCobrowse(f);
         break;
       default:
     }
+  }
+
+  /** Co-browsing in the watched conversation: the visitor's page, read-only (supervisors do
+   *  not guide; the server replays the page when the watch starts). */
+  let watchScreen = null;
+  function watchCobrowse(f) {
+    if (f.op === 'events' && Array.isArray(f.events)) {
+      if (!watchScreen) {
+        $('watch-screen').hidden = false;
+        watchScreen = new window.ChatCobrowseViewer($('watch-view'), { maxHeight: () => 280 });
+      }
+      watchScreen.add(f.events);
+    } else if (f.op === 'ended' || f.op === 'declined') {
+      dropWatchScreen();
+    }
+  }
+
+  function dropWatchScreen() {
+    if (watchScreen) watchScreen.destroy();
+    watchScreen = null;
+    $('watch-screen').hidden = true;
   }
 
   // ---- connection ---------------------------------------------------------------------

@@ -27,7 +27,14 @@
  * a browser test checks it byte for byte against the vendored @msgpack/msgpack.
  *
  * User text only ever reaches the page through textContent and DOM-built links: never
- * innerHTML. */
+ * innerHTML.
+ *
+ * Co-browsing (PROTOCOL.md §5): when the agent asks, the visitor accepts or declines; only
+ * then does this tab load rrweb's recorder (from this server's /static/vendor/) and stream
+ * the page to the agent, with the privacy options forced below. Two more optional attributes
+ * add to what is never recorded (they cannot remove anything):
+ *   data-cobrowse-block="CSS selector"   sent as empty boxes of the same size
+ *   data-cobrowse-mask="CSS selector"    their text sent as "••••" */
 (function () {
   'use strict';
   if (window.ChatWidget) return;
@@ -92,7 +99,8 @@
       else if (v === false) u8(0xc2);
       else if (v === true) u8(0xc3);
       else if (typeof v === 'number') {
-        if (Number.isSafeInteger(v)) int(v);
+        if (!Number.isFinite(v)) u8(0xc0);  // NaN and infinities: nil, as JSON.stringify does
+        else if (Number.isSafeInteger(v)) int(v);
         else { u8(0xcb); room(8); view.setFloat64(pos, v); pos += 8; }
       } else if (typeof v === 'string') {
         const bytes = utf8.encode(v);
@@ -235,6 +243,13 @@
       rateOffline: 'You are offline: try again in a moment.',
       rateFailed: 'Your rating could not be sent, please try again.',
       ended: 'This chat has ended. Write below to start a new one.',
+      cbAsk: '{name} wants to see this page to help you',
+      cbAskText: 'They will see this page and what you do on it, but not what you type into fields, nor your other tabs or apps. You can stop at any time.',
+      cbAccept: 'Accept',
+      cbDecline: 'Decline',
+      cbSharing: '{name} can see this page',
+      cbStop: 'Stop sharing',
+      cbFailed: 'This page could not be shared.',
     },
     it: {
       title: 'Scrivici',
@@ -295,12 +310,27 @@
       rateOffline: 'Sei offline: riprova tra un momento.',
       rateFailed: 'Non è stato possibile inviare la valutazione, riprova.',
       ended: 'Questa chat è terminata. Scrivi qui sotto per iniziarne una nuova.',
+      cbAsk: '{name} vorrebbe vedere questa pagina per aiutarti',
+      cbAskText: 'Vedrà questa pagina e cosa fai, ma non quello che scrivi nei campi, né le altre schede o app. Puoi interrompere in qualsiasi momento.',
+      cbAccept: 'Accetta',
+      cbDecline: 'Rifiuta',
+      cbSharing: '{name} può vedere questa pagina',
+      cbStop: 'Interrompi',
+      cbFailed: 'Non è stato possibile condividere questa pagina.',
     },
   };
 
   /** The server's system lines are English; these say the same in the widget's language. */
   const SYSTEM_LINES = {
+    en: [
+      [/^Co-browsing started$/, 'Page sharing started'],
+      [/^Co-browsing declined$/, 'Page sharing declined'],
+      [/^Co-browsing ended$/, 'Page sharing ended'],
+    ],
     it: [
+      [/^Co-browsing started$/, 'Condivisione della pagina avviata'],
+      [/^Co-browsing declined$/, 'Condivisione della pagina rifiutata'],
+      [/^Co-browsing ended$/, 'Condivisione della pagina terminata'],
       [/^Transferred to (.+)$/, 'Conversazione trasferita a $1'],
       [/^(.+) joined the chat$/, 'Ti risponde $1'],
       [/^Transferred back to the queue$/, 'Di nuovo in coda: ti risponderà il prossimo operatore disponibile'],
@@ -375,6 +405,8 @@
   const ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
   const ICON_DOWN = 'M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z';
   const ICON_SEND = 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z';
+  const ICON_SCREEN = 'M3 3h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V4a1 1 0 0 1 1-1zm1 2v10h16V5z';
+  const ICON_POINTER = 'M5 2.5v16.8l4.3-4.1 2.9 6.5 2.7-1.2-2.9-6.4H18z';
   const ICON_STAR = 'm12 17.3 6.2 3.7-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z';
 
   const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
@@ -531,13 +563,43 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
 .actions { display: flex; gap: 8px; justify-content: flex-end; margin-top: 8px; }
 .done { align-self: center; color: #166534; background: #dcfce7; border-radius: 999px; padding: 4px 12px;
   font-size: 12.5px; margin: 6px 0; }
+.cobrowse-ask { display: flex; gap: 10px; padding: 12px 14px; background: #eff6ff; border-bottom: 1px solid #bfdbfe; }
+.cobrowse-ask .cb-icon { flex: none; width: 34px; height: 34px; border-radius: 50%; background: ${ACCENT}; color: #fff;
+  display: grid; place-items: center; }
+.cobrowse-ask .cb-icon svg { width: 18px; height: 18px; }
+.cobrowse-ask .cb-body { flex: 1; min-width: 0; }
+.cobrowse-ask p { margin: 0; }
+.cb-title { font-weight: 650; font-size: 14px; color: #111827; }
+.cb-text { font-size: 12.5px; color: #374151; margin-top: 3px !important; }
+.cb-actions { display: flex; gap: 8px; margin-top: 10px; justify-content: flex-end; }
+.cb-actions .btn { padding: 6px 14px; }
+.cobrowse-bar { position: fixed; top: 12px; left: 50%; transform: translateX(-50%); z-index: 2147483001;
+  display: flex; align-items: center; gap: 10px; max-width: calc(100vw - 24px); padding: 6px 6px 6px 14px;
+  border-radius: 999px; background: #111827; color: #fff; font-size: 13px; font-weight: 500;
+  box-shadow: 0 8px 24px rgba(17,24,39,.35); }
+.cobrowse-bar .rec { flex: none; width: 10px; height: 10px; border-radius: 50%; background: #ef4444;
+  box-shadow: 0 0 0 3px rgba(239,68,68,.35); }
+.cobrowse-bar .txt { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.cobrowse-bar button { flex: none; border: 0; border-radius: 999px; background: #dc2626; color: #fff; font-weight: 600;
+  font-size: 12.5px; padding: 6px 14px; }
+.cobrowse-bar button:hover { background: #b91c1c; }
+.cobrowse-bar button:focus-visible { outline-color: #fff; }
+.cb-pointer { position: fixed; left: 0; top: 0; z-index: 2147483002; pointer-events: none; color: #db2777;
+  transition: transform .1s linear; will-change: transform; }
+.cb-pointer svg { display: block; width: 24px; height: 24px; stroke: #fff; stroke-width: 1.2px;
+  filter: drop-shadow(0 1px 2px rgba(0,0,0,.35)); }
+.cb-pointer .name { position: absolute; left: 18px; top: 20px; padding: 2px 8px; border-radius: 999px; background: #db2777;
+  color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
+.cb-mark { position: fixed; left: 0; top: 0; z-index: 2147482999; pointer-events: none; border: 3px solid #db2777;
+  border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
+.cb-mark.fade { opacity: 0; }
 @media (max-width: 480px) {
   .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
   input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
   .root.open .launcher { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-  .launcher { transition: none; }
+  .launcher, .cb-pointer, .cb-mark { transition: none; }
   .dots i { animation: none; opacity: .7; }
 }
 `;
@@ -587,6 +649,24 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     h('button', { type: 'button', class: 'btn', text: T.cancel, onclick: () => hideConfirm(true) }),
     h('button', { type: 'button', class: 'btn danger', text: T.endYes, onclick: endChat }));
   const banner = h('div', { class: 'banner', role: 'status', hidden: true });
+  // co-browsing: the consent question (in the panel), the "shared" bar and the agent's
+  // pointer and highlight (over the page); all in this shadow DOM, which is never recorded
+  const cbAskTitle = h('p', { class: 'cb-title', id: 'cb-ask-title', role: 'alert' });
+  const cbAsk = h('div', {
+    class: 'cobrowse-ask', role: 'group', 'aria-labelledby': 'cb-ask-title', 'aria-describedby': 'cb-ask-text', hidden: true,
+  },
+  h('div', { class: 'cb-icon', 'aria-hidden': 'true' }, svgIcon(ICON_SCREEN)),
+  h('div', { class: 'cb-body' }, cbAskTitle, h('p', { class: 'cb-text', id: 'cb-ask-text', text: T.cbAskText }),
+    h('div', { class: 'cb-actions' },
+      h('button', { type: 'button', class: 'btn cb-decline', text: T.cbDecline, onclick: () => cbAnswer(false) }),
+      h('button', { type: 'button', class: 'btn primary cb-accept', text: T.cbAccept, onclick: () => cbAnswer(true) }))));
+  const cbBarText = h('span', { class: 'txt' });
+  const cbBar = h('div', { class: 'cobrowse-bar', role: 'status', hidden: true },
+    h('span', { class: 'rec', 'aria-hidden': 'true' }), cbBarText,
+    h('button', { type: 'button', class: 'cb-stop', text: T.cbStop, onclick: () => cbStopSharing() }));
+  const cbPointerName = h('span', { class: 'name' });
+  const cbPointer = h('div', { class: 'cb-pointer', hidden: true, 'aria-hidden': 'true' }, svgIcon(ICON_POINTER), cbPointerName);
+  const cbMark = h('div', { class: 'cb-mark', hidden: true, 'aria-hidden': 'true' });
   const queueEl = h('div', { class: 'queue', role: 'status', hidden: true });
   const emptyEl = h('p', { class: 'empty', text: T.empty });
   const list = h('div', {
@@ -605,9 +685,9 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
   },
   h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-  confirmBar, banner, queueEl, list, typingEl, composer);
+  confirmBar, banner, cbAsk, queueEl, list, typingEl, composer);
   avatar.append(svgIcon(ICON_CHAT), dot);
-  const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel);
+  const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar, cbMark, cbPointer);
   shadow.append(root);
 
   // pre-chat form (only with data-prechat)
@@ -1008,6 +1088,7 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
 
   function conversationEnded() {
     if (!S.conv) return;
+    cbEnd();
     stopTyping();
     S.prevCid = S.conv.id;
     S.conv = null;
@@ -1131,6 +1212,479 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     scrollDown(true);
   }
 
+  // ---- co-browsing (PROTOCOL.md §5) -------------------------------------------------------
+
+  /* The agent asks to see the page; every tab of the visitor shows the question, and only the
+   * tab that accepts records. Its phase is kept in sessionStorage, so a reload or a navigation
+   * of that tab, within the same conversation, goes on sharing (with a fresh snapshot). rrweb's
+   * recorder is loaded from this server only once the visitor has accepted, and runs with
+   * privacy options forced here: every input value, and the text of editable elements, is sent
+   * as a fixed "••••"; password, card and one-time-code fields, `data-chat-private` elements
+   * and this widget are never serialized; a site can add selectors, never remove them.
+   * Events go out in batches about every 100 ms; when the socket backs up, mouse movement is
+   * dropped first, and past a higher mark everything is dropped and a fresh snapshot follows
+   * once it drains (DOM mutations are never dropped one by one). The agent's pointer and
+   * highlights are drawn in this widget's shadow DOM, which is never recorded. */
+
+  const CB_LIB = SERVER.origin + '/static/vendor/rrweb-record.min.js';
+  const CB_FLUSH_MS = 100;
+  const CB_FRAME_MAX = 1024 * 1024;  // bytes per events frame (the server's cap defaults to 2 MiB)
+  const CB_LOW_WATER = 1024 * 1024;  // socket backlog over which mouse movement is dropped
+  const CB_HIGH_WATER = 4 * 1024 * 1024;  // ... over which everything is, until a fresh snapshot
+  const CB_DOM_DEPTH = 24;  // snapshot levels sent nested (frames may nest 64 deep); deeper: added
+  const CB_SNAPSHOT_GAP_MS = 1000;  // at most one fresh snapshot a second
+  const CB_HIGHLIGHT_MS = 3000;
+  const CB_POINTER_IDLE_MS = 8000;
+  const MOVES = new Set([1, 6, 12]);  // rrweb IncrementalSource MouseMove, TouchMove, Drag
+
+  /** A site's extra selector from the script tag, if it is a valid one. */
+  function siteSelector(attr) {
+    const value = (script.getAttribute(attr) || '').trim();
+    if (!value) return [];
+    try {
+      document.createDocumentFragment().querySelector(value);
+      return [value];
+    } catch (e) {
+      console.warn('[chat] ignoring the invalid selector in ' + attr);
+      return [];
+    }
+  }
+  const CB_BLOCK = [
+    'input[type=password]', '[autocomplete^="cc-" i]', '[autocomplete="one-time-code" i]',
+    '[autocomplete="current-password" i]', '[autocomplete="new-password" i]',
+    '[data-chat-private]', '[data-cobrowse-block]',
+  ].concat(siteSelector('data-cobrowse-block')).join(', ');
+  // text typed into editable elements is masked like an input's value
+  const CB_MASK = ['[data-chat-mask]', '[data-cobrowse-mask]', '[contenteditable]:not([contenteditable="false" i])']
+    .concat(siteSelector('data-cobrowse-mask')).join(', ');
+
+  /** phase: none | asked | sharing. lib: rrweb's recorder once loaded; live: recording (stop:
+   *  the recorder's stop function); queue: events not sent yet. */
+  const CB = {
+    phase: 'none', cid: null, agent: '', lib: null, stop: null, live: false, queue: [], timer: null,
+    drain: false, lastSnapshot: 0, snapshotTimer: null, endOwed: null,
+    pointerTimer: null, markUntil: 0, markEl: null,
+  };
+
+  function cbSave() {
+    session.set('cobrowse', CB.phase === 'none' ? null
+      : JSON.stringify({ cid: CB.cid, agent: CB.agent, phase: CB.phase }));
+  }
+
+  function cbRender() {
+    cbAsk.hidden = CB.phase !== 'asked';
+    cbAskTitle.textContent = CB.phase === 'asked' ? tr('cbAsk', { name: CB.agent }) : '';
+    for (const b of cbAsk.querySelectorAll('button')) b.disabled = false;
+    cbBar.hidden = CB.phase !== 'sharing';
+    cbBarText.textContent = CB.phase === 'sharing' ? tr('cbSharing', { name: CB.agent }) : '';
+    if (CB.phase !== 'sharing') {
+      cbPointer.hidden = true;
+      cbMark.hidden = true;
+      CB.markEl = null;
+    }
+  }
+
+  function onCobrowse(f) {
+    switch (f.op) {
+      case 'request':
+        cbEnd();  // a new question replaces anything left over
+        CB.phase = 'asked';
+        CB.cid = f.cid;
+        CB.agent = (f.agent && f.agent.name) || (S.conv && S.conv.agentName) || T.agent;
+        cbSave();
+        cbRender();
+        if (!S.open) open(false);  // show the question, but leave the focus where it is
+        break;
+      case 'accepted':  // answered in another tab of this visitor: that tab records
+      case 'declined':
+        if (CB.phase === 'asked' && CB.cid === f.cid) cbEnd();
+        break;
+      case 'ended':
+        if (CB.cid === f.cid) cbEnd();
+        break;
+      case 'resync':
+        if (CB.phase === 'sharing' && CB.cid === f.cid) cbSnapshot();
+        break;
+      case 'pointer':
+        if (CB.phase === 'sharing' && CB.cid === f.cid) cbShowPointer(f.x, f.y);
+        break;
+      case 'highlight':
+        if (CB.phase === 'sharing' && CB.cid === f.cid) cbHighlight(f);
+        break;
+      default:
+    }
+  }
+
+  function cbAnswer(yes) {
+    if (CB.phase !== 'asked') return;
+    const cid = CB.cid;
+    for (const b of cbAsk.querySelectorAll('button')) b.disabled = true;
+    if (yes) loadRecorder().catch(() => {});  // fetch it meanwhile; nothing records before the ok
+    request('cobrowse', { cid, op: yes ? 'accept' : 'decline' }).then(() => {
+      if (CB.phase !== 'asked' || CB.cid !== cid) return;
+      if (yes) cbShare(); else cbEnd();
+    }, (err) => {
+      if (CB.phase !== 'asked' || CB.cid !== cid) return;
+      if (err.code === 'offline' || err.code === 'rate_limited') { cbRender(); return; }  // ask again
+      cbEnd();  // conflict: the agent withdrew the question, or another tab answered it
+    });
+  }
+
+  function cbShare() {
+    CB.phase = 'sharing';
+    cbSave();
+    cbRender();
+    const cid = CB.cid;
+    loadRecorder().then((lib) => {
+      if (CB.phase === 'sharing' && CB.cid === cid && !CB.live) cbRecord(lib);
+    }, (e) => {
+      console.warn('[chat] co-browsing is not available:', e.message);
+      cbFailed();
+    });
+  }
+
+  function cbRecord(lib) {
+    CB.lib = lib;
+    CB.queue = [];
+    CB.drain = false;
+    CB.lastSnapshot = Date.now();
+    CB.live = true;  // before record(): it emits the first snapshot at once
+    let stop = null;
+    try {
+      stop = lib.record({
+        emit: cbEmit,
+        maskAllInputs: true,  // every value of every input, textarea and select
+        maskInputFn: (value) => (value ? '••••' : ''),  // not even the length
+        maskTextSelector: CB_MASK,
+        maskTextFn: (text) => (text.trim() ? '••••' : text),
+        blockSelector: CB_BLOCK,
+        slimDOMOptions: 'all',  // no scripts, comments or meta tags
+        recordCanvas: false,
+        recordCrossOriginIframes: false,
+        inlineImages: false,
+        collectFonts: false,
+        // input 'all' (not 'last', which waits for the field's `change`): the values are the
+        // fixed mask, and rrweb sends one only when it differs from the last, so this costs one
+        // event when a field goes from empty to filled, and shows it as it happens
+        sampling: { mousemove: 50, mousemoveCallback: 100, scroll: 100, input: 'all' },
+        errorHandler: () => true,  // a recorder bug must not break the site
+      }) || null;
+    } catch (e) {
+      stop = null;
+    }
+    if (CB.phase !== 'sharing' || !CB.live) {  // it ended while starting (the first snapshot failed)
+      if (stop) try { stop(); } catch (e) { /* gone anyway */ }
+      return;
+    }
+    CB.stop = stop;
+    if (!stop) cbFailed();
+  }
+
+  /** Stop recording and forget the co-browse here (the server is told by the caller). */
+  function cbEnd() {
+    if (CB.stop) {
+      try { CB.stop(); } catch (e) { /* the recorder is gone anyway */ }
+    }
+    CB.stop = null;
+    CB.live = false;
+    clearTimeout(CB.timer);
+    clearTimeout(CB.snapshotTimer);
+    clearTimeout(CB.pointerTimer);
+    CB.timer = CB.snapshotTimer = null;
+    CB.queue = [];
+    CB.drain = false;
+    CB.phase = 'none';
+    cbSave();
+    cbRender();
+  }
+
+  /** The visitor's "Stop sharing": recording stops now, the server is told (later if offline). */
+  function cbStopSharing() {
+    const cid = CB.cid;
+    cbEnd();
+    CB.endOwed = cid;
+    cbPayEnd();
+    (S.open ? input : launcher).focus({ preventScroll: true });
+  }
+
+  function cbPayEnd() {
+    const cid = CB.endOwed;
+    if (!cid) return;
+    request('cobrowse', { cid, op: 'end' }).then(() => { CB.endOwed = null; }, (err) => {
+      if (err.code !== 'offline') CB.endOwed = null;  // conflict, closed: it is over anyway
+    });
+  }
+
+  function cbFailed() {
+    if (CB.phase === 'none') return;
+    const cid = CB.cid;
+    cbEnd();
+    CB.endOwed = cid;
+    cbPayEnd();
+    insertRow(h('div', { class: 'row sys', role: 'status', text: T.cbFailed }), cid, null);
+  }
+
+  /** After each `hello`: pick up where this tab was (reload, navigation or reconnect). */
+  function cbReconnected() {
+    cbPayEnd();
+    if (CB.phase === 'none') {
+      const saved = session.json('cobrowse');
+      if (!saved || !S.conv || saved.cid !== S.conv.id) { session.set('cobrowse', null); return; }
+      CB.cid = saved.cid;
+      CB.agent = String(saved.agent || T.agent);
+      if (saved.phase === 'sharing') { cbShare(); return; }
+      CB.phase = 'asked';
+      cbRender();
+      return;
+    }
+    if (!S.conv || CB.cid !== S.conv.id) { cbEnd(); return; }
+    if (CB.phase === 'sharing' && CB.live) cbSnapshot();  // frames may have been lost meanwhile
+  }
+
+  let recorderLoading = null;
+  /** rrweb's recorder, from this server (a script tag: the page's CSP allows this origin,
+   *  since it runs the widget). It is a UMD bundle: kept from registering with an AMD loader
+   *  of the page, and its global taken back, so that the page sees no new global. */
+  function loadRecorder() {
+    if (recorderLoading) return recorderLoading;
+    recorderLoading = new Promise((resolve, reject) => {
+      const had = Object.prototype.hasOwnProperty.call(window, 'rrwebRecord');
+      const before = window.rrwebRecord;
+      let amd = null;
+      try {
+        if (typeof window.define === 'function' && window.define.amd) {
+          amd = window.define.amd;
+          window.define.amd = undefined;
+        }
+      } catch (e) { amd = null; /* a frozen loader: the bundle may not register a global then */ }
+      const tag = document.createElement('script');
+      tag.src = CB_LIB;
+      tag.async = true;
+      const settle = () => {
+        if (amd) try { window.define.amd = amd; } catch (e) { /* as it was */ }
+        const lib = window.rrwebRecord;
+        if (had) window.rrwebRecord = before;
+        else try { delete window.rrwebRecord; } catch (e) { window.rrwebRecord = undefined; }
+        tag.remove();
+        return lib;
+      };
+      tag.onload = () => {
+        const lib = settle();
+        if (lib && typeof lib.record === 'function') resolve(lib);
+        else reject(new Error('the recorder did not load'));
+      };
+      tag.onerror = () => { settle(); reject(new Error('the recorder could not be fetched')); };
+      (document.head || document.documentElement).append(tag);
+    });
+    recorderLoading.catch(() => { recorderLoading = null; });
+    return recorderLoading;
+  }
+
+  function cbEmit(event) {
+    if (CB.phase !== 'sharing') return;
+    if (event.type === 2) {  // FullSnapshot (after its Meta): out now
+      CB.queue.push(...cbFlatten(event, CB_DOM_DEPTH), cbWidgetEvent());
+      cbFlush();
+      return;
+    }
+    CB.queue.push(event);
+    if (!CB.timer && event.type !== 4) CB.timer = setTimeout(cbFlush, CB_FLUSH_MS);
+  }
+
+  function cbFlush() {
+    clearTimeout(CB.timer);
+    CB.timer = null;
+    if (CB.phase !== 'sharing' || !CB.live) { CB.queue = []; return; }
+    let events = CB.queue;
+    CB.queue = [];
+    if (!S.ready || !ws) { CB.drain = true; return; }  // a fresh snapshot after the reconnect
+    const backlog = ws.bufferedAmount;
+    if (CB.drain || backlog > CB_HIGH_WATER) {
+      // too far behind: what is queued is dropped, and a fresh snapshot replaces it
+      CB.drain = true;
+      if (backlog > CB_LOW_WATER) { CB.timer = setTimeout(cbFlush, 250); return; }
+      CB.drain = false;
+      cbSnapshot(true);
+      return;
+    }
+    if (backlog > CB_LOW_WATER) events = events.filter((e) => !(e.type === 3 && MOVES.has(e.data.source)));
+    if (!events.length) return;
+    const frames = [];
+    if (!cbPack(CB.cid, events, frames)) { cbFailed(); return; }
+    const cid = CB.cid;
+    for (const frame of frames) {
+      dispatch('cobrowse', frame).catch((err) => {
+        if (CB.phase !== 'sharing' || CB.cid !== cid) return;
+        if (err.code === 'offline') CB.drain = true;  // a fresh snapshot after the reconnect
+        else if (['conflict', 'closed', 'forbidden', 'not_found'].includes(err.code)) cbEnd();  // over there
+        else if (err.code === 'too_large') cbFailed();
+        else cbSnapshot();  // rate_limited, unavailable, ...: that batch is lost, start again from a snapshot
+      });
+    }
+  }
+
+  /** Where the chat window is on screen, as an rrweb Custom event: the widget itself is never
+   *  recorded, so the agent's view marks the part of the page that it covers. */
+  function cbWidgetEvent() {
+    const box = (el) => {
+      const r = el.getBoundingClientRect();
+      return r.width && r.height
+        ? { x: Math.round(r.left), y: Math.round(r.top), w: Math.round(r.width), h: Math.round(r.height) } : null;
+    };
+    return { type: 5, timestamp: Date.now(), data: { tag: 'chat-widget', payload: { launcher: box(launcher), panel: box(panel) } } };
+  }
+
+  let cbWidgetTimer = null;
+  function cbWidgetMoved() {
+    if (!CB.live || cbWidgetTimer) return;
+    cbWidgetTimer = setTimeout(() => {
+      cbWidgetTimer = null;
+      if (!CB.live) return;
+      CB.queue.push(cbWidgetEvent());
+      if (!CB.timer) CB.timer = setTimeout(cbFlush, CB_FLUSH_MS);
+    }, 150);
+  }
+  window.addEventListener('resize', cbWidgetMoved);
+
+  /** Encode `events` into frames of at most CB_FRAME_MAX bytes, in order; a big mutation
+   *  or snapshot is split into several. False when one event alone is too big. */
+  function cbPack(cid, events, out) {
+    let frame = null;
+    try { frame = prepare('cobrowse', { cid, op: 'events', events }); } catch (e) { /* too deep */ }
+    if (frame && frame.size <= CB_FRAME_MAX) { out.push(frame); return true; }
+    if (events.length > 1) {
+      const mid = events.length >> 1;
+      return cbPack(cid, events.slice(0, mid), out) && cbPack(cid, events.slice(mid), out);
+    }
+    const e = events[0];
+    if (e.type === 2) return cbPack(cid, cbFlatten(e, 2), out);  // the body's nodes as additions
+    if (e.type === 3 && e.data.source === 0 && e.data.adds && e.data.adds.length > 1) {
+      return cbPack(cid, cbSplitMutation(e, Math.ceil(e.data.adds.length / 2)), out);
+    }
+    return false;
+  }
+
+  /** A FullSnapshot whose nodes below `depth` are sent instead as one Mutation that adds
+   *  them one by one, parents first, each appended to its parent in document order. */
+  function cbFlatten(event, depth) {
+    const adds = [];
+    const node = cbCut(event.data.node, 0, depth, adds);
+    if (!adds.length) return [event];
+    const shallow = Object.assign({}, event, { data: Object.assign({}, event.data, { node }) });
+    const mutation = { type: 3, timestamp: event.timestamp,
+      data: { source: 0, texts: [], attributes: [], removes: [], adds } };
+    return [shallow].concat(cbSplitMutation(mutation, 500));
+  }
+
+  function cbCut(node, level, depth, adds) {
+    const kids = node.childNodes;
+    if (!kids || !kids.length) return node;
+    if (level >= depth) {
+      for (const kid of kids) cbAddFlat(node.id, kid, adds);
+      return Object.assign({}, node, { childNodes: [] });
+    }
+    let changed = false;
+    const cut = kids.map((kid) => {
+      const c = cbCut(kid, level + 1, depth, adds);
+      if (c !== kid) changed = true;
+      return c;
+    });
+    return changed ? Object.assign({}, node, { childNodes: cut }) : node;
+  }
+
+  function cbAddFlat(parentId, node, adds) {
+    const kids = node.childNodes;
+    adds.push({ parentId, nextId: null, node: kids && kids.length ? Object.assign({}, node, { childNodes: [] }) : node });
+    if (kids) for (const kid of kids) cbAddFlat(node.id, kid, adds);
+  }
+
+  /** A Mutation as several, in order: removes first, then the additions in chunks, then the
+   *  text and attribute changes (the order in which rrweb's replayer applies them). */
+  function cbSplitMutation(e, chunk) {
+    const d = e.data;
+    if (d.adds.length <= chunk) return [e];
+    const out = [];
+    for (let i = 0; i < d.adds.length; i += chunk) {
+      const last = i + chunk >= d.adds.length;
+      out.push({ type: 3, timestamp: e.timestamp, data: Object.assign({}, d, {
+        removes: i === 0 ? d.removes : [], adds: d.adds.slice(i, i + chunk),
+        texts: last ? d.texts : [], attributes: last ? d.attributes : [],
+      }) });
+    }
+    return out;
+  }
+
+  /** A fresh snapshot (Meta + FullSnapshot), at most one a second. */
+  function cbSnapshot(now) {
+    if (CB.phase !== 'sharing' || !CB.live || !CB.lib) return;
+    const wait = CB.lastSnapshot + CB_SNAPSHOT_GAP_MS - Date.now();
+    if (wait > 0 && !now) {
+      if (!CB.snapshotTimer) CB.snapshotTimer = setTimeout(() => { CB.snapshotTimer = null; cbSnapshot(true); }, wait);
+      return;
+    }
+    clearTimeout(CB.snapshotTimer);
+    CB.snapshotTimer = null;
+    CB.lastSnapshot = Date.now();
+    CB.queue = [];  // replaced by the snapshot
+    CB.drain = false;
+    try { CB.lib.record.takeFullSnapshot(); } catch (e) { /* the next resync tries again */ }
+  }
+
+  /** The agent's pointer, in CSS pixels of this viewport; off the viewport it is hidden. */
+  function cbShowPointer(x, y) {
+    clearTimeout(CB.pointerTimer);
+    const inside = x >= 0 && y >= 0 && x <= window.innerWidth && y <= window.innerHeight;
+    cbPointer.hidden = !inside;
+    if (!inside) return;
+    cbPointerName.textContent = CB.agent;
+    cbPointer.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+    CB.pointerTimer = setTimeout(() => { cbPointer.hidden = true; }, CB_POINTER_IDLE_MS);
+  }
+
+  /** Outline the element the agent picked, for a few seconds. Never the widget, nor anything
+   *  blocked or masked, nor the whole page. */
+  function cbHighlight(f) {
+    let el = null;
+    if (typeof f.node === 'number') {
+      try { el = CB.lib && CB.lib.record.mirror.getNode(f.node); } catch (e) { el = null; }
+    } else if (typeof f.selector === 'string' && f.selector.length <= 200) {
+      try { el = document.querySelector(f.selector); } catch (e) { el = null; }
+    }
+    if (el && el.nodeType !== 1) el = el.parentElement;
+    if (!el || !el.isConnected || el === document.documentElement || el === document.body || el === host) return;
+    try {
+      if (el.closest(CB_BLOCK) || el.closest(CB_MASK) || el.closest('#chat-widget-host')) return;
+    } catch (e) {
+      return;
+    }
+    const r = el.getBoundingClientRect();
+    if (r.bottom < 0 || r.top > window.innerHeight) el.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    const follow = !CB.markEl;
+    CB.markEl = el;
+    CB.markUntil = Date.now() + CB_HIGHLIGHT_MS;
+    cbMark.classList.remove('fade');
+    cbMark.hidden = false;
+    if (follow) requestAnimationFrame(cbFollowMark);
+  }
+
+  function cbFollowMark() {
+    const el = CB.markEl;
+    if (!el || !el.isConnected || CB.phase !== 'sharing') { cbMark.hidden = true; CB.markEl = null; return; }
+    const left = Date.now() > CB.markUntil;
+    if (left) {
+      cbMark.classList.add('fade');
+      CB.markEl = null;
+      setTimeout(() => { if (!CB.markEl) cbMark.hidden = true; }, 400);
+      return;
+    }
+    const r = el.getBoundingClientRect();
+    const pad = 4;
+    cbMark.style.transform = `translate(${Math.round(r.left - pad)}px, ${Math.round(r.top - pad)}px)`;
+    cbMark.style.width = Math.round(r.width + 2 * pad) + 'px';
+    cbMark.style.height = Math.round(r.height + 2 * pad) + 'px';
+    requestAnimationFrame(cbFollowMark);
+  }
+
   // ---- events from the server -------------------------------------------------------
 
   function onEvent(f) {
@@ -1177,10 +1731,13 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
       case 'survey':
         showSurvey(f.cid, f.ask);
         break;
+      case 'cobrowse':
+        if (mine) onCobrowse(f);
+        break;
       case 'error':
         console.warn('[chat]', f.code, f.message);
         break;
-      default:  // cobrowse and future events: nothing to show here
+      default:  // future events: nothing to show here
     }
   }
 
@@ -1211,12 +1768,22 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
   }
 
   function request(t, fields) {
+    return dispatch(t, prepare(t, fields));
+  }
+
+  /** A request frame, encoded: {id, data, size} (size in bytes). */
+  function prepare(t, fields) {
+    const id = nextId++;
+    const data = encode(Object.assign({ t, id }, fields));
+    return { id, data, size: typeof data === 'string' ? utf8.encode(data).length : data.length };
+  }
+
+  function dispatch(t, frame) {
     if (!ws || ws.readyState !== WebSocket.OPEN || (!S.ready && t !== 'hello')) {
       return Promise.reject({ code: 'offline' });
     }
-    const id = nextId++;
-    ws.send(encode(Object.assign({ t, id }, fields)));
-    return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+    ws.send(frame.data);
+    return new Promise((resolve, reject) => pending.set(frame.id, { resolve, reject }));
   }
 
   function send(t, fields) {
@@ -1333,6 +1900,7 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     flush();
     markRead();
     renderSeen();
+    cbReconnected();
   }
 
   /** With no open conversation (after a reload, or the end of one): show the last one if it
@@ -1440,7 +2008,7 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     connect();
   }
 
-  function open() {
+  function open(focus) {
     ensureConnected();
     if (S.open) return;
     S.open = true;
@@ -1452,8 +2020,9 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     scrollDown(true);
     const first = prechat.card && prechat.card.isConnected &&
       Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
-    (first || input).focus();
+    if (focus !== false) (first || input).focus();
     markRead();
+    cbWidgetMoved();
   }
 
   function close() {
@@ -1466,6 +2035,7 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
     hideConfirm(false);
     renderBadge();
     launcher.focus();
+    cbWidgetMoved();
   }
 
   // ---- start --------------------------------------------------------------------------
