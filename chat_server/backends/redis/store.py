@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -68,15 +68,20 @@ Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
 
 
 def connect(url: str, *, retries: int = 2) -> Redis:
-    """A client that reconnects by itself; commands fail fast while Redis is away."""
-    return Redis.from_url(
+    """A client that reconnects by itself; commands fail fast while Redis is away.
+
+    The pool blocks (briefly) when all its connections are busy instead of raising, so a
+    burst of load queues up rather than being answered `unavailable`."""
+    pool = BlockingConnectionPool.from_url(
         url,
-        decode_responses=False,
+        max_connections=64,
+        timeout=5,
         socket_connect_timeout=2,
         socket_timeout=5,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         health_check_interval=5,
     )
+    return Redis(connection_pool=pool, decode_responses=False)
 
 
 @contextlib.asynccontextmanager
