@@ -292,7 +292,17 @@ async def test_what_is_typed_never_reaches_the_agent(
     for secret in [*SECRETS.values(), "Private-Marker-91", "4111111111111111"]:
         assert secret not in everything, secret
         assert secret.encode() not in raw, secret
-    assert "Hunter2" not in everything and "4111" not in everything
+    # no prefix leaks either (keystrokes travel one by one); fragments long enough that a
+    # random id (cmids are hex UUIDs) cannot contain them by chance
+    for fragment in (
+        "Hunter2",
+        "Plain-Secret",
+        "Notes-Secret",
+        "Editor-Secret",
+        "4111 1111",
+        "41111111",
+    ):
+        assert fragment not in everything, fragment
 
 
 async def test_decline_end_by_either_side_and_nobody_else_hears(
