@@ -16,7 +16,7 @@ from typing import Any
 from chat_server.backends.base import PresenceKind
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
-from chat_server.core.model import AgentStatus, Conversation
+from chat_server.core.model import Agent, AgentStatus, Conversation
 from chat_server.service.node import Node
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,14 @@ class Dispatcher:
             await _guarded(self.announce_queue(), "queue announcement")
             await asyncio.sleep(self.node.settings.queue_interval_s)  # at most 2 a second
 
-    async def candidates(self) -> list[routing.Candidate]:
+    async def candidates(self, agents: list[Agent] | None = None) -> list[routing.Candidate]:
         store = self.node.store
         online = await store.online("agent")
         if not online:
             return []
         loads = await store.loads()
         out = []
-        for agent in await store.agents():
+        for agent in agents if agents is not None else await store.agents():
             if agent.id not in online or agent.status is not AgentStatus.ONLINE:
                 continue
             if agent.max_chats <= 0:
@@ -112,11 +112,12 @@ class Dispatcher:
         queue = await store.waiting()
         if not queue:
             return
-        candidates = await self.candidates()
+        team = await store.agents()
+        candidates = await self.candidates(team)
         if not candidates:
             return
         now = self.node.clock.now_ms()
-        agents = {a.id: a for a in await store.agents()}
+        agents = {a.id: a for a in team}
         for cid, agent_id in routing.plan_assignments(queue, candidates, now):
             try:
                 changed = await store.assign(

@@ -235,24 +235,31 @@ async def agents(request: Request) -> Response:
     if not agent.is_supervisor:
         return _error(403, "forbidden")
     node = runtime(request).node
-    store, now = node.store, node.clock.now_ms()
-    online, loads = await store.online("agent"), await store.loads()
+    now = node.clock.now_ms()
     team = []
-    for member in await store.agents():
-        hour = metrics.window_view(await store.read_figures("1h", now, f"agent:{member.id}"))
-        load = loads.get(member.id)
+    for member, row in await _team(node.store):
+        hour = metrics.window_view(await node.store.read_figures("1h", now, f"agent:{member.id}"))
         team.append(
+            {**row, "frt_s": hour["frt_s"], "csat": hour["csat"], "answered": hour["answered"]}
+        )
+    return JSONResponse({"agents": team})
+
+
+async def _team(store: Store) -> list[tuple[Agent, dict[str, Any]]]:
+    """Every agent with their status, presence and load: what both team views show."""
+    online, loads = await store.online("agent"), await store.loads()
+    return [
+        (
+            member,
             {
                 **agent_json(member),
                 "status": member.status.value,
                 "connected": member.id in online,
-                "active": load.active if load else 0,
-                "frt_s": hour["frt_s"],
-                "csat": hour["csat"],
-                "answered": hour["answered"],
-            }
+                "active": loads[member.id].active if member.id in loads else 0,
+            },
         )
-    return JSONResponse({"agents": team})
+        for member in await store.agents()
+    ]
 
 
 async def audit(request: Request) -> Response:
@@ -291,19 +298,7 @@ async def team(request: Request) -> Response:
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
         return agent
-    store = runtime(request).node.store
-    online, loads = await store.online("agent"), await store.loads()
+    team = await _team(runtime(request).node.store)
     return JSONResponse(
-        {
-            "agents": [
-                {
-                    **agent_json(member),
-                    "status": member.status.value,
-                    "connected": member.id in online,
-                    "active": loads[member.id].active if member.id in loads else 0,
-                    "topics": sorted(member.topics),
-                }
-                for member in await store.agents()
-            ]
-        }
+        {"agents": [{**row, "topics": sorted(member.topics)} for member, row in team]}
     )

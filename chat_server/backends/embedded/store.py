@@ -237,15 +237,11 @@ class EmbeddedStore:
     async def audit_log(
         self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
     ) -> list[AuditEntry]:
-        where, args = [], []
-        for column, value in (("cid", cid), ("agent_id", agent_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = "SELECT ts, agent_id, action, cid, detail FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
+        where, args = _where(cid=cid, agent_id=agent_id)
+        sql = (
+            f"SELECT ts, agent_id, action, cid, detail FROM audit{where} "
+            "ORDER BY ts DESC, rowid DESC LIMIT ?"
+        )
         rows = await self.db.read(lambda c: c.execute(sql, (*args, limit)).fetchall())
         return [AuditEntry(*row) for row in rows]
 
@@ -294,19 +290,10 @@ class EmbeddedStore:
         visitor_id: str | None = None,
         limit: int = 100,
     ) -> list[Conversation]:
-        where, args = [], []
-        for column, value in (
-            ("state", state.value if state else None),
-            ("agent_id", agent_id),
-            ("visitor_id", visitor_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = "SELECT data FROM conversations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC LIMIT ?"
+        where, args = _where(
+            state=state.value if state else None, agent_id=agent_id, visitor_id=visitor_id
+        )
+        sql = f"SELECT data FROM conversations{where} ORDER BY created DESC LIMIT ?"
         rows = await self.db.read(lambda c: c.execute(sql, (*args, limit)).fetchall())
         stored = [conversation_from_dict(json.loads(r[0])) for r in rows]
         return [self._open.get(c.id, c) for c in stored]
@@ -651,6 +638,14 @@ class EmbeddedStore:
             await future
         except (sqlite3.Error, OSError):
             raise unavailable() from None
+
+
+def _where(**equal: str | None) -> tuple[str, list[str]]:
+    """` WHERE a = ? AND b = ?` for the filters that are set (column names are ours)."""
+    columns = [(column, value) for column, value in equal.items() if value is not None]
+    if not columns:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in columns), [v for _, v in columns]
 
 
 def _insert_messages(c: sqlite3.Connection, messages: list[Message]) -> None:
