@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from chat_server.core import channels, tokens, views
+from chat_server.core import channels, views
 from chat_server.core import conversation as flow
 from chat_server.core.errors import (
     ChatError,
@@ -164,12 +164,10 @@ class AgentSession(Session):
 
     async def _authenticate(self, token: str | None) -> Agent:
         """The cookie's agent (re-read for fresh status), else the agent of `hello.token`."""
-        agent_id = self.agent.id if self.agent is not None else None
-        if agent_id is None and token:
-            agent_id = await self.store.credential_agent(
-                tokens.hash_secret(token), self.node.clock.now_ms()
-            )
-        agent = await self.store.agent(agent_id) if agent_id else None
+        if self.agent is not None:
+            agent = await self.store.agent(self.agent.id)
+        else:
+            agent = await self.node.agent_of_secret(token)
         if agent is None:
             raise ProtocolClose(
                 CloseCode.UNAUTHENTICATED,

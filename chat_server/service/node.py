@@ -10,10 +10,10 @@ from typing import Any
 
 from chat_server.backends.base import Appended, Changed, Store
 from chat_server.config import Settings
-from chat_server.core import channels, measure, views
+from chat_server.core import channels, measure, tokens, views
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError
-from chat_server.core.model import Conversation, Rating, State
+from chat_server.core.model import Agent, Conversation, Rating, State
 from chat_server.service.cobrowse import CobrowseRelay
 from chat_server.service.hub import Hub
 from chat_server.service.metrics import Metrics
@@ -33,6 +33,15 @@ class Node:
 
     def __post_init__(self) -> None:
         self.cobrowse = CobrowseRelay(self)
+
+    async def agent_of_secret(self, secret: str | None) -> Agent | None:
+        """The agent an API token or a session id belongs to, while it is valid."""
+        if not secret or len(secret) > 256:
+            return None
+        agent_id = await self.store.credential_agent(
+            tokens.hash_secret(secret), self.clock.now_ms()
+        )
+        return await self.store.agent(agent_id) if agent_id else None
 
     async def conversation_view(
         self,

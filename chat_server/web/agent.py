@@ -19,7 +19,7 @@ async def agent_socket(ws: WebSocket) -> None:
     agent = None
     if auth.same_origin(ws, settings):
         try:
-            agent = await auth.cookie_agent(ws, rt.node.store, rt.node.clock.now_ms())
+            agent = await auth.cookie_agent(ws, rt.node)
         except ChatError:
             await refuse(ws, 503, "unavailable")
             return

@@ -108,7 +108,7 @@ async def logout(request: Request) -> Response:
 
 async def _agent_or_401(request: Request) -> Agent | Response:
     rt = runtime(request)
-    agent = await auth.request_agent(request, rt.node.store, rt.node.clock.now_ms())
+    agent = await auth.request_agent(request, rt.node)
     return agent if agent is not None else _error(401, "unauthorized")
 
 

@@ -11,10 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import HTTPConnection
 
-from chat_server.backends.base import Store
 from chat_server.config import Settings
-from chat_server.core import tokens
 from chat_server.core.model import Agent, Site
+from chat_server.service.node import Node
 
 SESSION_COOKIE = "chat_session"
 _hasher = PasswordHasher()
@@ -75,24 +74,17 @@ def _normal(origin: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else origin.lower()
 
 
-async def request_agent(conn: HTTPConnection, store: Store, now_ms: int) -> Agent | None:
+async def request_agent(conn: HTTPConnection, node: Node) -> Agent | None:
     """The agent of the session cookie, or of an `Authorization: Bearer` API token."""
     secret = conn.cookies.get(SESSION_COOKIE)
     auth = conn.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         secret = auth[7:].strip()
-    if not secret or len(secret) > 256:
-        return None
-    agent_id = await store.credential_agent(tokens.hash_secret(secret), now_ms)
-    return await store.agent(agent_id) if agent_id else None
+    return await node.agent_of_secret(secret)
 
 
-async def cookie_agent(conn: HTTPConnection, store: Store, now_ms: int) -> Agent | None:
-    secret = conn.cookies.get(SESSION_COOKIE)
-    if not secret or len(secret) > 256:
-        return None
-    agent_id = await store.credential_agent(tokens.hash_secret(secret), now_ms)
-    return await store.agent(agent_id) if agent_id else None
+async def cookie_agent(conn: HTTPConnection, node: Node) -> Agent | None:
+    return await node.agent_of_secret(conn.cookies.get(SESSION_COOKIE))
 
 
 class LoginThrottle:
