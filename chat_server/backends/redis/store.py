@@ -620,9 +620,7 @@ class RedisStore:
 
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None:
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
-            pipe.sadd(self.keys.present(kind), ident)
-            pipe.zrem(self.keys.gone(kind), ident)
+            self._present(pipe, kind, ident, conn_id, now)
             await pipe.execute()
 
     async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
@@ -631,18 +629,25 @@ class RedisStore:
             return
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             for kind, ident, conn_id in entries:
-                pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
-                pipe.sadd(self.keys.present(kind), ident)
-                pipe.zrem(self.keys.gone(kind), ident)
+                self._present(pipe, kind, ident, conn_id, now)
             await pipe.execute()
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         async with redis_errors():
             return int(await self._forget(kind, ident, conn_id, now))
 
-    async def _forget(self, kind: str, ident: str, conn_id: str, now: int) -> Any:
+    def _present(self, pipe: Any, kind: str, ident: str, conn_id: str, now: int) -> None:
+        """Queue: this connection is alive until its heartbeat expires; the id is not gone."""
+        pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
+        pipe.sadd(self.keys.present(kind), ident)
+        pipe.zrem(self.keys.gone(kind), ident)
+
+    async def _forget(
+        self, kind: str, ident: str, conn_id: str, now: int, client: Any = None
+    ) -> Any:
+        """presence.lua: drop a connection (or none) and the expired ones; mark gone if empty."""
         keys = [self.keys.presence(kind, ident), self.keys.present(kind), self.keys.gone(kind)]
-        return await self._presence_script(keys=keys, args=[conn_id, now, ident])
+        return await self._presence_script(keys=keys, args=[conn_id, now, ident], client=client)
 
     async def online(self, kind: PresenceKind) -> set[str]:
         now = self.clock.now_ms()
@@ -660,12 +665,7 @@ class RedisStore:
             idents = [_s(i) for i in await self.redis.smembers(self.keys.present(kind))]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for ident in idents:  # expire the connections of nodes that died
-                    keys = [
-                        self.keys.presence(kind, ident),
-                        self.keys.present(kind),
-                        self.keys.gone(kind),
-                    ]
-                    await self._presence_script(keys=keys, args=["", now, ident], client=pipe)
+                    await self._forget(kind, ident, "", now, client=pipe)
                 await pipe.execute()
             gone = await self.redis.zrangebyscore(self.keys.gone(kind), "-inf", f"({before}")
         return [_s(g) for g in gone]
