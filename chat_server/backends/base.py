@@ -7,7 +7,7 @@ order right after they are durably stored; the bus carries only ephemeral events
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -23,6 +23,7 @@ from chat_server.core.model import (
     Rating,
     Site,
     State,
+    Timing,
     Visitor,
 )
 
@@ -65,9 +66,8 @@ class Appended:
     message: Message
     created: bool
     """False when the `cmid` was seen before: the stored message is returned, nothing is added."""
-    previous: Conversation | None = None
-    conversation: Conversation | None = None
-    """The conversation before and after the message (when `created`), for measurement."""
+    timing: Timing | None = None
+    """The conversation as the message found it (when `created`), for measurement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +168,15 @@ class Store(Protocol):
 
     async def loads(self) -> dict[str, AgentLoad]: ...
 
-    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
+    async def append(
+        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+    ) -> Appended:
         """Dedupe `cmid`, allocate `seq`, store durably, publish: atomically, in seq order.
 
-        `origin` is the connection that sent it (its own copy is not echoed back).
-        Raises `closed` when the conversation is closed, `not_found` when unknown.
+        `origin` is the connection that sent it (its own copy is not echoed back). With
+        `guarded`, the sender must be the conversation's visitor or agent
+        (`conversation.require_author`), checked in the same step as the write.
+        Raises `not_found` when unknown, `forbidden`, then `closed` when it is closed.
         """
 
     async def messages_after(
@@ -212,7 +216,8 @@ class Store(Protocol):
         """Persist what is held in memory between writes (embedded: the rolling figures)."""
 
     async def record_figures(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
-        """Add to the buckets of every window that holds `ts`, once per dimension."""
+        """Add to the buckets of every window that holds `ts`, once per dimension. Never
+        raises: figures are statistics, not acknowledged data."""
 
     async def read_figures(self, window: str, now: int, dim: str) -> Figures:
         """A window's figures ending at `now`: the merge of its buckets."""
@@ -248,14 +253,17 @@ class Store(Protocol):
 
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None: ...
 
-    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
-        """This node's connections (kind, id, conn id) are still alive."""
+    async def heartbeat(self, now: int) -> None:
+        """This node, and so every connection it holds, is still alive (once a second or
+        so; with Redis a node that stops beating has its people counted gone)."""
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
-        """Forget one connection; returns how many the agent or visitor still has."""
+        """Forget one connection; returns how many the agent or visitor still has on this
+        node (when 0, they are gone unless another node holds them)."""
 
-    async def online(self, kind: PresenceKind) -> set[str]:
-        """Ids with at least one live connection on any node."""
+    async def online(self, kind: PresenceKind, among: Iterable[str] | None = None) -> set[str]:
+        """Ids with at least one live connection on any node (only those of `among`, if
+        given: a cheap check of a few)."""
 
     async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
         """Ids whose last connection ended before `before` and who have not come back."""

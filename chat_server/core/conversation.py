@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from chat_server.core.errors import ChatError, ErrorCode, conflict, forbidden
+from chat_server.core.errors import ChatError, ErrorCode, conflict, forbidden, not_found
 from chat_server.core.model import (
     SYSTEM,
     Agent,
@@ -19,6 +19,7 @@ from chat_server.core.model import (
     Kind,
     Message,
     Role,
+    Sender,
     State,
 )
 
@@ -45,6 +46,15 @@ def open_conversation(
         topic=topic,
         queued_at=now,
     )
+
+
+def require_author(conv: Conversation, sender: Sender) -> None:
+    """A visitor speaks only in their own conversation (another's does not exist for them);
+    an agent only in one assigned to them. The Redis append script checks the same."""
+    if sender.role is Role.VISITOR and conv.visitor_id != sender.id:
+        raise not_found("no such conversation")
+    if sender.role is Role.AGENT and (conv.agent is None or conv.agent.id != sender.id):
+        raise forbidden("this conversation is not yours")
 
 
 def ensure_open(conv: Conversation) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chat_server.core import metrics
 from chat_server.core.metrics import Figures
-from chat_server.core.model import Conversation, Kind, Message, Rating, Role, State
+from chat_server.core.model import Conversation, Kind, Message, Rating, Role, State, Timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,15 @@ class Contribution:
 
 def dims(conv: Conversation, agent_id: str | None = None) -> tuple[str, ...]:
     agent = agent_id if agent_id is not None else (conv.agent.id if conv.agent else None)
+    return _dims(agent, conv.topic)
+
+
+def _dims(agent_id: str | None, topic: str | None) -> tuple[str, ...]:
     out = ["all"]
-    if agent is not None:
-        out.append(f"agent:{agent}")
-    if conv.topic:
-        out.append(f"topic:{conv.topic}")
+    if agent_id is not None:
+        out.append(f"agent:{agent_id}")
+    if topic:
+        out.append(f"topic:{topic}")
     return tuple(out)
 
 
@@ -43,16 +47,15 @@ def opened(conv: Conversation) -> Contribution:
     return Contribution(conv.created, dims(conv), metrics.started())
 
 
-def message_added(
-    before: Conversation, after: Conversation, message: Message, frt_target_s: float
-) -> list[Contribution]:
-    """First response (with its SLA) and the response to each visitor turn."""
+def message_added(before: Timing, message: Message, frt_target_s: float) -> list[Contribution]:
+    """First response (with its SLA) and the response to each visitor turn: an agent's
+    text, measured against the conversation as it found it."""
     if message.kind is not Kind.TEXT or message.sender.role is not Role.AGENT:
         return []
     out = []
-    where = dims(after, message.sender.id)
-    if before.first_response_at is None and after.first_response_at is not None:
-        frt = _seconds(after.created, after.first_response_at)
+    where = _dims(message.sender.id, before.topic)
+    if before.first_response_at is None:
+        frt = _seconds(before.created, message.ts)
         out.append(
             Contribution(
                 message.ts, where, metrics.first_response(frt, frt_target_s), (("frt_s", frt),)

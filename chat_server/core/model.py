@@ -161,6 +161,21 @@ class Conversation:
     def is_open(self) -> bool:
         return self.state is not State.CLOSED
 
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.created, self.topic, self.first_response_at, self.visitor_turn_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """What measuring a new message needs of the conversation it joined (contract §6):
+    small enough for the Redis append script to hand back with the seq."""
+
+    created: int
+    topic: str | None
+    first_response_at: int | None
+    visitor_turn_at: int | None
+
 
 @dataclass(frozen=True, slots=True)
 class Rating:

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from chat_server.backends.base import PresenceKind
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, AgentStatus, Conversation
@@ -50,6 +49,7 @@ class Dispatcher:
             asyncio.create_task(self._assign_loop(), name="dispatch"),
             asyncio.create_task(self._announce_loop(), name="queue-announcer"),
             asyncio.create_task(self._sweep_loop(), name="sweeper"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
         ]
         self.kick()
 
@@ -197,22 +197,25 @@ class Dispatcher:
                 next_checkpoint = loop.time() + CHECKPOINT_S
                 await _guarded(self.node.store.checkpoint(), "checkpoint")
 
+    async def _heartbeat_loop(self) -> None:
+        """Its own loop, so a long sweep (many timeouts at once) never lets the node expire."""
+        settings = self.node.settings
+        interval = min(settings.sweep_interval_s, settings.presence_ttl_s / 3)
+        while True:
+            await _guarded(self.heartbeat(), "heartbeat")
+            await asyncio.sleep(interval)
+
     async def heartbeat(self) -> None:
-        """Keep this node's connections present (a node that dies stops doing this)."""
-        entries: list[tuple[PresenceKind, str, str]] = []
-        for conn in list(self.node.hub.connections):
-            who = conn.presence()
-            if who is not None:
-                entries.append((who[0], who[1], conn.id))  # type: ignore[arg-type]
-        await self.node.store.heartbeat(entries, self.node.clock.now_ms())
+        """Keep this node, and so its connections, present: one write whatever their number
+        (a node that dies stops doing this)."""
+        await self.node.store.heartbeat(self.node.clock.now_ms())
 
     async def sweep(self) -> None:
         """Requeue the chats of agents gone past their grace; close those of gone visitors."""
-        await self.heartbeat()
         store, now = self.node.store, self.node.clock.now_ms()
         grace_ms = int(self.node.settings.agent_grace_s * 1000)
         for agent_id in await store.gone_since("agent", now - grace_ms):
-            if agent_id in await store.online("agent"):
+            if await store.online("agent", among=[agent_id]):
                 continue  # came back since the list was read
             for mine in await store.active_of(agent_id):
                 with contextlib.suppress(ChatError):
@@ -224,7 +227,7 @@ class Dispatcher:
             self.kick()
         timeout_ms = int(self.node.settings.visitor_timeout_s * 1000)
         for visitor_id in await store.gone_since("visitor", now - timeout_ms):
-            if visitor_id in await store.online("visitor"):
+            if await store.online("visitor", among=[visitor_id]):
                 continue
             conv = await store.open_conversation_of(visitor_id)
             if conv is not None:

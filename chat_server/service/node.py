@@ -12,7 +12,6 @@ from chat_server.backends.base import Appended, Changed, Store
 from chat_server.config import Settings
 from chat_server.core import channels, measure, tokens, views
 from chat_server.core.clock import Clock
-from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, Conversation, Rating, State
 from chat_server.service.cobrowse import CobrowseRelay
 from chat_server.service.hub import Hub
@@ -62,10 +61,9 @@ class Node:
         for c in contributions:
             for name, seconds in c.samples:
                 self.metrics.observe(name, seconds)
-            try:
-                await self.store.record_figures(c.ts, c.dims, c.figures)
-            except ChatError as exc:  # the event itself is stored; only its figure is lost
-                log.warning("could not record figures: %s", exc.message)
+            # never fails the event: the stores keep figures in memory (embedded) or queue
+            # them (Redis, which logs a failed write)
+            await self.store.record_figures(c.ts, c.dims, c.figures)
 
     async def measure_opened(self, conv: Conversation) -> None:
         contributions = [measure.opened(conv)]
@@ -75,14 +73,9 @@ class Node:
         await self.record(contributions)
 
     async def measure_message(self, appended: Appended) -> None:
-        if appended.created and appended.previous and appended.conversation:
+        if appended.created and appended.timing is not None:
             await self.record(
-                measure.message_added(
-                    appended.previous,
-                    appended.conversation,
-                    appended.message,
-                    self.settings.frt_target_s,
-                )
+                measure.message_added(appended.timing, appended.message, self.settings.frt_target_s)
             )
 
     async def measure_transition(self, changed: Changed) -> None:

@@ -61,9 +61,6 @@ class VisitorSession(Session):
     def accept(self, channel: str, frame: Frame) -> bool:
         return self.first_delivery(frame)
 
-    def presence(self) -> tuple[str, str] | None:
-        return ("visitor", self.visitor.id) if self.visitor is not None else None
-
     def catch_up_targets(self, channel: str | None) -> list[str]:
         return [self.cid] if self.cid is not None else []
 
@@ -156,9 +153,11 @@ class VisitorSession(Session):
         return {"conversation": await self._view(stored or conv)}
 
     async def msg(self, msg: f.Msg) -> Result:
-        await self._own(msg.cid)
         appended = await self.store.append(
-            msg.cid, Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid), origin=self.id
+            msg.cid,
+            Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid),
+            origin=self.id,
+            guarded=True,
         )
         self.mark_seen(msg.cid, appended.message.seq)
         if appended.created:

@@ -183,7 +183,7 @@ async def test_hundred_visitors_ten_agents(cluster: Cluster) -> None:
     async def settled() -> bool:
         return len(await cluster.store.waiting()) == 70
 
-    await eventually(settled)
+    await eventually(settled, timeout=30)  # three nodes racing; slow on a busy machine
     loads = await cluster.store.loads()
     assert sorted(load.active for load in loads.values()) == [3] * 10
     owners: dict[str, str] = {}
@@ -230,6 +230,41 @@ async def test_sigkill_the_agents_node(cluster: Cluster) -> None:
     assert len(requeues) == 1
     await asyncio.sleep(1.0)
     assert len([c for c in await cluster.store.active_of(bob.hello["agent"]["id"])]) == 1
+
+
+async def test_presence_spans_nodes(cluster: Cluster) -> None:
+    """An agent with tabs on two nodes keeps the chat while either is open; closing both
+    requeues it once cluster-wide. A visitor gone from every node has it closed once."""
+    await cluster.start(3, CHAT_AGENT_GRACE_S="0.5", CHAT_VISITOR_TIMEOUT_S="0.5")
+    _, alice_token = await cluster.add_agent("Alice", max_chats=1)
+    tab0 = await cluster.agent(0, alice_token)
+    tab1 = await cluster.agent(1, alice_token, online=False)
+    visitor = await cluster.visitor(2)
+    cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
+    await tab0.event("assigned")
+    await visitor.event("msg", kind="event")  # "Alice joined the chat"
+    await tab0.close()
+    await asyncio.sleep(1.5)  # three grace periods: Alice is still on node 1
+    sent = await visitor.request("msg", cid=cid, text="still there?", cmid="s")
+    await tab1.event("msg", seq=sent["seq"])
+    await tab1.close()
+    requeued = await visitor.event("msg", kind="event", timeout=5)
+    assert "disconnected" in requeued["text"]
+    await visitor.no_event("msg", kind="event", within=1.0)
+
+    _, bob_token = await cluster.add_agent("Bob")
+    bob = await cluster.agent(0, bob_token)
+    assert (await bob.event("assigned"))["conversation"]["id"] == cid
+    other = await cluster.visitor(1, token=visitor.hello["token"])  # a second tab, node 1
+    await visitor.close()
+    await asyncio.sleep(1.5)
+    await bob.no_event("closed", within=0.1)  # the visitor is still on node 1
+    await other.close()
+    closed = await bob.event("closed", cid=cid, timeout=5)
+    assert closed["by"] == "system" and closed["reason"] == "visitor_left"
+    await bob.no_event("closed", within=1.0)
+    history = await bob.request("sync", cid=cid, after=0)
+    assert len([m for m in history["messages"] if "disconnected" in m["text"]]) == 1
 
 
 async def test_redis_restart_loses_nothing_acknowledged(cluster: Cluster) -> None:

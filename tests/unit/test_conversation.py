@@ -274,3 +274,21 @@ def test_has_capacity() -> None:
     assert flow.has_capacity(0, 1)
     assert not flow.has_capacity(1, 1)
     assert not flow.has_capacity(0, 0)
+
+
+def test_only_the_conversations_own_people_may_write() -> None:
+    """`require_author`: what append.lua mirrors (contract §3: others' chats do not exist
+    for a visitor; agents write only in their own)."""
+    conv = active()
+    flow.require_author(conv, Sender(Role.VISITOR, "v_1", None))
+    flow.require_author(conv, Sender(Role.AGENT, ANN.id, ANN.name))
+    flow.require_author(conv, SYSTEM)
+    cases = [
+        (conv, Sender(Role.VISITOR, "v_2", None), ErrorCode.NOT_FOUND),
+        (conv, Sender(Role.AGENT, BOB.id, BOB.name), ErrorCode.FORBIDDEN),
+        (opened(), Sender(Role.AGENT, ANN.id, ANN.name), ErrorCode.FORBIDDEN),
+    ]
+    for target, sender, code in cases:
+        with pytest.raises(ChatError) as refused:
+            flow.require_author(target, sender)
+        assert refused.value.code is code

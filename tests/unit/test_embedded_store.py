@@ -592,6 +592,14 @@ async def test_forget_gone(store: EmbeddedStore) -> None:
     await store.forget_gone("visitor", "v_never")  # no error
 
 
+async def test_online_among(store: EmbeddedStore) -> None:
+    await store.connected("visitor", "v_1", "conn-1", 100)
+    await store.heartbeat(150)  # nothing to renew in one process
+    assert await store.online("visitor", among=["v_1", "v_2"]) == {"v_1"}
+    assert await store.online("visitor", among=[]) == set()
+    assert await store.online("agent", among=["v_1"]) == set()
+
+
 async def test_disconnecting_an_unknown_connection_counts_zero(store: EmbeddedStore) -> None:
     assert await store.disconnected("agent", "a_ghost", "conn-x", 5) == 0
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from chat_server.core.model import (
     Draft,
     Message,
     Rating,
+    Sender,
     Site,
     State,
     Visitor,
@@ -354,8 +356,10 @@ class EmbeddedStore:
             raise
         return message
 
-    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
-        conv = await self._require_open(cid)
+    async def append(
+        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+    ) -> Appended:
+        conv = await self._require_open(cid, draft.sender if guarded else None)
         if draft.cmid is not None:
             seen = self._cmids.get((cid, draft.sender.id, draft.cmid))
             if seen is not None:
@@ -389,7 +393,7 @@ class EmbeddedStore:
         except ChatError:
             self._forget_failed(updated, conv)
             raise
-        return Appended(message, created=True, previous=conv, conversation=updated)
+        return Appended(message, created=True, timing=conv.timing)
 
     async def assign(
         self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
@@ -516,7 +520,7 @@ class EmbeddedStore:
         self._conns[kind].setdefault(ident, set()).add(conn_id)
         self._gone[kind].pop(ident, None)
 
-    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
+    async def heartbeat(self, now: int) -> None:
         return None  # one process: a connection lives exactly as long as this process
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
@@ -528,8 +532,9 @@ class EmbeddedStore:
         self._gone[kind][ident] = now
         return 0
 
-    async def online(self, kind: PresenceKind) -> set[str]:
-        return set(self._conns[kind])
+    async def online(self, kind: PresenceKind, among: Iterable[str] | None = None) -> set[str]:
+        conns = self._conns[kind]
+        return set(conns) if among is None else {ident for ident in among if ident in conns}
 
     async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
         return [ident for ident, since in self._gone[kind].items() if since < before]
@@ -539,13 +544,17 @@ class EmbeddedStore:
 
     # internals --------------------------------------------------------------------------
 
-    async def _require_open(self, cid: str) -> Conversation:
+    async def _require_open(self, cid: str, author: Sender | None = None) -> Conversation:
+        """The open conversation (`not_found`, then `require_author` when given, `closed`)."""
         conv = self._open.get(cid)
-        if conv is not None:
-            return conv
-        if await self.conversation(cid) is None:
-            raise not_found("no such conversation")
-        raise ChatError(ErrorCode.CLOSED, "the conversation is closed")
+        if conv is None:
+            conv = await self.conversation(cid)
+            if conv is None:
+                raise not_found("no such conversation")
+        if author is not None:
+            flow.require_author(conv, author)
+        flow.ensure_open(conv)
+        return conv
 
     def _remember(self, conv: Conversation) -> None:
         """Keep the in-memory indexes (open, by visitor, active per agent) in step."""

@@ -1,9 +1,11 @@
 """The Redis bus: one pub/sub connection per node, whatever the number of sockets.
 
-Channels are subscribed and unsubscribed as local interest comes and goes. When the
-connection to Redis drops, the listener reconnects with backoff, subscribes again to
-every channel, and tells the hub, which catches its sessions up from the store
-(pub/sub is at-most-once; the store's streams are the history).
+Channels are subscribed and unsubscribed as local interest comes and goes, one channel per
+command, in the order the hub asks (one connection keeps that order). When the connection
+to Redis drops, the listener reconnects with backoff, subscribes again to every channel,
+and tells the hub, which catches its sessions up from the store (pub/sub is at-most-once;
+the store's streams are the history). Both directions use the lean `Wire`: a message's
+delivery is one hiredis parse and one handler call.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from chat_server.backends.base import Event, Handler
 from chat_server.backends.redis.keys import Keys
-from chat_server.backends.redis.store import connect
+from chat_server.backends.redis.wire import ReplyError, Wire
 from chat_server.core.errors import unavailable
 
 log = logging.getLogger(__name__)
+PING_S = 5.0
+"""How often an idle subscriber checks that Redis still answers."""
+Failure = (ConnectionError, ReplyError, OSError, TimeoutError)
 
 
 class RedisBus:
@@ -33,16 +35,14 @@ class RedisBus:
     """Subscriptions take effect after the call returns: sessions catch up after them."""
 
     def __init__(self, url: str, *, prefix: str = "chat") -> None:
-        # no silent retries: a dropped pub/sub connection must surface, so that the
-        # sessions catch up on what was published meanwhile
-        self.redis: Redis = connect(url, retries=0)
+        self.url = url
         self.keys = Keys(prefix)
+        self._publisher = Wire(url)
+        self._subscriber: Wire | None = None
         self._handler: Handler | None = None
         self._on_reconnect: Callable[[], None] | None = None
         self._channels: set[str] = set()
-        self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self.connected = asyncio.Event()
 
     def set_handler(self, handler: Handler) -> None:
@@ -61,10 +61,9 @@ class RedisBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-        await self.redis.aclose()
+        if self._subscriber is not None:
+            self._subscriber.close()
+        self._publisher.close()
 
     def ready(self) -> bool:
         return self.connected.is_set()
@@ -72,23 +71,25 @@ class RedisBus:
     async def publish(self, channel: str, event: Event) -> None:
         payload = msgpack.packb(event, use_bin_type=True)
         try:
-            await self.redis.publish(self.keys.channel(channel), payload)
-        except (RedisError, OSError):
+            await self._publisher.execute("PUBLISH", self.keys.channel(channel), payload)
+        except Failure:
             raise unavailable() from None
 
     async def subscribe(self, channel: str) -> None:
-        async with self._lock:
-            self._channels.add(channel)
-            if self._pubsub is not None and self.connected.is_set():
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.subscribe(self.keys.channel(channel))
+        self._channels.add(channel)
+        await self._tell("SUBSCRIBE", channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        async with self._lock:
-            self._channels.discard(channel)
-            if self._pubsub is not None and self.connected.is_set():
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(self.keys.channel(channel))
+        self._channels.discard(channel)
+        await self._tell("UNSUBSCRIBE", channel)
+
+    async def _tell(self, command: str, channel: str) -> None:
+        """Sent at once, in call order; while disconnected, the reconnect subscribes to
+        whatever `_channels` holds then."""
+        subscriber = self._subscriber
+        if subscriber is not None and self.connected.is_set():
+            with contextlib.suppress(*Failure):
+                await subscriber.execute(command, self.keys.channel(channel))
 
     async def _listen(self) -> None:
         delay = 0.1
@@ -100,10 +101,10 @@ class RedisBus:
                 if not first and self._on_reconnect is not None:
                     self._on_reconnect()
                 first = False
-                await self._pump()
+                await self._watch()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except Failure as exc:
                 if self.connected.is_set():
                     log.warning("lost Redis pub/sub: %s; reconnecting", exc)
                 self.connected.clear()
@@ -112,27 +113,31 @@ class RedisBus:
                 delay = min(delay * 2, 5.0)
 
     async def _connect(self) -> None:
-        async with self._lock:
-            if self._pubsub is not None:
-                with contextlib.suppress(Exception):
-                    await self._pubsub.aclose()
-            self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            # one channel always subscribed keeps the connection in pub/sub mode (and readable)
-            await self._pubsub.subscribe(
-                self.keys.channel("_"), *(self.keys.channel(c) for c in self._channels)
-            )
-            self.connected.set()
+        if self._subscriber is not None:
+            self._subscriber.close()
+        subscriber = self._subscriber = Wire(self.url, push=self._on_push)
+        await subscriber.connect()
+        # one channel always subscribed keeps the connection in pub/sub mode; every
+        # channel is queued before `connected` is set, so none falls between the two
+        names = ["_", *self._channels]
+        confirmations = [subscriber.send("SUBSCRIBE", self.keys.channel(n)) for n in names]
+        self.connected.set()
+        for reply in await asyncio.gather(*confirmations):
+            if isinstance(reply, Exception):
+                raise ReplyError(str(reply))
 
-    async def _pump(self) -> None:
-        assert self._pubsub is not None
-        pubsub = self._pubsub
+    async def _watch(self) -> None:
+        """Return (raising) when the subscriber's connection ends; ping it while idle."""
+        subscriber = self._subscriber
+        assert subscriber is not None and subscriber.lost is not None
         while True:
-            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
-            if message is None or message.get("type") != "message":
-                continue
-            self._deliver(message["channel"], message["data"])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(subscriber.lost), PING_S)
+                raise ConnectionError("Redis pub/sub connection closed")
+            await subscriber.execute("PING")
 
-    def _deliver(self, raw_channel: bytes, data: bytes) -> None:
+    def _on_push(self, reply: list[Any]) -> None:
+        _, raw_channel, data = reply
         if self._handler is None:
             return
         try:
@@ -140,4 +145,7 @@ class RedisBus:
         except Exception:
             log.warning("undecodable event on %r", raw_channel)
             return
-        self._handler(self.keys.channel_name(raw_channel.decode()), event)
+        try:
+            self._handler(self.keys.channel_name(raw_channel.decode()), event)
+        except Exception:  # one bad event must not end the subscription
+            log.exception("event handler failed on %r", raw_channel)

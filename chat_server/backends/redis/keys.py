@@ -20,8 +20,12 @@ class Keys:
     def conv(self, cid: str) -> str:
         return self._c(cid, "conv")
 
-    def seq(self, cid: str) -> str:
-        return self._c(cid, "seq")
+    def live(self, cid: str) -> str:
+        """A hash of what every message reads or moves (seq, state, visitor, agent, created,
+        topic, frt, turn): the append script's whole input, and the truth for last_seq,
+        first_response_at and visitor_turn_at (the conversation's JSON is rewritten only on
+        transitions)."""
+        return self._c(cid, "live")
 
     def messages(self, cid: str) -> str:
         """A stream whose entry ids are `<seq>-0`: history with offsets."""
@@ -93,15 +97,24 @@ class Keys:
         return self._g("visitor", visitor_id)
 
     # presence
-    def presence(self, kind: str, ident: str) -> str:
-        """A sorted set of connection ids scored by when their heartbeat expires."""
-        return self._g("presence", kind, ident)
-
-    def present(self, kind: str) -> str:
-        return self._g("present", kind)
-
     def gone(self, kind: str) -> str:
         return self._g("gone", kind)
+
+    def nodes(self) -> str:
+        """A sorted set of node ids scored by when each node's heartbeat expires."""
+        return self._g("nodes")
+
+    def online(self, kind: str) -> str:
+        """The agents or visitors held by at least one node."""
+        return self._g("online", kind)
+
+    def node_present(self, kind: str, node: str) -> str:
+        """The agents or visitors with a connection on one node (`node=""`: the prefix)."""
+        return self._g("node-present", kind, node)
+
+    def holders(self, kind: str, ident: str) -> str:
+        """The nodes where one agent or visitor has a connection (`ident=""`: the prefix)."""
+        return self._g("holders", kind, ident)
 
     # rolling figures
     def figures(self, window: str, dim: str, bucket_start: int) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,22 @@ from chat_server.backends.records import (
     visitor_from_row,
     visitor_row,
 )
+from chat_server.backends.redis.batching import FigureBuffer
 from chat_server.backends.redis.keys import Keys
+from chat_server.backends.redis.presence import NodePresence
+from chat_server.backends.redis.wire import Arg, Script, Wire
 from chat_server.core import channels, cobrowse, metrics, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
 from chat_server.core.cobrowse import Session as CobrowseSession
-from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.errors import (
+    ChatError,
+    ErrorCode,
+    conflict,
+    forbidden,
+    not_found,
+    unavailable,
+)
 from chat_server.core.metrics import Figures
 from chat_server.core.model import (
     Agent,
@@ -57,6 +67,7 @@ from chat_server.core.model import (
     Rating,
     Site,
     State,
+    Timing,
     Visitor,
 )
 
@@ -65,6 +76,12 @@ RETRIES = 100
 AUDIT_KEPT = 1_000_000
 COBROWSE_TTL_MS = 6 * 3_600_000  # a forgotten co-browse cleans itself up
 Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
+APPEND_REFUSED: dict[str, Callable[[], ChatError]] = {
+    "not_found": lambda: not_found("no such conversation"),
+    "forbidden": lambda: forbidden("this conversation is not yours"),
+    "closed": lambda: ChatError(ErrorCode.CLOSED, "the conversation is closed"),
+}
+"""append.lua's refusals, as `conversation.require_author` and `ensure_open` word them."""
 
 
 def connect(url: str, *, retries: int = 2) -> Redis:
@@ -111,18 +128,24 @@ class RedisStore:
         self.clock = clock
         self.keys = Keys(prefix)
         self.presence_ttl_ms = int(presence_ttl_s * 1000)
-        self._presence_script = self.redis.register_script(
-            (Path(__file__).parent / "presence.lua").read_text()
-        )
+        self.presence = NodePresence(self.redis, self.keys, clock, self.presence_ttl_ms)
         self._replay_script = self.redis.register_script(
             (Path(__file__).parent / "replay.lua").read_text()
         )
+        # the per-message writes: one lean auto-pipelined connection (wire.py)
+        self.wire = Wire(url)
+        self._figures = FigureBuffer(self.wire, self.keys, clock)
+        # the visitor's channel name around the visitor id, which only append.lua knows
+        head, tail = self.keys.channel(channels.visitor("\0")).split("\0")
+        self._visitor_channel = (head, tail)
+        self._append_script = Script(self.wire, (Path(__file__).parent / "append.lua").read_text())
 
     # lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         async with redis_errors():
             await self.redis.ping()
+            await self.wire.connect()
         with contextlib.suppress(RedisError):
             config = await self.redis.config_get("appendonly")
             if config.get(b"appendonly", config.get("appendonly")) in (b"no", "no"):
@@ -132,6 +155,7 @@ class RedisStore:
                 )
 
     async def stop(self) -> None:
+        self.wire.close()
         await self.redis.aclose()
 
     async def ready(self) -> bool:
@@ -230,7 +254,7 @@ class RedisStore:
         return sum(int(n) for n in results[:-1])
 
     async def audit(self, entry: AuditEntry) -> None:
-        fields = {
+        fields: dict[str, Arg] = {
             "ts": entry.ts,
             "agent_id": entry.agent_id,
             "action": entry.action,
@@ -238,7 +262,15 @@ class RedisStore:
             "detail": entry.detail,
         }
         async with redis_errors():
-            await self.redis.xadd(self.keys.audit(), fields, maxlen=AUDIT_KEPT, approximate=True)
+            await self.wire.execute(
+                "XADD",
+                self.keys.audit(),
+                "MAXLEN",
+                "~",
+                AUDIT_KEPT,
+                "*",
+                *(part for pair in fields.items() for part in pair),
+            )
 
     async def audit_log(
         self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
@@ -289,14 +321,13 @@ class RedisStore:
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             for cid in cids:
                 pipe.get(self.keys.conv(cid))
-                pipe.get(self.keys.seq(cid))
+                pipe.hmget(self.keys.live(cid), *LIVE_MOVED)
             raw = await pipe.execute()
-        out = []
-        for i in range(0, len(raw), 2):
-            if raw[i] is not None:
-                conv = conversation_from_dict(json.loads(raw[i]))
-                out.append(_with_seq(conv, raw[i + 1]))
-        return out
+        return [
+            _with_live(conversation_from_dict(json.loads(raw[i])), raw[i + 1])
+            for i in range(0, len(raw), 2)
+            if raw[i] is not None
+        ]
 
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
         async with redis_errors():
@@ -409,40 +440,53 @@ class RedisStore:
                     continue
         raise unavailable("too much contention, retry")
 
-    async def append(self, cid: str, draft: Draft, origin: str | None = None) -> Appended:
-        cmid_field = f"{draft.sender.id}|{draft.cmid}" if draft.cmid is not None else None
-        conv_key, seq_key = self.keys.conv(cid), self.keys.seq(cid)
-        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            for _ in range(RETRIES):
-                try:
-                    await pipe.watch(conv_key, seq_key)
-                    conv = await self._require_open(pipe, cid)
-                    if cmid_field is not None:
-                        seen = await pipe.hget(self.keys.cmids(cid), cmid_field)
-                        if seen is not None:
-                            await pipe.unwatch()
-                            stored = await self._message(cid, int(seen))
-                            assert stored is not None
-                            return Appended(stored, created=False)
-                    message = Message(
-                        cid,
-                        conv.last_seq + 1,
-                        self.clock.now_ms(),
-                        draft.kind,
-                        draft.sender,
-                        draft.text,
-                        draft.cmid,
-                    )
-                    updated = flow.after_message(conv, message)
-                    pipe.multi()
-                    if flow.row_changed(conv, updated):
-                        pipe.set(conv_key, _json(conversation_to_dict(updated)))
-                    self._append_messages(pipe, updated, [message], origin)
-                    await pipe.execute()
-                    return Appended(message, created=True, previous=conv, conversation=updated)
-                except WatchError:
-                    continue
-        raise unavailable("too much contention, retry")
+    async def append(
+        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+    ) -> Appended:
+        """One round trip: append.lua checks, dedupes, stores and publishes together."""
+        ts = self.clock.now_ms()
+        message = Message(cid, 0, ts, draft.kind, draft.sender, draft.text, draft.cmid)
+        row_head, row_tail = _spliced_row(message)
+        event_head, event_tail = _spliced_event(views.msg_event(message), origin)
+        visitor_channel, visitor_head, visitor_tail = ("", ""), b"", b""
+        if views.visible_to_visitor(message):
+            visitor_channel = self._visitor_channel
+            visitor_head, visitor_tail = _spliced_event(
+                views.msg_event(message, for_visitor=True), origin
+            )
+        sender = draft.sender
+        k = self.keys
+        async with redis_errors():
+            reply = await self._append_script(
+                keys=[k.live(cid), k.cmids(cid), k.messages(cid)],
+                args=[
+                    sender.role.value,
+                    sender.id or "",
+                    1 if guarded else 0,
+                    f"{sender.id}|{draft.cmid}" if draft.cmid is not None else "",
+                    ts,
+                    draft.kind.value,
+                    row_head,
+                    row_tail,
+                    k.channel(channels.conversation(cid)),
+                    event_head,
+                    event_tail,
+                    *visitor_channel,
+                    visitor_head,
+                    visitor_tail,
+                ],
+            )
+        status = _s(reply[0])
+        if status == "ok":
+            created, topic, frt, turn = (_s(v) for v in reply[2:6])
+            timing = Timing(int(created), topic or None, _int(frt), _int(turn))
+            return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
+        if status == "dup":
+            async with redis_errors():
+                stored = await self._message(cid, int(reply[1]))
+            assert stored is not None
+            return Appended(stored, created=False)
+        raise APPEND_REFUSED[status]()
 
     async def assign(
         self, cid: str, agent: Agent, now: int, *, reassign: bool, enforce_capacity: bool
@@ -511,25 +555,13 @@ class RedisStore:
         return None  # every write already went to Redis
 
     async def record_figures(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
-        fields = figures.to_fields()
-        if not fields:
-            return
-        now = self.clock.now_ms()
-        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for window, (length, size) in metrics.WINDOWS.items():
-                start = metrics.bucket_start(ts, size)
-                if start <= now - length:
-                    continue  # that bucket is no longer read by the window
-                for dim in dims:
-                    key = self.keys.figures(window, dim, start)
-                    for field, value in fields.items():
-                        pipe.hincrbyfloat(key, field, value)
-                    # relative: the clock is injectable, Redis's own clock is not
-                    pipe.pexpire(key, max(1, start + size + length + 60_000 - now))
-            await pipe.execute()
+        """Added up with the other figures of this loop turn and queued, without a round
+        trip of its own (`FigureBuffer`)."""
+        self._figures.add(ts, dims, figures)
 
     async def read_figures(self, window: str, now: int, dim: str) -> Figures:
         starts = metrics.window_buckets(window, now)
+        await self._figures.settled()  # this node's own figures are in what it reads
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             for start in starts:
                 pipe.hgetall(self.keys.figures(window, dim, start))
@@ -616,63 +648,32 @@ class RedisStore:
                 self.keys.cobrowse_replay(cid), self.keys.cobrowse_replay_meta(cid)
             )
 
-    # presence ---------------------------------------------------------------------------
+    # presence: per node, see presence.py ------------------------------------------------
 
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None:
-        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            self._present(pipe, kind, ident, conn_id, now)
-            await pipe.execute()
+        async with redis_errors():
+            await self.presence.connected(kind, ident, conn_id, now)
 
-    async def heartbeat(self, entries: list[tuple[PresenceKind, str, str]], now: int) -> None:
-        """Extend this node's connections; a node that stops beating has its people go."""
-        if not entries:
-            return
-        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for kind, ident, conn_id in entries:
-                self._present(pipe, kind, ident, conn_id, now)
-            await pipe.execute()
+    async def heartbeat(self, now: int) -> None:
+        """One round trip: this node is alive; a node that stops beating has its people go."""
+        async with redis_errors():
+            await self.presence.heartbeat(now)
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         async with redis_errors():
-            return int(await self._forget(kind, ident, conn_id, now))
+            return await self.presence.disconnected(kind, ident, conn_id, now)
 
-    def _present(self, pipe: Any, kind: str, ident: str, conn_id: str, now: int) -> None:
-        """Queue: this connection is alive until its heartbeat expires; the id is not gone."""
-        pipe.zadd(self.keys.presence(kind, ident), {conn_id: now + self.presence_ttl_ms})
-        pipe.sadd(self.keys.present(kind), ident)
-        pipe.zrem(self.keys.gone(kind), ident)
-
-    async def _forget(
-        self, kind: str, ident: str, conn_id: str, now: int, client: Any = None
-    ) -> Any:
-        """presence.lua: drop a connection (or none) and the expired ones; mark gone if empty."""
-        keys = [self.keys.presence(kind, ident), self.keys.present(kind), self.keys.gone(kind)]
-        return await self._presence_script(keys=keys, args=[conn_id, now, ident], client=client)
-
-    async def online(self, kind: PresenceKind) -> set[str]:
-        now = self.clock.now_ms()
+    async def online(self, kind: PresenceKind, among: Iterable[str] | None = None) -> set[str]:
         async with redis_errors():
-            idents = [_s(i) for i in await self.redis.smembers(self.keys.present(kind))]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for ident in idents:
-                    pipe.zcount(self.keys.presence(kind, ident), now, "+inf")
-                counts = await pipe.execute()
-        return {ident for ident, n in zip(idents, counts, strict=True) if n}
+            return await self.presence.online(kind, among)
 
     async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
-        now = self.clock.now_ms()
         async with redis_errors():
-            idents = [_s(i) for i in await self.redis.smembers(self.keys.present(kind))]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for ident in idents:  # expire the connections of nodes that died
-                    await self._forget(kind, ident, "", now, client=pipe)
-                await pipe.execute()
-            gone = await self.redis.zrangebyscore(self.keys.gone(kind), "-inf", f"({before}")
-        return [_s(g) for g in gone]
+            return await self.presence.gone_since(kind, before)
 
     async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
         async with redis_errors():
-            await self.redis.zrem(self.keys.gone(kind), ident)
+            await self.presence.forget_gone(kind, ident)
 
     # internals --------------------------------------------------------------------------
 
@@ -680,8 +681,9 @@ class RedisStore:
         raw_conv = await pipe.get(self.keys.conv(cid))
         if raw_conv is None:
             raise not_found("no such conversation")
-        conv = _with_seq(
-            conversation_from_dict(json.loads(raw_conv)), await pipe.get(self.keys.seq(cid))
+        conv = _with_live(
+            conversation_from_dict(json.loads(raw_conv)),
+            await pipe.hmget(self.keys.live(cid), *LIVE_MOVED),
         )
         flow.ensure_open(conv)
         return conv
@@ -690,7 +692,7 @@ class RedisStore:
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             for _ in range(RETRIES):
                 try:
-                    await pipe.watch(self.keys.conv(cid), self.keys.seq(cid), *watch)
+                    await pipe.watch(self.keys.conv(cid), self.keys.live(cid), *watch)
                     before = await self._require_open(pipe, cid)
                     transition = await decide(pipe, before)
                     conv, messages = transition.conversation, []
@@ -720,6 +722,10 @@ class RedisStore:
         """Queue the conversation, its indexes, its new messages and their publication."""
         k, cid = self.keys, conv.id
         pipe.set(k.conv(cid), _json(conversation_to_dict(conv)))
+        live, absent = _live_fields(conv)
+        pipe.hset(k.live(cid), mapping=live)
+        if absent:
+            pipe.hdel(k.live(cid), *absent)
         if before is None or before.state is not conv.state:
             if before is not None:
                 pipe.zrem(k.convs(before.state.value), cid)
@@ -745,8 +751,6 @@ class RedisStore:
         self, pipe: Any, conv: Conversation, messages: list[Message], origin: str | None
     ) -> None:
         k, cid = self.keys, conv.id
-        if messages:
-            pipe.set(k.seq(cid), messages[-1].seq)
         for m in messages:
             pipe.xadd(k.messages(cid), {"m": _json(message_row(m))}, id=f"{m.seq}-0")
             if m.cmid is not None:
@@ -768,5 +772,52 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _with_seq(conv: Conversation, raw_seq: bytes | None) -> Conversation:
-    return replace(conv, last_seq=int(raw_seq)) if raw_seq is not None else conv
+_PACKER = msgpack.Packer(use_bin_type=True)
+LIVE_MOVED = ("seq", "frt", "turn")
+"""The live fields that messages move (append.lua), read over the conversation's JSON."""
+
+
+def _live_fields(conv: Conversation) -> tuple[dict[str, str | int], list[str]]:
+    """The live hash of a conversation (see `Keys.live`), and the fields it lacks."""
+    values = {
+        "seq": conv.last_seq,
+        "state": conv.state.value,
+        "visitor": conv.visitor_id,
+        "agent": conv.agent.id if conv.agent else None,
+        "created": conv.created,
+        "topic": conv.topic,
+        "frt": conv.first_response_at,
+        "turn": conv.visitor_turn_at,
+    }
+    return {k: v for k, v in values.items() if v is not None}, [
+        k for k, v in values.items() if v is None
+    ]
+
+
+def _with_live(conv: Conversation, moved: list[bytes | None]) -> Conversation:
+    seq, frt, turn = moved
+    if seq is None:
+        return conv
+    return replace(conv, last_seq=int(seq), first_response_at=_int(frt), visitor_turn_at=_int(turn))
+
+
+def _int(value: bytes | str | None) -> int | None:
+    return int(value) if value else None
+
+
+def _spliced_row(m: Message) -> tuple[bytes, bytes]:
+    """The stored row's JSON before and after its seq, which only append.lua knows."""
+    row = message_row(m)
+    assert row[1] == m.seq
+    return _json(row[:1])[:-1] + b",", b"," + _json(row[2:])[1:]
+
+
+def _spliced_event(frame: dict[str, Any], origin: str | None) -> tuple[bytes, bytes]:
+    """The packed bus event before and after the value of its frame's `seq` (which only
+    append.lua knows): head + packb(seq) + tail is `_event(frame with seq, origin)`."""
+    pack = _PACKER
+    rest = [(key, value) for key, value in frame.items() if key != "seq"]
+    head = [pack.pack_map_header(2), pack.pack("frame"), pack.pack_map_header(len(rest) + 1)]
+    head += [pack.pack(key) + pack.pack(value) for key, value in rest]
+    head.append(pack.pack("seq"))
+    return b"".join(head), pack.pack("skip") + pack.pack(origin)

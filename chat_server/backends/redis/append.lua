@@ -1,0 +1,47 @@
+-- Append one message to a conversation in one step: check, dedupe, allocate the seq,
+-- store, publish (so publish order is seq order). Mirrors what the embedded store does in
+-- Python: conversation.require_author, ensure_open, and after_message's turn bookkeeping.
+--
+-- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
+--       turn), 2 its cmids hash, 3 its message stream.
+-- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
+--       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
+--       7/8 the stored row's JSON before/after its seq,
+--       9 the conversation's channel, 10/11 its event's msgpack before/after the seq,
+--       12/13 the visitor's channel name before/after the visitor id (12 is '' when the
+--       visitor does not see this message), 14/15 its event's msgpack before/after the seq.
+-- Returns {'ok', seq, created, topic, frt, turn} (the last four as the message found
+-- them, '' for none), {'dup', seq}, or {error code}.
+local live = redis.call('HMGET', KEYS[1], 'seq', 'state', 'visitor', 'agent',
+                        'created', 'topic', 'frt', 'turn')
+if not live[2] then return {'not_found'} end
+local role = ARGV[1]
+if ARGV[3] == '1' then
+  if role == 'visitor' and live[3] ~= ARGV[2] then return {'not_found'} end
+  if role == 'agent' and live[4] ~= ARGV[2] then return {'forbidden'} end
+end
+if live[2] == 'closed' then return {'closed'} end
+if ARGV[4] ~= '' then
+  local seen = redis.call('HGET', KEYS[2], ARGV[4])
+  if seen then return {'dup', tonumber(seen)} end
+end
+
+local seq = tonumber(live[1] or '0') + 1
+local s = tostring(seq)
+redis.call('HSET', KEYS[1], 'seq', s)
+if ARGV[6] == 'text' then
+  if role == 'agent' then
+    if not live[7] then redis.call('HSET', KEYS[1], 'frt', ARGV[5]) end
+    if live[8] then redis.call('HDEL', KEYS[1], 'turn') end
+  elseif role == 'visitor' and not live[8] then
+    redis.call('HSET', KEYS[1], 'turn', ARGV[5])
+  end
+end
+redis.call('XADD', KEYS[3], s .. '-0', 'm', ARGV[7] .. s .. ARGV[8])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
+local packed = cmsgpack.pack(seq)
+redis.call('PUBLISH', ARGV[9], ARGV[10] .. packed .. ARGV[11])
+if ARGV[12] ~= '' then
+  redis.call('PUBLISH', ARGV[12] .. live[3] .. ARGV[13], ARGV[14] .. packed .. ARGV[15])
+end
+return {'ok', seq, live[5], live[6] or '', live[7] or '', live[8] or ''}
