@@ -1,8 +1,12 @@
 """This node's connections by channel: the one place where events fan out to sockets.
 
 Each event is encoded once per codec, not once per socket. Every connection has a bounded
-outbox; one that overflows raises its `overflow` event and `web/session.serve` ends it with
-1013 (the client reconnects and resumes with `sync`): a slow reader cannot grow memory.
+outbox; one that overflows tells its `Outlet` and `web/session.serve` ends it with 1013
+(the client reconnects and resumes with `sync`): a slow reader cannot grow memory.
+
+An idle connection is the common case (thousands of visitors with the widget open), so a
+`Connection` holds no outbox, task or event while it has nothing to send: the outbox is
+made by the first frame and dropped once drained, and the outlet is told when to drain.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from chat_server.backends.base import Bus, Event
 from chat_server.protocol.codec import Codec, Frame, encode
@@ -19,19 +23,32 @@ from chat_server.protocol.codec import Codec, Frame, encode
 log = logging.getLogger(__name__)
 
 
+class Outlet(Protocol):
+    """Where a connection's outbox drains to (the socket loop in `web/session`)."""
+
+    def wake(self) -> None:
+        """The outbox has frames to send (called for each one: a running drain ignores it)."""
+
+    def overflow(self) -> None:
+        """The outbox overflowed and was dropped: end the connection (1013)."""
+
+
 class Connection:
     """One WebSocket as the services see it: an id, a codec, its channels and an outbox."""
+
+    __slots__ = ("channels", "codec", "hub", "id", "max_queue", "outbox", "outlet", "overflowed")
 
     def __init__(self, hub: Hub, codec: Codec, max_queue: int) -> None:
         self.id = uuid.uuid4().hex
         self.hub = hub
         self.codec = codec
         self.max_queue = max_queue
-        self.outbox: deque[bytes | str] = deque()
-        self.wakeup = asyncio.Event()
-        self.overflow = asyncio.Event()
+        self.outbox: deque[bytes | str] | None = None
+        """Frames not sent yet, in order (None while there are none)."""
         self.overflowed = False
-        self.channels: set[str] = set()
+        self.channels: tuple[str, ...] = ()
+        """A tuple: most connections have one to a few channels (a set is 216 bytes)."""
+        self.outlet: Outlet | None = None
 
     def accept(self, channel: str, frame: Frame) -> bool:
         """Whether this connection wants an event it is subscribed to (subclasses filter)."""
@@ -43,17 +60,31 @@ class Connection:
     def push(self, data: bytes | str) -> None:
         if self.overflowed:
             return
-        if len(self.outbox) >= self.max_queue:
+        outbox = self.outbox
+        if outbox is None:
+            outbox = self.outbox = deque()
+        if len(outbox) >= self.max_queue:
             self.overflowed = True
-            self.outbox.clear()
-            self.overflow.set()
-        else:
-            self.outbox.append(data)
-        self.wakeup.set()
+            self.outbox = None
+            if self.outlet is not None:
+                self.outlet.overflow()
+            return
+        outbox.append(data)
+        if self.outlet is not None:
+            self.outlet.wake()
+
+    def pull(self) -> bytes | str | None:
+        """The next frame to send, in order; None once drained (the outbox is dropped, so
+        an idle connection does not keep one) or after an overflow."""
+        outbox = self.outbox
+        if outbox:
+            return outbox.popleft()
+        self.outbox = None
+        return None
 
     def subscribe(self, channel: str) -> None:
         if channel not in self.channels:
-            self.channels.add(channel)
+            self.channels = (*self.channels, channel)
             self.hub.join(channel, self)
             if self.hub.bus.async_subscribe:
                 self.joined(channel)
@@ -65,24 +96,22 @@ class Connection:
     def resync(self) -> None:
         """The bus lost events for a while (subclasses catch up from the store)."""
 
-    def presence(self) -> tuple[str, str] | None:
-        """(kind, id) this connection keeps present, if any."""
-        return None
-
     def unsubscribe(self, channel: str) -> None:
         if channel in self.channels:
-            self.channels.discard(channel)
+            self.channels = tuple(c for c in self.channels if c != channel)
             self.hub.leave(channel, self)
 
     def unsubscribe_all(self) -> None:
-        for channel in list(self.channels):
+        for channel in self.channels:
             self.unsubscribe(channel)
 
 
 class Hub:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self._channels: dict[str, set[Connection]] = {}
+        self._channels: dict[str, list[Connection]] = {}
+        """Members by channel, in joining order; lists, as most channels have one member
+        (a visitor's, the tabs of one visitor) and a set is 216 bytes."""
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
@@ -92,11 +121,11 @@ class Hub:
     def join(self, channel: str, conn: Connection) -> None:
         members = self._channels.get(channel)
         if members is None:
-            self._channels[channel] = {conn}
+            self._channels[channel] = [conn]
             ready = self._ready[channel] = asyncio.get_running_loop().create_future()
             self._background(self._subscribe(channel, ready))
-        else:
-            members.add(conn)
+        elif conn not in members:
+            members.append(conn)
 
     async def _subscribe(self, channel: str, ready: asyncio.Future[None]) -> None:
         try:
@@ -104,6 +133,9 @@ class Hub:
         finally:
             if not ready.done():
                 ready.set_result(None)
+            # in place: `ready()` has nothing left to wait for (one future less per channel)
+            if self._ready.get(channel) is ready:
+                del self._ready[channel]
 
     async def ready(self, channel: str) -> None:
         """Wait until this node's subscription to `channel` is in place."""
@@ -123,7 +155,8 @@ class Hub:
         members = self._channels.get(channel)
         if members is None:
             return
-        members.discard(conn)
+        if conn in members:
+            members.remove(conn)
         if not members:
             del self._channels[channel]
             self._ready.pop(channel, None)

@@ -22,6 +22,21 @@ SYNC_PAGE = 200
 
 
 class Session(Connection, ABC):
+    """Slotted, and what most sockets never use (co-browse limits, abuse counting, seq
+    bookkeeping) is made on first use: an idle visitor should cost little memory."""
+
+    __slots__ = (
+        "_abuse",
+        "_catching",
+        "_cobrowse_bucket",
+        "_held",
+        "_seen",
+        "chat_bucket",
+        "dispatcher",
+        "greeted",
+        "node",
+        "store",
+    )
     role = "session"
     schemas: ClassVar[dict[str, type]] = {}
 
@@ -33,11 +48,27 @@ class Session(Connection, ABC):
         self.greeted = False
         settings = node.settings
         self.chat_bucket = TokenBucket(settings.chat_rate, settings.chat_burst)
-        self.cobrowse_bucket = TokenBucket(settings.cobrowse_rate, settings.cobrowse_burst)
-        self.abuse = Abuse(settings.abuse_refusals, 10_000)
-        self._seen: dict[str, int] = {}
-        self._catching: dict[str, list[Frame]] = {}
-        self._held: dict[str, list[Frame]] = {}
+        self._cobrowse_bucket: TokenBucket | None = None
+        self._abuse: Abuse | None = None
+        self._seen: dict[str, int] | None = None
+        """The last seq given per conversation (None until there is one)."""
+        self._catching: dict[str, list[Frame]] | None = None
+        self._held: dict[str, list[Frame]] | None = None
+
+    @property
+    def cobrowse_bucket(self) -> TokenBucket:
+        """Co-browse frames have their own rate (contract §2 limits)."""
+        if self._cobrowse_bucket is None:
+            settings = self.node.settings
+            self._cobrowse_bucket = TokenBucket(settings.cobrowse_rate, settings.cobrowse_burst)
+        return self._cobrowse_bucket
+
+    @property
+    def abuse(self) -> Abuse:
+        """Refusals counted since the first one."""
+        if self._abuse is None:
+            self._abuse = Abuse(self.node.settings.abuse_refusals, 10_000)
+        return self._abuse
 
     @abstractmethod
     def handlers(self) -> dict[str, Handler]:
@@ -60,7 +91,9 @@ class Session(Connection, ABC):
     def replay_cobrowse(self, cid: str) -> None:
         """A viewer joining an active co-browse gets the replay buffer before any live
         co-browse frame (contract §5 Replay): live ones are held until it is sent."""
-        if cid in self._held:
+        if self._held is None:
+            self._held = {}
+        elif cid in self._held:
             return
         self._held[cid] = []
         self.hub.spawn(self._replay(cid))
@@ -70,7 +103,8 @@ class Session(Connection, ABC):
         try:
             frames = await self.node.cobrowse.replay_frames(cid)
         finally:
-            for frame in [*frames, *self._held.pop(cid, [])]:
+            held = self._held.pop(cid, []) if self._held is not None else []
+            for frame in [*frames, *held]:
                 self.send(frame)
 
     async def closed(self) -> None:
@@ -87,7 +121,7 @@ class Session(Connection, ABC):
         hold it back while its conversation is catching up, to keep seq order (and hold
         co-browse frames while a replay is being sent)."""
         if frame.get("t") == "cobrowse":
-            held = self._held.get(frame.get("cid", ""))
+            held = self._held.get(frame.get("cid", "")) if self._held is not None else None
             if held is not None:
                 held.append(frame)
                 return False
@@ -95,13 +129,16 @@ class Session(Connection, ABC):
         if frame.get("t") != "msg":
             return True
         cid, seq = frame["cid"], frame["seq"]
-        held = self._catching.get(cid)
+        held = self._catching.get(cid) if self._catching is not None else None
         if held is not None:
             held.append(frame)
             return False
-        if seq <= self._seen.get(cid, 0):
+        seen = self._seen
+        if seen is None:
+            seen = self._seen = {}
+        if seq <= seen.get(cid, 0):
             return False
-        self._seen[cid] = seq
+        seen[cid] = seq
         return True
 
     # catching up (buses whose subscriptions take effect later, or that reconnected) ------
@@ -121,7 +158,9 @@ class Session(Connection, ABC):
     def catch_up(self, cid: str, channel: str | None) -> None:
         """Send what was stored after the last seq this connection saw, then what arrived
         live meanwhile, in seq order, each once."""
-        if cid in self._catching:
+        if self._catching is None:
+            self._catching = {}
+        elif cid in self._catching:
             return
         self._catching[cid] = []
         self.hub.spawn(self._catch_up(cid, channel))
@@ -132,7 +171,7 @@ class Session(Connection, ABC):
             if channel is not None:
                 await self.hub.ready(channel)
             for_visitor = self.role == "visitor"
-            after = self._seen.get(cid, 0)
+            after = self._seen.get(cid, 0) if self._seen is not None else 0
             while True:
                 page, more = await self.store.messages_after(
                     cid, after, SYNC_PAGE, notes=not for_visitor
@@ -142,12 +181,15 @@ class Session(Connection, ABC):
                     break
                 after = page[-1].seq
         finally:
-            frames += self._catching.pop(cid, [])
+            if self._catching is not None:
+                frames += self._catching.pop(cid, [])
             for frame in sorted(frames, key=lambda f: f["seq"]):
                 if self.first_delivery(frame):
                     self.send(frame)
 
     def mark_seen(self, cid: str, seq: int) -> None:
+        if self._seen is None:
+            self._seen = {}
         self._seen[cid] = max(seq, self._seen.get(cid, 0))
 
     async def require(self, cid: str) -> Conversation:

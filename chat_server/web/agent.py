@@ -10,9 +10,10 @@ from chat_server.core.errors import ChatError
 from chat_server.service.agent import AgentSession
 from chat_server.web import auth
 from chat_server.web.runtime import runtime
-from chat_server.web.session import accept_and_serve, refuse
+from chat_server.web.session import SocketEndpoint, accept_and_serve, refuse
 
 
+@SocketEndpoint
 async def agent_socket(ws: WebSocket) -> None:
     rt = runtime(ws)
     settings = rt.node.settings
@@ -23,9 +24,5 @@ async def agent_socket(ws: WebSocket) -> None:
         except ChatError:
             await refuse(ws, 503, "unavailable")
             return
-    await accept_and_serve(
-        ws,
-        rt,
-        lambda codec: AgentSession(rt.node, rt.dispatcher, codec, agent),
-        None if agent is not None else settings.hello_timeout_s,
-    )
+    hello_timeout_s = None if agent is not None else settings.hello_timeout_s
+    await accept_and_serve(ws, rt, AgentSession, agent, hello_timeout_s)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -22,20 +20,20 @@ class Runtime:
     connections: Counter[str] = field(default_factory=Counter)
     """Open WebSockets per client address (contract: connections per address)."""
 
-    @contextlib.contextmanager
-    def connection_slot(self, conn: HTTPConnection) -> Iterator[bool]:
-        """Whether this address may open another socket; held while the socket lives."""
+    def admit(self, conn: HTTPConnection) -> str | None:
+        """Take one of this address's socket slots: the address, to `release` when the
+        socket ends, or None when it has too many. (Not a context manager: a generator
+        frame held by every open socket is memory for nothing.)"""
         address = conn.client.host if conn.client else "unknown"
         if self.connections[address] >= self.node.settings.max_connections_per_address:
-            yield False
-            return
+            return None
         self.connections[address] += 1
-        try:
-            yield True
-        finally:
-            self.connections[address] -= 1
-            if self.connections[address] <= 0:
-                del self.connections[address]
+        return address
+
+    def release(self, address: str) -> None:
+        self.connections[address] -= 1
+        if self.connections[address] <= 0:
+            del self.connections[address]
 
 
 def runtime(conn: HTTPConnection) -> Runtime:

@@ -1,8 +1,12 @@
 """The socket loop both endpoints share: decode, check, dispatch, answer, and close.
 
 This is the one place where `ChatError` becomes an `error` frame and `ProtocolClose` a
-close code. A reader and a writer run side by side; every frame leaves through the
-connection's bounded outbox, so replies and events keep their order.
+close code. Every frame leaves through the connection's bounded outbox, so replies and
+events keep their order.
+
+Idle sockets are the common case, so one costs one task, the ASGI handler's, which reads:
+the outbox is drained by a task that exists only while there is something to send, and an
+overflow cancels the reader instead of a task waiting for it.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_server.core.errors import ChatError, ErrorCode
@@ -22,10 +27,13 @@ from chat_server.protocol import codec
 from chat_server.protocol.codec import Codec, choose_subprotocol
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import frame_id, parse
+from chat_server.service.dispatch import Dispatcher
+from chat_server.service.node import Node
 from chat_server.service.session import Session
 from chat_server.web.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def refuse(ws: WebSocket, status: int, error: str) -> None:
@@ -33,34 +41,128 @@ async def refuse(ws: WebSocket, status: int, error: str) -> None:
     await ws.send_denial_response(JSONResponse({"error": error}, status_code=status))
 
 
+class SocketEndpoint:
+    """A WebSocket route's ASGI app (a decorator): runs `handler(ws)`.
+
+    Starlette wraps a plain function in `websocket_session`: a second `WebSocket`, a
+    route-level exception wrapper that repeats the app's, and their coroutine frames, all
+    held for the socket's life (about 2 KiB an idle socket). An ASGI object it calls as is.
+    """
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(WebSocket(scope, receive, send))
+
+
 async def accept_and_serve(
-    ws: WebSocket, rt: Runtime, make: Callable[[Codec], Session], hello_timeout_s: float | None
+    ws: WebSocket,
+    rt: Runtime,
+    session_type: Callable[[Node, Dispatcher, Codec, T], Session],
+    subject: T,
+    hello_timeout_s: float | None,
 ) -> None:
     """Admit the address (HTTP 429 when it has too many sockets), pick the subprotocol,
-    accept, and run the session until the socket ends."""
-    with rt.connection_slot(ws) as admitted:
-        if not admitted:
-            await refuse(ws, 429, "rate_limited")
-            return
+    accept, and run a `session_type` for `subject` (its site, its agent) until the socket
+    ends. (A class and its argument rather than a closure, which every socket would hold.)"""
+    address = rt.admit(ws)
+    if address is None:
+        await refuse(ws, 429, "rate_limited")
+        return
+    try:
         codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
         await ws.accept(subprotocol=subprotocol)
-        await serve(ws, make(codec), hello_timeout_s)
+        await serve(ws, session_type(rt.node, rt.dispatcher, codec, subject), hello_timeout_s)
+    finally:
+        rt.release(address)
+
+
+class SlowReader(Exception):
+    """The outbox overflowed while the reader itself was sending (close 1013)."""
+
+
+class Pump:
+    """A session's outlet: drains its outbox to the socket in a task that runs only while
+    there are frames to send, and ends the reader (the calling task) when it overflows."""
+
+    __slots__ = ("cut", "reader", "session", "writer", "ws")
+
+    def __init__(self, ws: WebSocket, session: Session) -> None:
+        self.ws = ws
+        self.session = session
+        reader = asyncio.current_task()
+        assert reader is not None
+        self.reader = reader
+        self.writer: asyncio.Task[None] | None = None
+        """The drain while it runs; kept once it failed (a dead socket), so none restarts."""
+        self.cut = False
+        """The reader was cancelled for an overflow (not by someone else)."""
+        session.outlet = self
+
+    def wake(self) -> None:
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def overflow(self) -> None:
+        # the reader overflowing its own outbox checks `overflowed` after the frame:
+        # cancelling the running task would only hit it at some later await
+        if self.reader is not asyncio.current_task() and not self.cut:
+            self.cut = True
+            self.reader.cancel()
+
+    def detach(self) -> None:
+        """No more waking or cancelling: the socket loop is ending."""
+        self.session.outlet = None
+
+    def slow_reader(self) -> bool:
+        """Whether a `CancelledError` in the reader was this pump's (then it is handled)."""
+        return self.cut and self.reader.uncancel() == 0
+
+    async def stop(self) -> None:
+        writer = self.writer
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _drain(self) -> None:
+        session, ws = self.session, self.ws
+        while (data := session.pull()) is not None:
+            await _send(ws, data)
+        self.writer = None  # only when drained: a failed send leaves the pump stopped
 
 
 async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
+    """Read and handle frames in this task until the socket ends; then leave the channels
+    and close with the code the ending calls for."""
     metrics = session.node.metrics
     metrics.connections.labels(session.role).inc()
-    reader = asyncio.create_task(_read(ws, session, hello_timeout_s))
-    writer = asyncio.create_task(_write(ws, session), name=f"writer-{session.id}")
-    overflow = asyncio.create_task(session.overflow.wait())
+    pump = Pump(ws, session)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + hello_timeout_s if hello_timeout_s else None
     close_code: int | None = None
     try:
-        done, _ = await asyncio.wait({reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
-        if reader in done:
-            reader.result()
-        else:
-            close_code = CloseCode.SLOW_READER
-            metrics.slow_readers.inc()
+        while True:
+            if deadline is not None and not session.greeted:
+                async with asyncio.timeout_at(deadline):
+                    message = await ws.receive()
+            else:
+                message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            await _one_frame(session, message)
+            del message  # not held while waiting for the next frame
+            if session.overflowed:
+                raise SlowReader
+    except asyncio.CancelledError:
+        if not pump.slow_reader():
+            raise
+        close_code = CloseCode.SLOW_READER
+    except SlowReader:
+        close_code = CloseCode.SLOW_READER
     except ProtocolClose as close:
         close_code = close.code
     except TimeoutError:
@@ -68,12 +170,11 @@ async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) 
     except WebSocketDisconnect:
         pass
     finally:
+        pump.detach()
         metrics.connections.labels(session.role).dec()
-        for task in (reader, overflow, writer):
-            task.cancel()
-        for task in (reader, overflow, writer):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if close_code == CloseCode.SLOW_READER:
+            metrics.slow_readers.inc()
+        await pump.stop()
         with contextlib.suppress(Exception):
             await session.closed()
         if close_code is not None:
@@ -85,24 +186,10 @@ async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) 
                     await ws.close(close_code)
 
 
-async def _read(ws: WebSocket, session: Session, hello_timeout_s: float | None) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + hello_timeout_s if hello_timeout_s else None
-    while True:
-        if deadline is not None and not session.greeted:
-            async with asyncio.timeout_at(deadline):
-                message = await ws.receive()
-        else:
-            message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        data = message.get("text")
-        if data is None:
-            data = message.get("bytes", b"")
-        await _one_frame(session, data)
-
-
-async def _one_frame(session: Session, data: bytes | str) -> None:
+async def _one_frame(session: Session, message: Message) -> None:
+    data: bytes | str | None = message.get("text")
+    if data is None:
+        data = message.get("bytes", b"")
     session.node.metrics.frames.labels(session.role).inc()
     re: Any = None
     try:
@@ -155,14 +242,6 @@ def _send_error(session: Session, error: ChatError, re: Any) -> None:
     session.send(frame)
 
 
-async def _write(ws: WebSocket, session: Session) -> None:
-    while True:
-        await session.wakeup.wait()
-        session.wakeup.clear()
-        while session.outbox and not session.overflowed:
-            await _send(ws, session.outbox.popleft())
-
-
 async def _send(ws: WebSocket, data: bytes | str) -> None:
     if isinstance(data, bytes):
         await ws.send_bytes(data)
@@ -172,5 +251,5 @@ async def _send(ws: WebSocket, data: bytes | str) -> None:
 
 async def _flush(ws: WebSocket, session: Session) -> None:
     """Send what is still queued (an error frame before a close)."""
-    while session.outbox and not session.overflowed:
-        await _send(ws, session.outbox.popleft())
+    while (data := session.pull()) is not None:
+        await _send(ws, data)

@@ -1,0 +1,200 @@
+"""`chat_server/server.py`: the lightened uvicorn WebSocket protocol behaves like uvicorn's
+(echo, keepalive pings, frame cap, handshake refusals) while holding less per socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
+
+from chat_server.config import Settings
+from chat_server.server import Inbox, LeanWebSocketProtocol, Writable, uvicorn_config
+from tests.conftest import free_port
+
+# --- Inbox -------------------------------------------------------------------------------
+
+
+async def test_inbox_hands_messages_over_in_order() -> None:
+    inbox = Inbox()
+    assert inbox.empty()
+    inbox.put_nowait({"type": "websocket.connect"})
+    inbox.put_nowait({"type": "websocket.receive", "text": "a"})
+    assert not inbox.empty()
+    assert (await inbox.get())["type"] == "websocket.connect"
+    assert (await inbox.get()) == {"type": "websocket.receive", "text": "a"}
+    assert inbox.empty()
+
+
+async def test_inbox_get_waits_for_a_message() -> None:
+    inbox = Inbox()
+    getter = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    assert not getter.done()
+    inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    assert await asyncio.wait_for(getter, 1) == {"type": "websocket.disconnect", "code": 1000}
+
+
+async def test_a_cancelled_get_loses_nothing() -> None:
+    inbox = Inbox()
+    getter = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait({"type": "websocket.receive", "bytes": b"x"})
+    getter.cancel()  # before it ran: the message stays for the next get
+    with pytest.raises(asyncio.CancelledError):
+        await getter
+    assert await inbox.get() == {"type": "websocket.receive", "bytes": b"x"}
+
+
+async def test_inbox_has_one_reader_at_a_time() -> None:
+    inbox = Inbox()
+    first = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await inbox.get()
+    inbox.put_nowait({"type": "websocket.connect"})
+    assert (await first)["type"] == "websocket.connect"
+
+
+# --- Writable ----------------------------------------------------------------------------
+
+
+async def test_writable_starts_set_and_waits_only_while_cleared() -> None:
+    writable = Writable()
+    assert writable.is_set()
+    assert await writable.wait()
+    writable.clear()
+    assert not writable.is_set()
+    waiters = [asyncio.create_task(writable.wait()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    writable.set()
+    assert await asyncio.gather(*waiters) == [True, True]
+    assert writable.is_set()
+
+
+async def test_a_cancelled_waiter_is_forgotten() -> None:
+    writable = Writable()
+    writable.clear()
+    cancelled = asyncio.create_task(writable.wait())
+    waiting = asyncio.create_task(writable.wait())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    writable.set()
+    assert await waiting
+
+
+# --- the protocol under uvicorn ----------------------------------------------------------
+
+
+@dataclass
+class Running:
+    server: uvicorn.Server
+    url: str
+
+    def protocol(self) -> LeanWebSocketProtocol:
+        (proto,) = self.server.server_state.connections
+        assert isinstance(proto, LeanWebSocketProtocol)
+        return proto
+
+
+async def echo(ws: WebSocket) -> None:
+    if ws.query_params.get("refuse") == "429":
+        await ws.send_denial_response(PlainTextResponse("no", status_code=429))
+        return
+    if ws.query_params.get("refuse") == "close":
+        await ws.close(1008)
+        return
+    offered = "chat.v1.json" in ws.scope["subprotocols"]
+    await ws.accept(subprotocol="chat.v1.json" if offered else None)
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                await ws.send_text(message["text"])
+            else:
+                await ws.send_bytes(message["bytes"])
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Running]:
+    settings = Settings(
+        port=free_port(),
+        log_level="warning",
+        ping_interval_s=0.05,
+        ping_timeout_s=5.0,
+        max_frame_bytes=1024,
+    )
+    server = uvicorn.Server(
+        uvicorn_config(settings, Starlette(routes=[WebSocketRoute("/echo", echo)]))
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    yield Running(server, f"ws://127.0.0.1:{settings.port}/echo")
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 10)
+
+
+async def test_echoes_and_keeps_no_handshake_or_instance_dict(running: Running) -> None:
+    async with connect(running.url, subprotocols=[Subprotocol("chat.v1.json")]) as ws:
+        assert ws.subprotocol == "chat.v1.json"
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        await ws.send(b"\x00\x01")
+        assert await ws.recv() == b"\x00\x01"
+        proto = running.protocol()
+        # every attribute uvicorn sets is a slot (a new one would land here), and the
+        # handshake's request and response are gone
+        assert proto.__dict__ == {}
+        assert not hasattr(proto, "request")
+        assert not hasattr(proto, "response")
+        assert isinstance(proto.queue, Inbox)
+        assert isinstance(proto.writable, Writable)
+
+
+async def test_keepalive_pings_are_sent_and_answered(running: Running) -> None:
+    async with connect(running.url) as ws:
+        proto = running.protocol()
+        for _ in range(200):
+            if proto.last_ping_rtt > 0:
+                break
+            await asyncio.sleep(0.01)
+        assert proto.last_ping_rtt > 0
+        await ws.send("still open")
+        assert await ws.recv() == "still open"
+
+
+async def test_a_frame_over_the_cap_closes_1009(running: Running) -> None:
+    async with connect(running.url) as ws:
+        await ws.send("x" * 2000)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+
+
+@pytest.mark.parametrize(("refuse", "status"), [("429", 429), ("close", 403)])
+async def test_handshake_refusals(running: Running, refuse: str, status: int) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{running.url}?refuse={refuse}"):
+            pass
+    assert refused.value.response.status_code == status
