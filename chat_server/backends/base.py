@@ -169,13 +169,20 @@ class Store(Protocol):
     async def loads(self) -> dict[str, AgentLoad]: ...
 
     async def append(
-        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+        self,
+        cid: str,
+        draft: Draft,
+        origin: str | None = None,
+        *,
+        guarded: bool = False,
+        audit: AuditEntry | None = None,
     ) -> Appended:
         """Dedupe `cmid`, allocate `seq`, store durably, publish: atomically, in seq order.
 
         `origin` is the connection that sent it (its own copy is not echoed back). With
         `guarded`, the sender must be the conversation's visitor or agent
-        (`conversation.require_author`), checked in the same step as the write.
+        (`conversation.require_author`), checked in the same step as the write. `audit` is
+        written with the message, in the same step, when the message is new.
         Raises `not_found` when unknown, `forbidden`, then `closed` when it is closed.
         """
 

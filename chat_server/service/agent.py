@@ -47,6 +47,8 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "sync": ("after",),
 }
 """Frame types audited, with the fields worth keeping (never message text)."""
+AUDITED_WITH_MESSAGE = frozenset({"msg", "note"})
+"""Audited by `Store.append`, with the message (a resent one is not a second action)."""
 
 
 class AgentSession(Session):
@@ -79,24 +81,21 @@ class AgentSession(Session):
 
     async def handle(self, envelope: Envelope) -> Result:
         result = await super().handle(envelope)
-        if envelope.t in AUDITED:
-            await self._audit(envelope)
+        if envelope.t in AUDITED and envelope.t not in AUDITED_WITH_MESSAGE:
+            await self.store.audit(self._audit_entry(envelope.t, envelope.body))
         return result
 
-    async def _audit(self, envelope: Envelope) -> None:
+    def _audit_entry(self, action: str, body: Any) -> AuditEntry:
         """Every agent action on a conversation, reads included, for supervisors to review."""
-        body = envelope.body
         detail = {
-            k: getattr(body, k) for k in AUDITED[envelope.t] if getattr(body, k, None) is not None
+            k: getattr(body, k) for k in AUDITED[action] if getattr(body, k, None) is not None
         }
-        await self.store.audit(
-            AuditEntry(
-                self.node.clock.now_ms(),
-                self.me.id,
-                envelope.t,
-                getattr(body, "cid", None),
-                json.dumps(detail, separators=(",", ":")) if detail else "",
-            )
+        return AuditEntry(
+            self.node.clock.now_ms(),
+            self.me.id,
+            action,
+            getattr(body, "cid", None),
+            json.dumps(detail, separators=(",", ":")) if detail else "",
         )
 
     @property
@@ -196,19 +195,27 @@ class AgentSession(Session):
         return {"conversation": await self.node.conversation_view(changed.conversation)}
 
     async def msg(self, msg: f.Msg) -> Result:
-        return await self._append(msg.cid, Kind.TEXT, msg.text, msg.cmid, guarded=True)
+        return await self._append("msg", msg, Kind.TEXT, guarded=True)
 
     async def note(self, note: f.Note) -> Result:
         """Supervisors may leave notes in any conversation; agents in their own."""
-        guarded = not self.me.is_supervisor
-        return await self._append(note.cid, Kind.NOTE, note.text, note.cmid, guarded=guarded)
+        return await self._append("note", note, Kind.NOTE, guarded=not self.me.is_supervisor)
 
-    async def _append(self, cid: str, kind: Kind, text: str, cmid: str, *, guarded: bool) -> Result:
-        """Ownership is checked by the store in the same step as the write (one round trip)."""
+    async def _append(
+        self, action: str, body: f.Msg | f.Note, kind: Kind, *, guarded: bool
+    ) -> Result:
+        """Ownership is checked, and the action audited, by the store in the same step as
+        the write: one round trip, one commit."""
         sender = Sender(Role.AGENT, self.me.id, self.me.name)
-        draft = Draft(kind, sender, text, cmid)
-        appended = await self.store.append(cid, draft, origin=self.id, guarded=guarded)
-        self.mark_seen(cid, appended.message.seq)
+        draft = Draft(kind, sender, body.text, body.cmid)
+        appended = await self.store.append(
+            body.cid,
+            draft,
+            origin=self.id,
+            guarded=guarded,
+            audit=self._audit_entry(action, body),
+        )
+        self.mark_seen(body.cid, appended.message.seq)
         if appended.created:
             self.node.metrics.message_stored(appended.message)
             await self.node.measure_message(appended)

@@ -47,19 +47,15 @@ async def test_an_error_reply_raises_and_the_connection_goes_on(wire: Wire) -> N
     assert await wire.execute("PING") == b"PONG"
 
 
-async def test_a_transaction_runs_whole(wire: Wire) -> None:
-    key = ids.new_id("w")
-    assert await wire.transaction([("INCR", key), ("INCRBY", key, 5)]) == [1, 6]
-    with pytest.raises(ReplyError):  # a command that fails at EXEC
-        await wire.transaction([("SET", key, "x"), ("INCR", key)])
-    assert await wire.execute("GET", key) == b"x"
-
-
 async def test_a_script_is_sent_whole_only_once(wire: Wire) -> None:
     script = Script(wire, f"return {{KEYS[1], ARGV[1], '{ids.new_id('s')}'}}")
     assert (await script(["k"], [7]))[:2] == [b"k", b"7"]
     assert await wire.execute("SCRIPT", "EXISTS", script.sha) == [1]
     assert (await script(["k2"], ["x"]))[:2] == [b"k2", b"x"]
+    await wire.execute("SCRIPT", "FLUSH")  # Redis forgot it (a restart): sent whole again
+    assert (await script.send(["k3"], [1]))[:2] == [b"k3", b"1"]
+    with pytest.raises(ReplyError):
+        await Script(wire, "return redis.error_reply('no')").send([], [])
 
 
 async def test_subscriber_gets_pushes(redis_server: RedisServer, wire: Wire) -> None:
@@ -103,10 +99,10 @@ async def test_a_redis_that_does_not_answer_times_out() -> None:
     server.close()
 
 
-async def test_not_connected_queue_fails_at_once() -> None:
+async def test_not_connected_fails_at_once() -> None:
     wire = Wire("redis://127.0.0.1:1")
     with pytest.raises(ConnectionError):
-        await wire.queue_transaction([("PING",)])
+        await wire.send("PING")
     with pytest.raises(ConnectionError):
         await wire.execute("PING")
 

@@ -1,7 +1,11 @@
-"""SQLite off the event loop: one writer thread with group commit, one reader thread.
+"""SQLite with group commit: writes queue up and go out together in one transaction.
 
-Writes queue up while a commit is in flight and go out together in the next transaction
-(each in its own savepoint, so one failing write does not undo the others). A write's
+Each write runs in its own savepoint, so one failing write does not undo the others. With
+`synchronous=NORMAL` (the default: safe against process crashes) a WAL commit is a plain
+`write()` of a few pages, cheaper than handing it to a thread (and waiting for the GIL to
+come back), so commits run on the event loop and the WAL is checkpointed (which fsyncs)
+in a thread, off the loop. With `synchronous=FULL` every commit fsyncs: then commits run in
+the writer thread. Reads always run in a reader thread. A write's
 `after_commit` callback runs on the event loop right after its transaction commits and
 before any awaiting task resumes, in submission order: this is what lets the store publish
 messages in `seq` order, and never before they are durable.
@@ -64,14 +68,23 @@ class _Write:
     after_commit: Callable[[], None] | None
 
 
+CHECKPOINT_S = 1.0
+"""How often the WAL is copied back into the database file when commits run inline."""
+
+
 class Database:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = path
         self.synchronous = synchronous
+        self.inline = synchronous.upper() in {"OFF", "NORMAL"}
+        """Commits on the event loop (no fsync in them); else in the writer thread."""
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
+        self._cconn: sqlite3.Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._commits = 0
         self._pending: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +103,10 @@ class Database:
         self._wconn = await loop.run_in_executor(self._writer_pool, self._connect)
         await loop.run_in_executor(self._writer_pool, self._wconn.executescript, SCHEMA)
         self._rconn = await loop.run_in_executor(self._reader_pool, self._connect)
+        if self.inline:  # checkpoints (and their fsyncs) in the writer thread instead
+            self._wconn.execute("PRAGMA wal_autocheckpoint=0")
+            self._cconn = await loop.run_in_executor(self._writer_pool, self._connect)
+            self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="sqlite-wal")
         self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
 
     async def stop(self) -> None:
@@ -99,7 +116,13 @@ class Database:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
         loop = asyncio.get_running_loop()
+        if self._cconn is not None:
+            await loop.run_in_executor(self._writer_pool, self._cconn.close)
         if self._wconn is not None:
             await loop.run_in_executor(self._writer_pool, self._wconn.close)
         if self._rconn is not None:
@@ -135,9 +158,11 @@ class Database:
             if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(
-                    self._writer_pool, self._run_batch, [w.op for w in batch]
-                )
+                ops = [w.op for w in batch]
+                if self.inline:
+                    results = self._run_batch(ops)
+                else:
+                    results = await loop.run_in_executor(self._writer_pool, self._run_batch, ops)
             except Exception as exc:  # the commit itself failed: nothing in it is durable
                 self.failed = exc
                 for w in batch:
@@ -155,6 +180,19 @@ class Database:
                 else:
                     w.future.set_result(result)
 
+    async def _checkpoint_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = 0
+        while True:
+            await asyncio.sleep(CHECKPOINT_S)
+            if self._commits != done and self._cconn is not None:
+                done = self._commits
+                # PASSIVE: never waits for (nor blocks) the commits on the loop
+                with contextlib.suppress(sqlite3.Error):
+                    await loop.run_in_executor(
+                        self._writer_pool, self._cconn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
+
     def _run_batch(self, ops: list[Op]) -> list[Any]:
         conn = self._wconn
         assert conn is not None
@@ -170,6 +208,7 @@ class Database:
                     results.append(exc)
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")
+            self._commits += 1
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")

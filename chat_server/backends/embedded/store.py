@@ -229,12 +229,7 @@ class EmbeddedStore:
         return revoked
 
     async def audit(self, entry: AuditEntry) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "INSERT INTO audit (ts, agent_id, action, cid, detail) VALUES (?, ?, ?, ?, ?)",
-                (entry.ts, entry.agent_id, entry.action, entry.cid, entry.detail),
-            )
-        )
+        await self._write(lambda c: _insert_audit(c, entry))
 
     async def audit_log(
         self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
@@ -357,7 +352,13 @@ class EmbeddedStore:
         return message
 
     async def append(
-        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+        self,
+        cid: str,
+        draft: Draft,
+        origin: str | None = None,
+        *,
+        guarded: bool = False,
+        audit: AuditEntry | None = None,
     ) -> Appended:
         conv = await self._require_open(cid, draft.sender if guarded else None)
         if draft.cmid is not None:
@@ -385,6 +386,8 @@ class EmbeddedStore:
             _insert_messages(c, [message])
             if data is not None:
                 c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, cid))
+            if audit is not None:
+                _insert_audit(c, audit)
 
         future = self._submit(op, lambda: self._publish(updated, [message], origin))
         self._track_cmid(message, future)
@@ -655,6 +658,13 @@ def _where(**equal: str | None) -> tuple[str, list[str]]:
     if not columns:
         return "", []
     return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in columns), [v for _, v in columns]
+
+
+def _insert_audit(c: sqlite3.Connection, entry: AuditEntry) -> None:
+    c.execute(
+        "INSERT INTO audit (ts, agent_id, action, cid, detail) VALUES (?, ?, ?, ?, ?)",
+        (entry.ts, entry.agent_id, entry.action, entry.cid, entry.detail),
+    )
 
 
 def _insert_messages(c: sqlite3.Connection, messages: list[Message]) -> None:

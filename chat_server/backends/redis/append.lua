@@ -3,13 +3,15 @@
 -- Python: conversation.require_author, ensure_open, and after_message's turn bookkeeping.
 --
 -- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
---       turn), 2 its cmids hash, 3 its message stream.
+--       turn), 2 its cmids hash, 3 its message stream, 4 the audit stream.
 -- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
 --       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
 --       7/8 the stored row's JSON before/after its seq,
 --       9 the conversation's channel, 10/11 its event's msgpack before/after the seq,
 --       12/13 the visitor's channel name before/after the visitor id (12 is '' when the
---       visitor does not see this message), 14/15 its event's msgpack before/after the seq.
+--       visitor does not see this message), 14/15 its event's msgpack before/after the seq,
+--       16 how many audit entries to keep ('' for no entry), 17 '*', 18.. the entry's
+--       fields and values (written with the message, never for a resent one).
 -- Returns {'ok', seq, created, topic, frt, turn} (the last four as the message found
 -- them, '' for none), {'dup', seq}, or {error code}.
 local live = redis.call('HMGET', KEYS[1], 'seq', 'state', 'visitor', 'agent',
@@ -41,6 +43,9 @@ redis.call('XADD', KEYS[3], s .. '-0', 'm', ARGV[7] .. s .. ARGV[8])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
 local packed = cmsgpack.pack(seq)
 redis.call('PUBLISH', ARGV[9], ARGV[10] .. packed .. ARGV[11])
+if ARGV[16] ~= '' then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', unpack(ARGV, 16))
+end
 if ARGV[12] ~= '' then
   redis.call('PUBLISH', ARGV[12] .. live[3] .. ARGV[13], ARGV[14] .. packed .. ARGV[15])
 end

@@ -2,20 +2,24 @@
 
 Each agent reply adds figures under three windows and two or three dimensions, a dozen
 hash fields each. `FigureBuffer` adds up what the messages of one event-loop turn
-contribute and queues it as one transaction on the store's `Wire`, where it leaves in the
-same socket write as the turn's other commands: under load, one `HINCRBYFLOAT` per field
-and bucket for many messages instead of dozens per message, and no round trip of its own
-in any request. Figures are statistics, not acknowledged data: a failed write is logged.
+contribute and queues it on the store's `Wire` as one `figures.lua` call, whose only
+argument is the increments packed by msgpack (in C): under load, one `HINCRBYFLOAT` per
+field and bucket for many messages, no command packed per field in Python, and no round
+trip in any request. Figures are statistics, not acknowledged data: a failed write is
+logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from chat_server.backends.redis.keys import Keys
-from chat_server.backends.redis.wire import Arg, Wire
+from chat_server.backends.redis.wire import Arg, Script, Wire
 from chat_server.core import metrics
 from chat_server.core.clock import Clock
 from chat_server.core.metrics import Figures
@@ -25,12 +29,13 @@ log = logging.getLogger(__name__)
 
 class FigureBuffer:
     def __init__(self, wire: Wire, keys: Keys, clock: Clock) -> None:
-        self.wire = wire
         self.keys = keys
         self.clock = clock
+        self.wire = wire
+        self._script = Script(wire, (Path(__file__).parent / "figures.lua").read_text())
         self._pending: dict[tuple[str, str, int], Figures] = {}
         self._scheduled = False
-        self._last: asyncio.Future[list[Any]] | None = None
+        self._last: asyncio.Future[Any] | None = None
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
         """Count `figures` at `ts` under `dims`, in the next write."""
@@ -49,39 +54,36 @@ class FigureBuffer:
             asyncio.get_running_loop().call_soon(self._write)
 
     def _write(self) -> None:
-        """Queue one transaction (all of it counts, or none) on the wire, ahead of the
-        replies of the requests that counted: what a request counted reaches Redis before
-        the client hears back, whichever node it asks next."""
+        """Queue this turn's figures as one `figures.lua` call (all of it counts, or none),
+        ahead of the replies of the requests that counted them: what a request counted
+        reaches Redis before the client hears back, whichever node it asks next."""
+        if not self._scheduled:
+            return
         self._scheduled = False
         pending, self._pending = self._pending, {}
-        if pending:
-            commands = self._commands(pending)
-            if self.wire.connected:
-                self._last = self.wire.queue_transaction(commands)
-            else:  # connect first (the wire keeps the order once it is up)
-                self._last = asyncio.ensure_future(self.wire.transaction(commands))
-            self._last.add_done_callback(_report)
+        if not pending:
+            return
+        now = self.clock.now_ms()
+        keys, entries = [], []
+        for (window, dim, start), figures in pending.items():
+            length, size = metrics.WINDOWS[window]
+            keys.append(self.keys.figures(window, dim, start))
+            # relative: the clock is injectable, Redis's own clock is not
+            entries.append((max(1, start + size + length + 60_000 - now), figures.to_fields()))
+        args: list[Arg] = [msgpack.packb(entries)]
+        if self.wire.connected:
+            self._last = self._script.send(keys, args)
+        else:  # connect first (the wire keeps the order once it is up)
+            self._last = asyncio.ensure_future(self._script(keys, args))
+        self._last.add_done_callback(_report)
 
     async def settled(self) -> None:
         """Wait until what was added so far is written (or failed)."""
-        if self._scheduled:
-            self._write()
+        self._write()
         if self._last is not None and not self._last.done():
             await asyncio.wait([self._last])
 
-    def _commands(self, pending: dict[tuple[str, str, int], Figures]) -> list[tuple[Arg, ...]]:
-        now = self.clock.now_ms()
-        commands: list[tuple[Arg, ...]] = []
-        for (window, dim, start), figures in pending.items():
-            length, size = metrics.WINDOWS[window]
-            key = self.keys.figures(window, dim, start)
-            for field, value in figures.to_fields().items():
-                commands.append(("HINCRBYFLOAT", key, field, value))
-            # relative: the clock is injectable, Redis's own clock is not
-            commands.append(("PEXPIRE", key, max(1, start + size + length + 60_000 - now)))
-        return commands
 
-
-def _report(written: asyncio.Future[list[Any]]) -> None:
+def _report(written: asyncio.Future[Any]) -> None:
     if not written.cancelled() and written.exception() is not None:
         log.warning("figures not recorded: %s", written.exception())

@@ -254,23 +254,8 @@ class RedisStore:
         return sum(int(n) for n in results[:-1])
 
     async def audit(self, entry: AuditEntry) -> None:
-        fields: dict[str, Arg] = {
-            "ts": entry.ts,
-            "agent_id": entry.agent_id,
-            "action": entry.action,
-            "cid": entry.cid or "",
-            "detail": entry.detail,
-        }
         async with redis_errors():
-            await self.wire.execute(
-                "XADD",
-                self.keys.audit(),
-                "MAXLEN",
-                "~",
-                AUDIT_KEPT,
-                "*",
-                *(part for pair in fields.items() for part in pair),
-            )
+            await self.wire.execute("XADD", self.keys.audit(), "MAXLEN", "~", *_audit_args(entry))
 
     async def audit_log(
         self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100
@@ -441,9 +426,15 @@ class RedisStore:
         raise unavailable("too much contention, retry")
 
     async def append(
-        self, cid: str, draft: Draft, origin: str | None = None, *, guarded: bool = False
+        self,
+        cid: str,
+        draft: Draft,
+        origin: str | None = None,
+        *,
+        guarded: bool = False,
+        audit: AuditEntry | None = None,
     ) -> Appended:
-        """One round trip: append.lua checks, dedupes, stores and publishes together."""
+        """One round trip: append.lua checks, dedupes, stores, audits and publishes."""
         ts = self.clock.now_ms()
         message = Message(cid, 0, ts, draft.kind, draft.sender, draft.text, draft.cmid)
         row_head, row_tail = _spliced_row(message)
@@ -458,7 +449,7 @@ class RedisStore:
         k = self.keys
         async with redis_errors():
             reply = await self._append_script(
-                keys=[k.live(cid), k.cmids(cid), k.messages(cid)],
+                keys=[k.live(cid), k.cmids(cid), k.messages(cid), k.audit()],
                 args=[
                     sender.role.value,
                     sender.id or "",
@@ -474,6 +465,7 @@ class RedisStore:
                     *visitor_channel,
                     visitor_head,
                     visitor_tail,
+                    *(_audit_args(audit) if audit is not None else [""]),
                 ],
             )
         status = _s(reply[0])
@@ -775,6 +767,16 @@ def _s(value: Any) -> str:
 _PACKER = msgpack.Packer(use_bin_type=True)
 LIVE_MOVED = ("seq", "frt", "turn")
 """The live fields that messages move (append.lua), read over the conversation's JSON."""
+
+
+def _audit_args(entry: AuditEntry) -> list[Arg]:
+    """How many entries the audit stream keeps, "*", then the entry's fields and values."""
+    return [
+        AUDIT_KEPT,
+        "*",
+        *("ts", entry.ts, "agent_id", entry.agent_id, "action", entry.action),
+        *("cid", entry.cid or "", "detail", entry.detail),
+    ]
 
 
 def _live_fields(conv: Conversation) -> tuple[dict[str, str | int], list[str]]:

@@ -80,39 +80,6 @@ class Wire(asyncio.Protocol):
             raise ReplyError(str(reply))
         return reply
 
-    async def transaction(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
-        """MULTI, the commands, EXEC: queued together, so nothing else comes in between."""
-        if self._transport is None:
-            await self.connect()
-        return await self.queue_transaction(commands)
-
-    def queue_transaction(self, commands: list[tuple[Arg, ...]]) -> asyncio.Future[list[Any]]:
-        """`transaction`, queued now (or failed now when not connected): the future gets
-        EXEC's replies, or the error."""
-        loop = asyncio.get_running_loop()
-        result: asyncio.Future[list[Any]] = loop.create_future()
-        sent = [self._send(pack(c)) for c in (("MULTI",), *commands, ("EXEC",))]
-
-        def settle(_: asyncio.Future[Any]) -> None:
-            failures = [f.exception() for f in sent]  # every one read, none left unread
-            failure: BaseException | None = next((f for f in failures if f is not None), None)
-            if failure is None:
-                replies = [f.result() for f in sent]
-                errors = [r for r in replies if _is_error(r)]
-                if not errors and isinstance(replies[-1], list):
-                    errors = [r for r in replies[-1] if _is_error(r)]
-                if errors:
-                    failure = ReplyError(str(errors[0]))
-            if result.done():
-                return
-            if failure is not None:
-                result.set_exception(failure)
-            else:
-                result.set_result(sent[-1].result())
-
-        sent[-1].add_done_callback(settle)  # replies come in order: EXEC's is the last
-        return result
-
     def send(self, *args: Arg) -> asyncio.Future[Any]:
         """Queue a command now, in order with every other; the future gets its raw reply
         (a `hiredis.ReplyError` for an error), or `ConnectionError` when not connected."""
@@ -249,9 +216,31 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Arg]) -> Any:
-        try:
-            return await self.wire.execute("EVALSHA", self.sha, len(keys), *keys, *args)
-        except ReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-        return await self.wire.execute("EVAL", self.source, len(keys), *keys, *args)
+        if not self.wire.connected:
+            await self.wire.connect()
+        return await self.send(keys, args)
+
+    def send(self, keys: list[str], args: list[Arg]) -> asyncio.Future[Any]:
+        """Run it, queued now on the wire; the future gets the reply or the error."""
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def finish(sent: asyncio.Future[Any]) -> None:
+            failure = sent.exception()
+            if result.done():
+                return
+            if failure is not None:
+                result.set_exception(failure)
+            elif _is_error(sent.result()):
+                result.set_exception(ReplyError(str(sent.result())))
+            else:
+                result.set_result(sent.result())
+
+        def first(sent: asyncio.Future[Any]) -> None:
+            if sent.exception() is None and str(sent.result()).startswith("NOSCRIPT"):
+                again = self.wire.send("EVAL", self.source, len(keys), *keys, *args)
+                again.add_done_callback(finish)
+            else:
+                finish(sent)
+
+        self.wire.send("EVALSHA", self.sha, len(keys), *keys, *args).add_done_callback(first)
+        return result
