@@ -21,6 +21,8 @@ from chat_server.service.node import Node
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 140
 CHECKPOINT_S = 10.0
+RACE_RETRY_S = 0.05
+"""After a dispatch run lost a race, how soon to plan again."""
 
 
 async def _guarded(work: Awaitable[None], what: str) -> None:
@@ -118,14 +120,19 @@ class Dispatcher:
             return
         now = self.node.clock.now_ms()
         agents = {a.id: a for a in team}
+        raced = False
         for cid, agent_id in routing.plan_assignments(queue, candidates, now):
             try:
                 changed = await store.assign(
                     cid, agents[agent_id], now, reassign=False, enforce_capacity=True
                 )
             except ChatError:
-                continue  # claimed or closed meanwhile, or capacity moved: next run decides
+                raced = True  # claimed or closed meanwhile, or capacity moved
+                continue
             await self.node.announce_assigned(changed)
+        if raced:  # another node (or a claim) got there first: plan again on fresh loads,
+            # even if nothing else kicks (every race lost is someone else's progress)
+            asyncio.get_running_loop().call_later(RACE_RETRY_S, self.kick)
 
     # the waiting list -------------------------------------------------------------------
 
