@@ -29,6 +29,7 @@ from chat_server.core.model import (
     Sender,
     State,
 )
+from tests import presence_contract
 
 DB_NAME = "chat.sqlite3"
 
@@ -559,17 +560,7 @@ async def test_first_response_is_recorded_on_the_first_agent_text(store: Embedde
 
 
 async def test_presence_connected_and_disconnected(store: EmbeddedStore) -> None:
-    await store.connected("agent", "a_ann", "conn-1", 100)
-    await store.connected("agent", "a_ann", "conn-2", 110)
-    await store.connected("visitor", "v_1", "conn-3", 120)
-    assert await store.online("agent") == {"a_ann"}
-    assert await store.online("visitor") == {"v_1"}
-    assert await store.disconnected("agent", "a_ann", "conn-1", 200) == 1
-    assert await store.online("agent") == {"a_ann"}
-    assert await store.gone_since("agent", 10_000) == []
-    assert await store.disconnected("agent", "a_ann", "conn-2", 300) == 0
-    assert await store.online("agent") == set()
-    assert await store.online("visitor") == {"v_1"}  # kinds are separate
+    await presence_contract.connected_and_disconnected(store)
 
 
 async def test_gone_since(store: EmbeddedStore) -> None:

@@ -14,6 +14,7 @@ from chat_server.backends.redis.store import RedisStore
 from chat_server.core import ids
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError, ErrorCode
+from tests import presence_contract
 from tests.conftest import free_port, require_tool
 from tests.redis_server import RedisServer
 
@@ -51,17 +52,7 @@ async def beat(clock: ManualClock, *stores: RedisStore) -> None:
 
 async def test_connected_and_disconnected(nodes: Nodes) -> None:
     (store,) = nodes(1)
-    await store.connected("agent", "a_ann", "conn-1", 100)
-    await store.connected("agent", "a_ann", "conn-2", 110)
-    await store.connected("visitor", "v_1", "conn-3", 120)
-    assert await store.online("agent") == {"a_ann"}
-    assert await store.online("visitor") == {"v_1"}
-    assert await store.disconnected("agent", "a_ann", "conn-1", 200) == 1
-    assert await store.online("agent") == {"a_ann"}
-    assert await store.gone_since("agent", 10_000) == []
-    assert await store.disconnected("agent", "a_ann", "conn-2", 300) == 0
-    assert await store.online("agent") == set()
-    assert await store.online("visitor") == {"v_1"}  # kinds are separate
+    await presence_contract.connected_and_disconnected(store)
     assert await store.online("visitor", among=["v_1", "v_2"]) == {"v_1"}
     assert await store.online("visitor", among=[]) == set()
     assert await store.gone_since("agent", 300) == []  # gone at 300, not before it
