@@ -124,3 +124,23 @@ def test_a_spliced_row_is_the_row_with_its_seq() -> None:
     m = Message("c_1", 0, 1700, Kind.NOTE, Sender(Role.AGENT, "a_1", 'Ann "A"'), "x,]", None)
     head, tail = _spliced_row(m)
     assert tuple(json.loads(head + b"42" + tail)) == message_row(replace(m, seq=42))
+
+
+async def test_commands_go_to_the_urls_database_even_while_it_connects(
+    redis_server: RedisServer,
+) -> None:
+    """Nothing slips in before SELECT: commands issued at every loop turn while a new wire
+    connects all land in database 3."""
+    key = ids.new_id("db")
+    wire = Wire(redis_server.url.rsplit("/", 1)[0] + "/3")
+    sent = []
+    for i in range(20):
+        sent.append(asyncio.ensure_future(wire.execute("SADD", key, i)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*sent)
+    plain = Wire(redis_server.url)
+    assert await plain.execute("EXISTS", key) == 0
+    assert await plain.execute("SELECT", 3) == b"OK"
+    assert await plain.execute("SCARD", key) == 20
+    wire.close()
+    plain.close()

@@ -56,6 +56,9 @@ class Wire(asyncio.Protocol):
         self._push = push
         self.timeout = timeout
         self._transport: asyncio.Transport | None = None
+        self._ready = False
+        """Connected and past AUTH/SELECT: only then may commands other than those go out
+        (another task must not slip one in before them, to the wrong database)."""
         self._reader = hiredis.Reader()
         self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._out: list[bytes] = []
@@ -67,13 +70,13 @@ class Wire(asyncio.Protocol):
 
     @property
     def connected(self) -> bool:
-        return self._transport is not None
+        return self._ready
 
     # commands --------------------------------------------------------------------------
 
     async def execute(self, *args: Arg) -> Any:
         """Send one command (with every other of this loop turn) and return its reply."""
-        if self._transport is None:
+        if not self._ready:
             await self.connect()
         reply = await self.send(*args)
         if isinstance(reply, hiredis.ReplyError):
@@ -83,14 +86,15 @@ class Wire(asyncio.Protocol):
     def send(self, *args: Arg) -> asyncio.Future[Any]:
         """Queue a command now, in order with every other; the future gets its raw reply
         (a `hiredis.ReplyError` for an error), or `ConnectionError` when not connected."""
+        if not self._ready:
+            return _failed(ConnectionError("not connected to Redis"))
         return self._send(pack(args))
 
     def _send(self, command: bytes) -> asyncio.Future[Any]:
+        if self._transport is None:
+            return _failed(ConnectionError("Redis connection lost"))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if self._transport is None:
-            future.set_exception(ConnectionError("Redis connection lost"))
-            return future
         self._out.append(command)
         self._waiting.append((future, time.monotonic()))
         if not self._flush_scheduled:
@@ -124,7 +128,7 @@ class Wire(asyncio.Protocol):
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._transport is not None:
+            if self._ready:
                 return
             loop = asyncio.get_running_loop()
             options = self._options
@@ -151,6 +155,7 @@ class Wire(asyncio.Protocol):
                 await self._handshake("AUTH", *auth)
             if options.get("db"):
                 await self._handshake("SELECT", options["db"])
+            self._ready = self._transport is not None
 
     async def _handshake(self, *args: Arg) -> None:
         reply = await self._send(pack(args))
@@ -169,6 +174,7 @@ class Wire(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._ready = False
         self._out.clear()
         waiting, self._waiting = self._waiting, collections.deque()
         for future, _ in waiting:
@@ -201,6 +207,12 @@ class Wire(asyncio.Protocol):
             future, _ = self._waiting.popleft()
             if not future.done():
                 future.set_result(reply)
+
+
+def _failed(exc: Exception) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
 
 
 def _is_error(reply: Any) -> bool:
