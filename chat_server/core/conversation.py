@@ -48,18 +48,35 @@ def open_conversation(
     )
 
 
+def unknown_conversation() -> ChatError:
+    """Also what a visitor hears of another's conversation: it does not exist for them."""
+    return not_found("no such conversation")
+
+
+def not_yours() -> ChatError:
+    return forbidden("this conversation is not yours")
+
+
+def closed_conversation() -> ChatError:
+    return ChatError(ErrorCode.CLOSED, "the conversation is closed")
+
+
+def is_agent_of(conv: Conversation, agent_id: str | None) -> bool:
+    return conv.agent is not None and conv.agent.id == agent_id
+
+
 def require_author(conv: Conversation, sender: Sender) -> None:
     """A visitor speaks only in their own conversation (another's does not exist for them);
     an agent only in one assigned to them. The Redis append script checks the same."""
     if sender.role is Role.VISITOR and conv.visitor_id != sender.id:
-        raise not_found("no such conversation")
-    if sender.role is Role.AGENT and (conv.agent is None or conv.agent.id != sender.id):
-        raise forbidden("this conversation is not yours")
+        raise unknown_conversation()
+    if sender.role is Role.AGENT and not is_agent_of(conv, sender.id):
+        raise not_yours()
 
 
 def ensure_open(conv: Conversation) -> None:
     if conv.state is State.CLOSED:
-        raise ChatError(ErrorCode.CLOSED, "the conversation is closed")
+        raise closed_conversation()
 
 
 def assign(conv: Conversation, agent: AgentRef, now: int, *, reassign: bool = False) -> Transition:
@@ -155,8 +172,8 @@ def has_capacity(active: int, max_chats: int) -> bool:
 
 def require_own(conv: Conversation, agent: Agent) -> None:
     """Only the conversation's agent may speak in it (supervisors watch read-only)."""
-    if conv.agent is None or conv.agent.id != agent.id:
-        raise forbidden("this conversation is not yours")
+    if not is_agent_of(conv, agent.id):
+        raise not_yours()
 
 
 def require_own_or_supervisor(conv: Conversation, agent: Agent) -> None:

@@ -345,8 +345,7 @@ class AgentSession(Session):
         """Agents read the queue and their own chats; supervisors read everything."""
         if self.me.is_supervisor or conv.state is State.QUEUED:
             return
-        if conv.agent is None or conv.agent.id != self.me.id:
-            raise forbidden("this conversation is not yours")
+        flow.require_own(conv, self.me)
 
     async def _agent(self, agent_id: str) -> Agent:
         agent = await self.store.agent(agent_id)

@@ -6,8 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+from chat_server.core import conversation as flow
 from chat_server.core import views
-from chat_server.core.errors import ChatError, ErrorCode, not_found
+from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.limits import Abuse, TokenBucket
 from chat_server.core.model import Conversation
 from chat_server.protocol.codec import Codec, Frame
@@ -195,7 +196,7 @@ class Session(Connection, ABC):
     async def require(self, cid: str) -> Conversation:
         conv = await self.store.conversation(cid)
         if conv is None:
-            raise not_found("no such conversation")
+            raise flow.unknown_conversation()
         return conv
 
     async def sync_page(self, f: Sync, *, for_visitor: bool) -> Result:

@@ -7,7 +7,7 @@ from typing import Any
 
 from chat_server.core import channels, ids, tokens, views
 from chat_server.core import conversation as flow
-from chat_server.core.errors import ChatError, ErrorCode, bad_request, conflict, not_found
+from chat_server.core.errors import ChatError, ErrorCode, bad_request, conflict
 from chat_server.core.model import (
     Conversation,
     Draft,
@@ -267,7 +267,7 @@ class VisitorSession(Session):
     async def _own(self, cid: str) -> Conversation:
         conv = await self.store.conversation(cid)
         if conv is None or conv.visitor_id != self.me.id:
-            raise not_found("no such conversation")
+            raise flow.unknown_conversation()
         return conv
 
     async def _own_open(self, cid: str) -> Conversation:

@@ -37,7 +37,7 @@ from chat_server.core import channels, cobrowse, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
 from chat_server.core.cobrowse import Session as CobrowseSession
-from chat_server.core.errors import ChatError, ErrorCode, conflict, not_found, unavailable
+from chat_server.core.errors import ChatError, ErrorCode, conflict, unavailable
 from chat_server.core.metrics import Figures, RollingWindows
 from chat_server.core.model import (
     Agent,
@@ -342,13 +342,7 @@ class EmbeddedStore:
             )
             _insert_messages(c, [message])
 
-        future = self._submit(op, lambda: self._publish(conv, [message], origin))
-        self._track_cmid(message, future)
-        try:
-            await self._await_durable(future)
-        except ChatError:
-            self._forget_failed(conv, None)
-            raise
+        await self._store(op, conv, None, [message], origin)
         return message
 
     async def append(
@@ -389,13 +383,7 @@ class EmbeddedStore:
             if audit is not None:
                 _insert_audit(c, audit)
 
-        future = self._submit(op, lambda: self._publish(updated, [message], origin))
-        self._track_cmid(message, future)
-        try:
-            await self._await_durable(future)
-        except ChatError:
-            self._forget_failed(updated, conv)
-            raise
+        await self._store(op, updated, conv, [message], origin)
         return Appended(message, created=True, timing=conv.timing)
 
     async def assign(
@@ -553,7 +541,7 @@ class EmbeddedStore:
         if conv is None:
             conv = await self.conversation(cid)
             if conv is None:
-                raise not_found("no such conversation")
+                raise flow.unknown_conversation()
         if author is not None:
             flow.require_author(conv, author)
         flow.ensure_open(conv)
@@ -594,16 +582,29 @@ class EmbeddedStore:
             )
             _insert_messages(c, messages)
 
+        await self._store(op, conv, before, messages, None)
+        return Changed(conv, tuple(messages), before)
+
+    async def _store(
+        self,
+        op: Any,
+        conv: Conversation,
+        before: Conversation | None,
+        messages: list[Message],
+        origin: str | None,
+    ) -> None:
+        """Commit `op` (which writes `conv` and its new `messages`), publish the messages
+        right after the commit, and step memory back to `before` if it fails. Meanwhile a
+        resent `cmid` waits for this same commit."""
+        future = self._submit(op, lambda: self._publish(conv, messages, origin))
+        for m in messages:
+            if m.cmid is not None:
+                self._cmids[(m.cid, m.sender.id, m.cmid)] = (m, future)
         try:
-            await self._commit(op, lambda: self._publish(conv, messages, None))
+            await self._await_durable(future)
         except ChatError:
             self._forget_failed(conv, before)
             raise
-        return Changed(conv, tuple(messages), before)
-
-    def _track_cmid(self, message: Message, future: asyncio.Future[Any]) -> None:
-        if message.cmid is not None:
-            self._cmids[(message.cid, message.sender.id, message.cmid)] = (message, future)
 
     def _forget_failed(self, attempted: Conversation, before: Conversation | None) -> None:
         """A write did not commit: step memory back if nothing came after it; otherwise
@@ -636,9 +637,6 @@ class EmbeddedStore:
 
     def _submit(self, op: Any, after_commit: Any = None) -> asyncio.Future[Any]:
         return self.db.submit(op, after_commit)
-
-    async def _commit(self, op: Any, after_commit: Any) -> None:
-        await self._await_durable(self._submit(op, after_commit))
 
     async def _write(self, op: Any) -> Any:
         if self.db.failed is not None:

@@ -51,8 +51,6 @@ from chat_server.core.errors import (
     ChatError,
     ErrorCode,
     conflict,
-    forbidden,
-    not_found,
     unavailable,
 )
 from chat_server.core.metrics import Figures
@@ -77,11 +75,11 @@ AUDIT_KEPT = 1_000_000
 COBROWSE_TTL_MS = 6 * 3_600_000  # a forgotten co-browse cleans itself up
 Decide = Callable[[Any, Conversation], Awaitable[flow.Transition]]
 APPEND_REFUSED: dict[str, Callable[[], ChatError]] = {
-    "not_found": lambda: not_found("no such conversation"),
-    "forbidden": lambda: forbidden("this conversation is not yours"),
-    "closed": lambda: ChatError(ErrorCode.CLOSED, "the conversation is closed"),
+    "not_found": flow.unknown_conversation,
+    "forbidden": flow.not_yours,
+    "closed": flow.closed_conversation,
 }
-"""append.lua's refusals, as `conversation.require_author` and `ensure_open` word them."""
+"""append.lua's refusals: those of `conversation.require_author` and `ensure_open`."""
 
 
 def connect(url: str, *, retries: int = 2) -> Redis:
@@ -672,7 +670,7 @@ class RedisStore:
     async def _require_open(self, pipe: Any, cid: str) -> Conversation:
         raw_conv = await pipe.get(self.keys.conv(cid))
         if raw_conv is None:
-            raise not_found("no such conversation")
+            raise flow.unknown_conversation()
         conv = _with_live(
             conversation_from_dict(json.loads(raw_conv)),
             await pipe.hmget(self.keys.live(cid), *LIVE_MOVED),
