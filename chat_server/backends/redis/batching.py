@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from chat_server.backends.redis import lua
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.wire import Arg, Script, Wire
 from chat_server.core import metrics
@@ -32,7 +32,7 @@ class FigureBuffer:
         self.keys = keys
         self.clock = clock
         self.wire = wire
-        self._script = Script(wire, (Path(__file__).parent / "figures.lua").read_text())
+        self._script = Script(wire, lua("figures.lua"))
         self._pending: dict[tuple[str, str, int], Figures] = {}
         self._scheduled = False
         self._last: asyncio.Future[Any] | None = None

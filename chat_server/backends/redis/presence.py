@@ -26,10 +26,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from chat_server.backends.base import PresenceKind
+from chat_server.backends.redis import decoded, lua
 from chat_server.backends.redis.keys import Keys
 from chat_server.core.clock import Clock
 
@@ -43,14 +43,6 @@ REAP_ROUNDS = 50
 """Calls per `gone_since` at most; what is left is reaped at the next sweep."""
 
 Key = tuple[PresenceKind, str]
-
-
-def _script(redis: Any, name: str) -> Any:
-    return redis.register_script((Path(__file__).parent / name).read_text())
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class NodePresence:
@@ -70,8 +62,8 @@ class NodePresence:
         self._lock = asyncio.Lock()
         self._registered = False
         """This node has written to Redis: a missing or expired heartbeat means reaped."""
-        self._write_script = _script(redis, "presence.lua")
-        self._reap_script = _script(redis, "presence_reap.lua")
+        self._write_script = redis.register_script(lua("presence.lua"))
+        self._reap_script = redis.register_script(lua("presence_reap.lua"))
         self._reap_args: list[str] = []
         for kind in KINDS:
             self._reap_args += [
@@ -185,7 +177,7 @@ class NodePresence:
     async def online(self, kind: PresenceKind, among: Iterable[str] | None = None) -> set[str]:
         key = self.keys.online(kind)
         if among is None:
-            return {_s(i) for i in await self.redis.smembers(key)}
+            return {decoded(i) for i in await self.redis.smembers(key)}
         idents = list(among)
         if not idents:
             return set()
@@ -200,7 +192,7 @@ class NodePresence:
             reply = await self._reap_script(keys=keys, args=args)
             if not int(reply[0]):
                 break
-        return [_s(g) for g in reply[1:]]
+        return [decoded(g) for g in reply[1:]]
 
     async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
         await self.redis.zrem(self.keys.gone(kind), ident)

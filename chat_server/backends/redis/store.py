@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -39,6 +38,7 @@ from chat_server.backends.records import (
     visitor_from_row,
     visitor_row,
 )
+from chat_server.backends.redis import decoded, lua
 from chat_server.backends.redis.batching import FigureBuffer
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.presence import NodePresence
@@ -127,16 +127,14 @@ class RedisStore:
         self.keys = Keys(prefix)
         self.presence_ttl_ms = int(presence_ttl_s * 1000)
         self.presence = NodePresence(self.redis, self.keys, clock, self.presence_ttl_ms)
-        self._replay_script = self.redis.register_script(
-            (Path(__file__).parent / "replay.lua").read_text()
-        )
+        self._replay_script = self.redis.register_script(lua("replay.lua"))
         # the per-message writes: one lean auto-pipelined connection (wire.py)
         self.wire = Wire(url)
         self._figures = FigureBuffer(self.wire, self.keys, clock)
         # the visitor's channel name around the visitor id, which only append.lua knows
         head, tail = self.keys.channel(channels.visitor("\0")).split("\0")
         self._visitor_channel = (head, tail)
-        self._append_script = Script(self.wire, (Path(__file__).parent / "append.lua").read_text())
+        self._append_script = Script(self.wire, lua("append.lua"))
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -196,11 +194,11 @@ class RedisStore:
     async def agent_by_email(self, email: str) -> Agent | None:
         async with redis_errors():
             agent_id = await self.redis.hget(self.keys.agent_email(), email)
-        return await self.agent(_s(agent_id)) if agent_id else None
+        return await self.agent(decoded(agent_id)) if agent_id else None
 
     async def agents(self) -> list[Agent]:
         async with redis_errors():
-            ids = sorted(_s(i) for i in await self.redis.smembers(self.keys.agents()))
+            ids = sorted(decoded(i) for i in await self.redis.smembers(self.keys.agents()))
             raws = await self.redis.mget([self.keys.agent(i) for i in ids]) if ids else []
         found = [agent_from_row(tuple(json.loads(r))) for r in raws if r]
         return sorted(found, key=lambda a: a.name)
@@ -237,12 +235,12 @@ class RedisStore:
     async def credential_agent(self, secret_hash: str, now: int) -> str | None:
         async with redis_errors():
             agent_id = await self.redis.hget(self.keys.credential(secret_hash), "agent_id")
-        return _s(agent_id) if agent_id else None
+        return decoded(agent_id) if agent_id else None
 
     async def revoke_agent_credentials(self, agent_id: str) -> int:
         async with redis_errors():
             hashes = [
-                _s(h) for h in await self.redis.smembers(self.keys.agent_credentials(agent_id))
+                decoded(h) for h in await self.redis.smembers(self.keys.agent_credentials(agent_id))
             ]
             async with self.redis.pipeline(transaction=True) as pipe:
                 for secret_hash in hashes:
@@ -264,7 +262,7 @@ class RedisStore:
             while len(found) < limit:
                 entries = await self.redis.xrevrange(self.keys.audit(), end, "-", count=500)
                 for _, raw in entries:
-                    f = {_s(k): _s(v) for k, v in raw.items()}
+                    f = {decoded(k): decoded(v) for k, v in raw.items()}
                     entry = AuditEntry(
                         int(f["ts"]), f["agent_id"], f["action"], f["cid"] or None, f["detail"]
                     )
@@ -274,7 +272,7 @@ class RedisStore:
                         found.append(entry)
                 if len(entries) < 500:
                     break
-                end = f"({_s(entries[-1][0])}"
+                end = f"({decoded(entries[-1][0])}"
         return found[:limit]
 
     async def revoke_credential(self, secret_hash: str) -> None:
@@ -315,7 +313,7 @@ class RedisStore:
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
         async with redis_errors():
             cid = await self.redis.get(self.keys.visitor_open(visitor_id))
-        return await self.conversation(_s(cid)) if cid else None
+        return await self.conversation(decoded(cid)) if cid else None
 
     async def conversations(
         self,
@@ -335,7 +333,9 @@ class RedisStore:
         start, batch = 0, max(limit, 50)
         while len(found) < limit:
             async with redis_errors():
-                cids = [_s(c) for c in await self.redis.zrevrange(source, start, start + batch - 1)]
+                cids = [
+                    decoded(c) for c in await self.redis.zrevrange(source, start, start + batch - 1)
+                ]
             if not cids:
                 break
             for conv in await self._load_many(cids):
@@ -351,25 +351,25 @@ class RedisStore:
 
     async def waiting(self) -> list[Conversation]:
         async with redis_errors():
-            cids = [_s(c) for c in await self.redis.zrange(self.keys.queue(), 0, -1)]
+            cids = [decoded(c) for c in await self.redis.zrange(self.keys.queue(), 0, -1)]
         return routing.queue_order(await self._load_many(cids))
 
     async def active_of(self, agent_id: str) -> list[Conversation]:
         async with redis_errors():
             cids = sorted(
-                _s(c) for c in await self.redis.smembers(self.keys.agent_active(agent_id))
+                decoded(c) for c in await self.redis.smembers(self.keys.agent_active(agent_id))
             )
         return [c for c in await self._load_many(cids) if c.state is State.ACTIVE]
 
     async def loads(self) -> dict[str, AgentLoad]:
         async with redis_errors():
-            ids = [_s(i) for i in await self.redis.smembers(self.keys.agents())]
+            ids = [decoded(i) for i in await self.redis.smembers(self.keys.agents())]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for agent_id in ids:
                     pipe.scard(self.keys.agent_active(agent_id))
                 pipe.hgetall(self.keys.last_assigned())
                 raw = await pipe.execute()
-        last = {_s(k): int(v) for k, v in raw[-1].items()}
+        last = {decoded(k): int(v) for k, v in raw[-1].items()}
         return {
             agent_id: AgentLoad(int(n), last.get(agent_id, 0))
             for agent_id, n in zip(ids, raw[:-1], strict=True)
@@ -466,9 +466,9 @@ class RedisStore:
                     *(_audit_args(audit) if audit is not None else [""]),
                 ],
             )
-        status = _s(reply[0])
+        status = decoded(reply[0])
         if status == "ok":
-            created, topic, frt, turn = (_s(v) for v in reply[2:6])
+            created, topic, frt, turn = (decoded(v) for v in reply[2:6])
             timing = Timing(int(created), topic or None, _int(frt), _int(turn))
             return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
         if status == "dup":
@@ -585,7 +585,7 @@ class RedisStore:
             raw = await self.redis.hgetall(self.keys.cobrowse(cid))
         if not raw:
             return cobrowse.NONE
-        fields = {_s(k): _s(v) for k, v in raw.items()}
+        fields = {decoded(k): decoded(v) for k, v in raw.items()}
         return CobrowseSession(cobrowse.CobrowseState(fields["state"]), fields.get("agent") or None)
 
     async def cobrowse_change(
@@ -600,8 +600,8 @@ class RedisStore:
                     cobrowse.NONE
                     if not raw
                     else CobrowseSession(
-                        cobrowse.CobrowseState(_s(raw[b"state"])),
-                        _s(raw.get(b"agent", b"")) or None,
+                        cobrowse.CobrowseState(decoded(raw[b"state"])),
+                        decoded(raw.get(b"agent", b"")) or None,
                     )
                 )
                 if current != expected:
@@ -756,10 +756,6 @@ class RedisStore:
 def _event(frame: dict[str, Any], origin: str | None) -> bytes:
     packed: bytes = msgpack.packb({"frame": frame, "skip": origin}, use_bin_type=True)
     return packed
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _PACKER = msgpack.Packer(use_bin_type=True)
