@@ -73,6 +73,7 @@ class FigureBuffer:
         args: list[Arg] = [msgpack.packb(entries)]
         if self.wire.connected:
             self._last = self._script.send(keys, args)
+            self.wire.flush()  # runs before the replies' writers, which were woken after it
         else:  # connect first (the wire keeps the order once it is up)
             self._last = asyncio.ensure_future(self._script(keys, args))
         self._last.add_done_callback(_report)

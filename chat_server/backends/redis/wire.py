@@ -99,12 +99,13 @@ class Wire(asyncio.Protocol):
         self._waiting.append((future, time.monotonic()))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self.flush)
         if self._watchdog is None:
             self._watchdog = loop.call_later(self.timeout, self._check)
         return future
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what is queued now, not at the next loop turn (it is also called then)."""
         self._flush_scheduled = False
         if self._out and self._transport is not None:
             self._transport.write(b"".join(self._out))
