@@ -10,7 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . /app
 
-RUN pip install --no-cache-dir . \
+# the runtime dependencies exactly as locked (tested and audited), then the project alone;
+# pip check fails the build if the lock no longer satisfies the project's requirements
+RUN pip install --no-cache-dir -r requirements.lock \
+    && pip install --no-cache-dir --no-deps . \
+    && pip check \
+    && python scripts/check-lock \
     && groupadd --system --gid 10001 chat \
     && useradd --system --uid 10001 --gid chat --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin chat \

@@ -29,6 +29,7 @@ from chat_server.service.stats import StatsPusher
 from chat_server.web import api, ops, static
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
+from chat_server.web.edge import BodyLimit, SecurityHeaders
 from chat_server.web.runtime import Runtime
 from chat_server.web.visitor import visitor_socket
 
@@ -103,8 +104,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={ChatError: _chat_error},
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=[
+            Middleware(SecurityHeaders, headers=static.page_headers(static.PAGE_CSP)),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                timeout_s=settings.body_timeout_s,
+                per_path=BODY_LIMITS,
+            ),
+            Middleware(GZipMiddleware, minimum_size=1024),
+        ],
     )
+
+
+BODY_LIMITS = {"/api/login": 8192}
+"""Routes whose request bodies have their own bound instead of `max_body_bytes` (a route
+taking uploads would be listed here with its larger one)."""
 
 
 async def _chat_error(request: Request, exc: Exception) -> Response:

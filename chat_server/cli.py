@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chat_server.config import Settings
+from chat_server.protocol.codec import is_text
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    _require_text(args)
     overrides = {
         k: getattr(args, k, None)
         for k in ("data", "redis_url", "host", "port", "demo", "behind_proxy")
@@ -98,6 +100,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         _admin(settings, lambda store: _agent_revoke(store, args.email))
     elif args.command == "site":
         _admin(settings, lambda store: _site_add(store, args.site, args.origin, args.identity))
+
+
+def _require_text(args: argparse.Namespace) -> None:
+    """Every string argument must be Unicode text: argv holds bytes that are not UTF-8 as
+    lone surrogates (Python's surrogateescape), which no store can write and no page show.
+    Paths are not checked: a file name may be any bytes."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not is_text(v) for v in values):
+            sys.exit(f"chat-server: {name.replace('_', '-')} is not valid UTF-8 text")
 
 
 def serve(settings: Settings) -> None:
@@ -143,6 +155,8 @@ def _read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
     if len(password) < 8:
         sys.exit("chat-server: the password must have at least 8 characters")
+    if not is_text(password):
+        sys.exit("chat-server: the password is not valid UTF-8 text")
     return password
 
 

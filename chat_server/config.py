@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from chat_server.protocol.codec import is_text
+
 
 def _default_static_dir() -> Path:
     here = Path(__file__).resolve().parent.parent / "static"
@@ -35,6 +37,7 @@ class Settings:
 
     max_frame_bytes: int = 2 * 1024 * 1024
     send_queue: int = 1000
+    send_queue_bytes: int = 8 * 1024 * 1024
     hello_timeout_s: float = 10.0
     agent_grace_s: float = 30.0
     visitor_timeout_s: float = 600.0
@@ -56,6 +59,16 @@ class Settings:
     ping_timeout_s: float = 20.0
     login_attempts: int = 10
     login_window_s: float = 900.0
+    handshake_rate: float = 20.0
+    handshake_burst: int = 40
+    new_visitor_rate: float = 5.0
+    new_visitor_burst: int = 20
+    max_body_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_http_connections_per_address: int = 100
     fcr_hours: float = 24.0
     frt_target_s: float = 60.0
 
@@ -71,6 +84,8 @@ class Settings:
             if f.name == "data":
                 raw = env.get("CHAT_DATA", env.get("CHAT_DATA_DIR"))
             if raw is not None and raw != "":
+                if f.type != "Path" and not is_text(raw):  # undecodable bytes (surrogateescape)
+                    raise ValueError(f"CHAT_{f.name.upper()} is not valid UTF-8 text")
                 values[f.name] = _parse(f.name, str(f.type), raw)
         for key, value in (overrides or {}).items():
             if value is not None:
@@ -87,6 +102,23 @@ class Settings:
             raise ValueError(f"port must be 1..65535, got {self.port}")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
+        if self.send_queue < 1 or self.send_queue_bytes < 1:
+            raise ValueError(
+                "send_queue and send_queue_bytes (CHAT_SEND_QUEUE, CHAT_SEND_QUEUE_BYTES) must "
+                f"be at least 1, got {self.send_queue} and {self.send_queue_bytes}"
+            )
+        for name in (
+            "handshake_burst",
+            "new_visitor_burst",
+            "max_body_bytes",
+            "max_header_bytes",
+            "max_header_count",
+            "max_http_connections_per_address",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} (CHAT_{name.upper()}) must be at least 1, got {getattr(self, name)}"
+                )
         unknown = set(self.survey) - {"csat", "nps", "ces"}
         if unknown:
             raise ValueError(f"survey may ask csat, nps, ces; got {sorted(unknown)}")
@@ -103,6 +135,10 @@ class Settings:
             "mean_handle_s",
             "presence_ttl_s",
             "login_window_s",
+            "handshake_rate",
+            "new_visitor_rate",
+            "head_timeout_s",
+            "body_timeout_s",
             "fcr_hours",
             "frt_target_s",
         ):

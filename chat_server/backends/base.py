@@ -45,10 +45,20 @@ class Bus(Protocol):
         """Called with (channel, event) for every event on a subscribed channel."""
 
     def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
-        """Called after the bus lost its connection and subscribed again."""
+        """Called once the bus hears again: connected, and every channel subscribed (after
+        each loss, and at the first connection)."""
+
+    def set_lost_handler(self, callback: Callable[[], None]) -> None:
+        """Called as soon as the bus stops hearing events (before it reconnects): events
+        published from then until the reconnect handler runs are lost to this node."""
 
     def ready(self) -> bool:
         """True while events can flow between nodes."""
+
+    async def listening(self, channels: Iterable[str]) -> set[str]:
+        """Those of `channels` that some node hears now (with Redis, `PUBSUB NUMSUB`: a
+        channel nobody is subscribed to after a Redis restart or a cut pub/sub connection
+        is not heard). Raises `unavailable` when it cannot tell."""
 
     async def publish(self, channel: str, event: Event) -> None: ...
 

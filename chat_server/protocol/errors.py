@@ -11,6 +11,8 @@ __all__ = ["ChatError", "CloseCode", "ErrorCode", "ProtocolClose"]
 
 class CloseCode(IntEnum):
     NORMAL = 1000
+    INVALID_DATA = 1007
+    """A text frame that is not UTF-8 (closed by `server.LeanWebSocketProtocol`)."""
     POLICY = 1008
     TOO_BIG = 1009
     INTERNAL = 1011

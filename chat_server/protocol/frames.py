@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any, Union
 
 from chat_server.core.errors import ChatError, ErrorCode
-from chat_server.protocol.codec import Frame
+from chat_server.protocol.codec import Frame, is_text
 
 ID_MAX = 64
 
@@ -243,13 +243,14 @@ class Envelope:
 
 
 def frame_id(obj: Frame) -> int | str | None:
-    """The frame's `id` if it is a usable one (an int, or a string of at most 64 chars)."""
+    """The frame's `id` if it is a usable one (an int, or a string of at most 64 chars
+    that is Unicode text: a reply echoes it)."""
     value = obj.get("id")
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and -(2**53) <= value <= 2**53:
         return value
-    if isinstance(value, str) and len(value) <= ID_MAX:
+    if isinstance(value, str) and len(value) <= ID_MAX and is_text(value):
         return value
     return None
 

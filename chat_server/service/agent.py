@@ -32,8 +32,8 @@ from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import Envelope
 from chat_server.service.dispatch import Dispatcher
-from chat_server.service.node import Node
-from chat_server.service.session import Handler, Result, Session
+from chat_server.service.node import ASSIGNED_HISTORY, Node
+from chat_server.service.session import FollowUp, Handler, Result, Session
 from chat_server.service.stats import stats_frame
 
 AUDITED: dict[str, tuple[str, ...]] = {
@@ -61,6 +61,9 @@ class AgentSession(Session):
         super().__init__(node, dispatcher, codec)
         self.agent = agent
         self.watching: set[str] = set()
+        self._touched: set[str] | None = None
+        """While a `state` is being read: the conversations that live assignment events
+        changed meanwhile (newer than what is read, so left as they are)."""
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -106,6 +109,8 @@ class AgentSession(Session):
     def accept(self, channel: str, frame: Frame) -> bool:
         """Follow this agent's conversations as they are assigned, moved away or closed."""
         t = frame.get("t")
+        if self._touched is not None and t in ("assigned", "unassigned", "closed"):
+            self._touched.add(frame["conversation"]["id"] if t == "assigned" else frame["cid"])
         if t == "assigned":
             cid = frame["conversation"]["id"]
             for m in frame["messages"]:
@@ -122,6 +127,59 @@ class AgentSession(Session):
     def catch_up_targets(self, channel: str | None) -> list[str]:
         chosen = [channel] if channel is not None else sorted(self.channels)
         return [cid for c in chosen if (cid := channels.conversation_id(c)) is not None]
+
+    async def state(self) -> tuple[Frame, FollowUp] | None:
+        """What may have changed while the bus was deaf (`assigned`, `unassigned`,
+        `closed`, status, the queue): the `ok` of `hello` as it would be now, plus the
+        watched conversations for supervisors. Right after it, the socket follows the
+        conversations that became the agent's (their newest messages as `msg` events)
+        and leaves those that left (unless watched)."""
+        if self.agent is None:
+            return None
+        touched = self._touched = set()
+        try:
+            agent = await self.store.agent(self.me.id) or self.me
+            mine = await self.store.active_of(agent.id)
+            frame: dict[str, Any] = {
+                "t": "state",
+                "status": agent.status.value,
+                "conversations": [await self.node.conversation_view(c) for c in mine],
+                "waiting": await self.dispatcher.waiting_list(),
+            }
+            watched: list[Conversation] = []
+            if agent.is_supervisor:
+                for cid in sorted(self.watching):
+                    conv = await self.store.conversation(cid)
+                    if conv is not None:
+                        watched.append(conv)
+                frame["watching"] = [await self.node.conversation_view(c) for c in watched]
+        finally:
+            self._touched = None
+        self.agent = agent
+        return frame, lambda: self._follow(mine, watched, touched)
+
+    def _follow(
+        self, mine: list[Conversation], watched: list[Conversation], touched: set[str]
+    ) -> None:
+        """Follow the conversations as `assigned`, `unassigned` and `closed` would have
+        (those a live event changed during the read are left to it)."""
+        for conv in watched:
+            if conv.state is State.CLOSED and conv.id not in touched:
+                self.watching.discard(conv.id)
+        followed = {cid for c in self.channels if (cid := channels.conversation_id(c)) is not None}
+        for conv in mine:
+            if conv.id in followed or conv.id in touched:
+                continue
+            self.mark_seen(conv.id, max(0, conv.last_seq - ASSIGNED_HISTORY))
+            self.subscribe(channels.conversation(conv.id))
+            self.replay_cobrowse(conv.id)
+        for cid in followed - {c.id for c in mine} - self.watching - touched:
+            self.unsubscribe(channels.conversation(cid))
+
+    async def _kick_when_heard(self, channel: str) -> None:
+        """Routing skips agents no node hears: once this one is, route again."""
+        await self.hub.ready(channel)
+        self.dispatcher.kick()
 
     async def closed(self) -> None:
         await super().closed()
@@ -140,6 +198,7 @@ class AgentSession(Session):
         await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
         self.greet()
         self.subscribe(channels.agent(agent.id))
+        self.hub.spawn(self._kick_when_heard(channels.agent(agent.id)))
         self.subscribe(channels.QUEUE)
         for conv in mine:
             self.mark_seen(conv.id, conv.last_seq)  # the console syncs up to here itself
@@ -215,7 +274,7 @@ class AgentSession(Session):
             guarded=guarded,
             audit=self._audit_entry(action, body),
         )
-        self.mark_seen(body.cid, appended.message.seq)
+        self.mark_sent(body.cid, appended.message.seq)
         if appended.created:
             self.node.metrics.message_stored(appended.message)
             await self.node.measure_message(appended)

@@ -23,17 +23,37 @@ PREVIEW_CHARS = 140
 CHECKPOINT_S = 10.0
 RACE_RETRY_S = 0.05
 """After a dispatch run lost a race, how soon to plan again."""
+STOP_AGAIN_S = 0.5
+"""A loop still running this long after being cancelled is cancelled again."""
+FAILED_RETRY_S = (0.25, 5.0)
+"""After a dispatch run failed (the store or bus down), how soon to try again: doubling
+from the first to the second (a conversation must not wait for the next kick)."""
 
 
-async def _guarded(work: Awaitable[None], what: str) -> None:
+async def _guarded(work: Awaitable[None], what: str) -> bool:
     """A background loop survives any one failed round (logged; a backend that is down
-    is a warning, anything else a bug with its traceback)."""
+    is a warning, anything else a bug with its traceback). False when it failed.
+
+    A loop being stopped stops, even when the cancellation reached a client library that
+    turned it into an error of its own (seen with redis-py: the loop then waited for its
+    next round, and shutdown for it, for ever)."""
     try:
         await work
     except ChatError as exc:
+        _stop_if_cancelled()
         log.warning("%s failed: %s", what, exc.message)
     except Exception:
+        _stop_if_cancelled()
         log.exception("%s failed", what)
+    else:
+        return True
+    return False
+
+
+def _stop_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class Dispatcher:
@@ -47,6 +67,8 @@ class Dispatcher:
         self._last_queue: list[dict[str, Any]] | None = None
 
     async def start(self) -> None:
+        # this node's agents may have been skipped while its bus was deaf: route again
+        self.node.hub.after_resync(self.kick)
         self._tasks = [
             asyncio.create_task(self._assign_loop(), name="dispatch"),
             asyncio.create_task(self._announce_loop(), name="queue-announcer"),
@@ -59,6 +81,10 @@ class Dispatcher:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            while not task.done():
+                await asyncio.wait({task}, timeout=STOP_AGAIN_S)
+                if not task.done():  # a client library swallowed the cancellation
+                    task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -72,10 +98,15 @@ class Dispatcher:
     # assignment -------------------------------------------------------------------------
 
     async def _assign_loop(self) -> None:
+        retry = FAILED_RETRY_S[0]
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            await _guarded(self.assign_waiting(), "dispatch run")
+            if await _guarded(self.assign_waiting(), "dispatch run"):
+                retry = FAILED_RETRY_S[0]
+            else:
+                asyncio.get_running_loop().call_later(retry, self.kick)
+                retry = min(retry * 2, FAILED_RETRY_S[1])
             self._queue_changed.set()
 
     async def _announce_loop(self) -> None:
@@ -86,16 +117,25 @@ class Dispatcher:
             await asyncio.sleep(self.node.settings.queue_interval_s)  # at most 2 a second
 
     async def candidates(self, agents: list[Agent] | None = None) -> list[routing.Candidate]:
+        """Agents connected, `online`, with capacity, and heard by some node right now:
+        one whose every node has lost its pub/sub (or not resubscribed since Redis came
+        back) would never get `assigned`."""
         store = self.node.store
         online = await store.online("agent")
         if not online:
             return []
+        team = [
+            a
+            for a in (agents if agents is not None else await store.agents())
+            if a.id in online and a.status is AgentStatus.ONLINE and a.max_chats > 0
+        ]
+        if not team:
+            return []
+        heard = await self.node.hub.bus.listening(channels.agent(a.id) for a in team)
         loads = await store.loads()
         out = []
-        for agent in agents if agents is not None else await store.agents():
-            if agent.id not in online or agent.status is not AgentStatus.ONLINE:
-                continue
-            if agent.max_chats <= 0:
+        for agent in team:
+            if channels.agent(agent.id) not in heard:
                 continue
             load = loads.get(agent.id)
             out.append(

@@ -1,8 +1,10 @@
 """This node's connections by channel: the one place where events fan out to sockets.
 
-Each event is encoded once per codec, not once per socket. Every connection has a bounded
-outbox; one that overflows tells its `Outlet` and `web/session.serve` ends it with 1013
-(the client reconnects and resumes with `sync`): a slow reader cannot grow memory.
+Each event is encoded once per codec, not once per socket; a frame that cannot be encoded
+is logged and skipped for those sockets, never ending the fan-out, the socket or the
+node. Every connection has an outbox bounded in frames and in bytes; one that overflows
+tells its `Outlet` and `web/session.serve` ends it with 1013 (the client reconnects and
+resumes with `sync`): a slow reader cannot grow memory.
 
 An idle connection is the common case (thousands of visitors with the widget open), so a
 `Connection` holds no outbox, task or event while it has nothing to send: the outbox is
@@ -15,12 +17,25 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from chat_server.backends.base import Bus, Event
-from chat_server.protocol.codec import Codec, Frame, encode
+from chat_server.protocol.codec import Codec, Frame, encode, repaired
+from chat_server.service.metrics import Metrics
+from chat_server.service.resync import Resync
 
 log = logging.getLogger(__name__)
+
+
+def encode_or_log(codec: Codec, frame: Frame) -> bytes | str | None:
+    """The frame encoded, or None when it cannot be (logged with its type): one frame
+    that fails for one codec never stops the others, the socket or the node."""
+    try:
+        return encode(codec, frame)
+    except Exception:
+        log.exception("could not encode a %r frame for %s sockets", frame.get("t"), codec.name)
+        return None
 
 
 class Outlet(Protocol):
@@ -36,15 +51,29 @@ class Outlet(Protocol):
 class Connection:
     """One WebSocket as the services see it: an id, a codec, its channels and an outbox."""
 
-    __slots__ = ("channels", "codec", "hub", "id", "max_queue", "outbox", "outlet", "overflowed")
+    __slots__ = (
+        "channels",
+        "codec",
+        "hub",
+        "id",
+        "max_bytes",
+        "max_queue",
+        "outbox",
+        "outlet",
+        "overflowed",
+        "queued",
+    )
 
-    def __init__(self, hub: Hub, codec: Codec, max_queue: int) -> None:
+    def __init__(self, hub: Hub, codec: Codec, max_queue: int, max_bytes: int) -> None:
         self.id = uuid.uuid4().hex
         self.hub = hub
         self.codec = codec
         self.max_queue = max_queue
+        self.max_bytes = max_bytes
         self.outbox: deque[bytes | str] | None = None
         """Frames not sent yet, in order (None while there are none)."""
+        self.queued = 0
+        """The size of the frames in the outbox: bytes, or characters of JSON text."""
         self.overflowed = False
         self.channels: tuple[str, ...] = ()
         """A tuple: most connections have one to a few channels (a set is 216 bytes)."""
@@ -54,22 +83,33 @@ class Connection:
         """Whether this connection wants an event it is subscribed to (subclasses filter)."""
         return True
 
-    def send(self, frame: Frame) -> None:
-        self.push(encode(self.codec, frame))
+    def send(self, frame: Frame) -> bool:
+        """Queue one frame; False (logged) when it could not be encoded, which leaves the
+        connection as it was."""
+        data = encode_or_log(self.codec, frame)
+        if data is None:
+            return False
+        self.push(data)
+        return True
 
     def push(self, data: bytes | str) -> None:
+        """Queue encoded bytes; overflow at `max_queue` frames or past `max_bytes` (an
+        empty outbox takes one frame of any size, so a big frame still gets through)."""
         if self.overflowed:
             return
         outbox = self.outbox
         if outbox is None:
             outbox = self.outbox = deque()
-        if len(outbox) >= self.max_queue:
+        size = len(data)
+        if len(outbox) >= self.max_queue or (outbox and self.queued + size > self.max_bytes):
             self.overflowed = True
             self.outbox = None
+            self.queued = 0
             if self.outlet is not None:
                 self.outlet.overflow()
             return
         outbox.append(data)
+        self.queued += size
         if self.outlet is not None:
             self.outlet.wake()
 
@@ -78,7 +118,9 @@ class Connection:
         an idle connection does not keep one) or after an overflow."""
         outbox = self.outbox
         if outbox:
-            return outbox.popleft()
+            data = outbox.popleft()
+            self.queued -= len(data)
+            return data
         self.outbox = None
         return None
 
@@ -93,8 +135,13 @@ class Connection:
         """A new channel, over a bus whose subscriptions take effect later (subclasses
         catch up on what was published meanwhile)."""
 
-    def resync(self) -> None:
-        """The bus lost events for a while (subclasses catch up from the store)."""
+    def deafen(self) -> None:
+        """This node's bus stopped hearing (subclasses hold live messages from now on)."""
+
+    def resync(self, report: Resync) -> None:
+        """The bus lost events for a while and hears again (subclasses catch up from the
+        store and tell the client the current state); `report.finish` once done."""
+        report.finish(0)
 
     def unsubscribe(self, channel: str) -> None:
         if channel in self.channels:
@@ -115,8 +162,20 @@ class Hub:
         self._ready: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
+        self.metrics: Metrics | None = None
+        self.listening = bus.ready()
+        """This node's bus hears every channel it is subscribed to (False from a loss until
+        it has subscribed again)."""
+        self.epoch = 0
+        """Bus losses so far: a catch-up whose read spans a loss is done again."""
+        self._heard = asyncio.Event()
+        if self.listening:
+            self._heard.set()
+        self._lost_at: float | None = None
+        self._after_resync: list[Callable[[], None]] = []
         bus.set_handler(self.dispatch)
         bus.set_reconnect_handler(self.resync_all)
+        bus.set_lost_handler(self.lost_all)
 
     def join(self, channel: str, conn: Connection) -> None:
         members = self._channels.get(channel)
@@ -143,9 +202,43 @@ class Hub:
         if ready is not None:
             await asyncio.shield(ready)
 
-    def resync_all(self) -> None:
+    async def hearing(self, channel: str | None = None) -> None:
+        """Wait until the bus hears (after a loss: resubscribed) and, for a channel, until
+        this node's subscription to it is in place."""
+        while True:
+            await self._heard.wait()
+            if channel is not None:
+                await self.ready(channel)
+            if self._heard.is_set():
+                return
+
+    def lost_all(self) -> None:
+        """The bus stopped hearing: every connection holds its live messages from now."""
+        self.epoch += 1
+        self.listening = False
+        self._heard.clear()
+        self._lost_at = asyncio.get_running_loop().time()
         for conn in list(self.connections):
-            conn.resync()
+            conn.deafen()
+
+    def resync_all(self) -> None:
+        """The bus hears again: catch every connection up and tell it the state."""
+        self.listening = True
+        self._heard.set()
+        loop = asyncio.get_running_loop()
+        down_s = None if self._lost_at is None else loop.time() - self._lost_at
+        self._lost_at = None
+        connections = list(self.connections)
+        report = Resync(len(connections), down_s, self.metrics, loop.time())
+        for conn in connections:
+            conn.resync(report)
+        for callback in self._after_resync:
+            callback()
+
+    def after_resync(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the bus hears again after a loss (the dispatcher
+        routes again: agents of this node may have been skipped meanwhile)."""
+        self._after_resync.append(callback)
 
     def spawn(self, coro: Any) -> None:
         """Run a side task owned by the hub (logged if it fails)."""
@@ -171,17 +264,23 @@ class Hub:
             return
         frame: Frame = event["frame"]
         skip = event.get("skip")
-        encoded: dict[Codec, bytes | str] = {}
+        encoded: dict[Codec, bytes | str | None] = {}
         for conn in list(members):
             if conn.id == skip or not conn.accept(channel, frame):
                 continue
-            data = encoded.get(conn.codec)
-            if data is None:
-                data = encoded[conn.codec] = encode(conn.codec, frame)
-            conn.push(data)
+            if conn.codec in encoded:
+                data = encoded[conn.codec]
+            else:  # once per codec, failures included: logged once, the others still get it
+                data = encoded[conn.codec] = encode_or_log(conn.codec, frame)
+            if data is not None:
+                conn.push(data)
 
     async def publish(self, channel: str, frame: Frame, skip: str | None = None) -> None:
-        await self.bus.publish(channel, {"frame": frame, "skip": skip})
+        try:
+            await self.bus.publish(channel, {"frame": frame, "skip": skip})
+        except UnicodeEncodeError:  # a bus that packs (Redis), data stored before the fix
+            log.warning("a %r event held a lone surrogate: published as U+FFFD", frame.get("t"))
+            await self.bus.publish(channel, {"frame": repaired(frame), "skip": skip})
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

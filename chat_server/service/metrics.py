@@ -51,6 +51,28 @@ class Metrics:
         self.errors = Counter(
             "chat_errors_sent", "Error frames sent", ["code"], registry=self.registry
         )
+        # the bus (Redis pub/sub) losing its connection and hearing again (issue 23)
+        self.bus_reconnects = Counter(
+            "chat_bus_reconnects",
+            "Times this node's bus lost Redis pub/sub and subscribed again",
+            registry=self.registry,
+        )
+        self.bus_catchup_messages = Counter(
+            "chat_bus_catchup_messages",
+            "Messages sent to open sockets by the catch-up after a bus reconnect",
+            registry=self.registry,
+        )
+        self.bus_catchup_seconds = Histogram(
+            "chat_bus_catchup_seconds",
+            "From the bus hearing again to every open socket caught up and told the state",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.bus_catching_up = Gauge(
+            "chat_bus_sessions_catching_up",
+            "Open sockets being caught up after a bus reconnect",
+            registry=self.registry,
+        )
 
     def observe(self, sample: str, seconds: float) -> None:
         name = {

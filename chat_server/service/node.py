@@ -18,6 +18,8 @@ from chat_server.service.hub import Hub
 from chat_server.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
+ASSIGNED_HISTORY = 200
+"""How many of its newest messages an agent gets with a conversation that became theirs."""
 
 
 @dataclass(slots=True)
@@ -32,6 +34,7 @@ class Node:
 
     def __post_init__(self) -> None:
         self.cobrowse = CobrowseRelay(self)
+        self.hub.metrics = self.metrics
 
     async def agent_of_secret(self, secret: str | None) -> Agent | None:
         """The agent an API token or a session id belongs to, while it is valid."""
@@ -104,8 +107,8 @@ class Node:
             await self.measure_transfer(changed.previous)
             await self.cobrowse.end_by_system(conv)
             await self.announce_unassigned(previous.id, conv.id, "transferred")
-        newest = max(0, conv.last_seq - 200)
-        history, _ = await self.store.messages_after(conv.id, newest, 200, notes=True)
+        newest = max(0, conv.last_seq - ASSIGNED_HISTORY)
+        history, _ = await self.store.messages_after(conv.id, newest, ASSIGNED_HISTORY, notes=True)
         await self.hub.publish(
             channels.agent(conv.agent.id),
             {

@@ -25,7 +25,7 @@ from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.frames import Envelope
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
-from chat_server.service.session import Handler, Result, Session
+from chat_server.service.session import FollowUp, Handler, Result, Session
 
 
 class VisitorSession(Session):
@@ -63,6 +63,36 @@ class VisitorSession(Session):
 
     def catch_up_targets(self, channel: str | None) -> list[str]:
         return [self.cid] if self.cid is not None else []
+
+    async def state(self) -> tuple[Frame, FollowUp] | None:
+        """The visitor's conversation as it is now (assigned, moved in the queue or closed
+        while the bus was deaf), or null; one opened meanwhile in another tab is followed
+        from then on (its messages come after the frame)."""
+        if self.visitor is None:
+            return None
+        conv = await self.store.open_conversation_of(self.me.id)
+        if conv is None and self.cid is not None:
+            conv = await self.store.conversation(self.cid)
+        frame: Frame = {"t": "state", "conversation": await self._view(conv) if conv else None}
+        if conv is not None and await self._survey_owed(conv):
+            frame["survey"] = list(self.node.settings.survey)
+
+        def follow_up() -> None:
+            if conv is not None and conv.id != self.cid:
+                self.cid = conv.id
+                self.catch_up(conv.id, None)
+
+        return frame, follow_up
+
+    async def _survey_owed(self, conv: Conversation) -> bool:
+        """A conversation closed while deaf still gets its survey (as `announce_closed`
+        would have sent it), unless it was rated meanwhile."""
+        return (
+            conv.state is State.CLOSED
+            and conv.assigned_at is not None
+            and bool(self.node.settings.survey)
+            and await self.store.rating(conv.id) is None
+        )
 
     async def closed(self) -> None:
         await super().closed()
@@ -159,7 +189,7 @@ class VisitorSession(Session):
             origin=self.id,
             guarded=True,
         )
-        self.mark_seen(msg.cid, appended.message.seq)
+        self.mark_sent(msg.cid, appended.message.seq)
         if appended.created:
             self.node.metrics.message_stored(appended.message)
             await self.node.measure_message(appended)

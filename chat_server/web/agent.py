@@ -9,13 +9,16 @@ from starlette.websockets import WebSocket
 from chat_server.core.errors import ChatError
 from chat_server.service.agent import AgentSession
 from chat_server.web import auth
-from chat_server.web.runtime import runtime
+from chat_server.web.runtime import client_address, runtime
 from chat_server.web.session import SocketEndpoint, accept_and_serve, refuse
 
 
 @SocketEndpoint
 async def agent_socket(ws: WebSocket) -> None:
     rt = runtime(ws)
+    if not rt.handshakes.take(client_address(ws)):
+        await refuse(ws, 429, "rate_limited")
+        return
     settings = rt.node.settings
     agent = None
     if auth.same_origin(ws, settings):

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from starlette import responses
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from chat_server.backends.base import Store
 from chat_server.core import metrics, tokens, views
 from chat_server.core.model import Agent, AuditEntry, State
+from chat_server.protocol.codec import is_text, repaired
 from chat_server.service.stats import WINDOWS, live_figures, window_figures
 from chat_server.web import auth
-from chat_server.web.runtime import runtime
+from chat_server.web.runtime import client_address, runtime
+
+log = logging.getLogger(__name__)
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's, except that a lone surrogate in stored data (from before they were
+    refused at decode) is sent as U+FFFD and logged, instead of failing with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            log.warning("a REST answer held a lone surrogate: sent as U+FFFD")
+            return super().render(repaired(content))
 
 
 def _error(status: int, code: str) -> JSONResponse:
@@ -50,6 +67,8 @@ async def _credentials(request: Request) -> tuple[str, str] | None:
         return None
     if len(email) > 254 or len(password) > 1024:
         return None
+    if not (is_text(email) and is_text(password)):  # a lone surrogate ("\ud800" in JSON)
+        return None
     return email.strip().lower(), password
 
 
@@ -60,6 +79,9 @@ def _cross_site(request: Request) -> bool:
 
 
 async def login(request: Request) -> Response:
+    """Password login. Attempts are throttled per account (unless this browser logged in
+    to it before: its device cookie) and per address, counted before the password check;
+    an unknown email costs the same argon2 check as a wrong password (docs/security.md)."""
     rt = runtime(request)
     if _cross_site(request):
         return _error(403, "forbidden")
@@ -67,29 +89,44 @@ async def login(request: Request) -> Response:
     if creds is None:
         return _error(400, "bad_request")
     email, password = creds
-    address = request.client.host if request.client else "unknown"
-    keys = (f"account:{email}", f"address:{address}")
-    if rt.throttle.blocked(*keys):
+    node = rt.node
+    if auth.known_device(node.secret, email, request.cookies.get(auth.DEVICE_COOKIE)):
+        keys: tuple[str, ...] = (f"device:{email}",)
+    else:
+        keys = (f"account:{email}", f"address:{client_address(request)}")
+    if not rt.throttle.begin(*keys):
         return _error(429, "rate_limited")
-    agent = await rt.node.store.agent_by_email(email)
-    if agent is None or not await auth.verify_password(agent.password_hash, password):
+    try:
+        agent = await node.store.agent_by_email(email)
+        valid = await auth.verify_password(agent.password_hash if agent else None, password)
+    except BaseException:
+        rt.throttle.succeeded(clear=(), refund=keys)  # not an attempt that failed
+        raise
+    if agent is None or not valid:
         rt.throttle.failed(*keys)
         return _error(401, "unauthorized")
-    rt.throttle.succeeded(keys[0])
+    rt.throttle.succeeded(
+        clear=(f"account:{email}", f"device:{email}"),
+        refund=tuple(k for k in keys if k.startswith("address:")),
+    )
     secret = tokens.new_secret_token("cs")
-    ttl = rt.node.settings.session_ttl_s
-    await rt.node.store.add_credential(
-        tokens.hash_secret(secret), agent.id, "session", rt.node.clock.now_ms() + ttl * 1000
+    ttl = node.settings.session_ttl_s
+    await node.store.add_credential(
+        tokens.hash_secret(secret), agent.id, "session", node.clock.now_ms() + ttl * 1000
     )
     response = JSONResponse({"agent": agent_json(agent)})
+    secure = auth.is_secure(request, node.settings)
     response.set_cookie(
-        auth.SESSION_COOKIE,
-        secret,
-        max_age=ttl,
+        auth.SESSION_COOKIE, secret, max_age=ttl, httponly=True, samesite="lax", secure=secure
+    )
+    response.set_cookie(
+        auth.DEVICE_COOKIE,
+        auth.device_cookie(node.secret, email),
+        max_age=auth.DEVICE_TTL_S,
         httponly=True,
-        samesite="lax",
-        secure=auth.is_secure(request, rt.node.settings),
-        path="/",
+        samesite="strict",
+        secure=secure,
+        path="/api/login",
     )
     return response
 

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.protocol import codec
-from chat_server.protocol.codec import Codec, choose_subprotocol
+from chat_server.protocol.codec import Codec, InvalidText, choose_subprotocol
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import frame_id, parse
 from chat_server.service.dispatch import Dispatcher
@@ -195,6 +195,10 @@ async def _one_frame(session: Session, message: Message) -> None:
     try:
         try:
             obj = codec.decode(session.codec, data)
+        except InvalidText as invalid:  # decoded: answer its id, count it as its type
+            re = frame_id(invalid.frame)
+            _admit(session, invalid.frame.get("t"))
+            raise
         except ChatError:
             _admit(session, None)  # undecodable frames count against the chat rate too
             raise
@@ -219,8 +223,9 @@ async def _one_frame(session: Session, message: Message) -> None:
         return
     if envelope.t == "ping":
         session.send({"t": "pong", "re": re} if re is not None else {"t": "pong"})
-    elif re is not None:
-        session.send({"t": "ok", "re": re, **(result or {})})
+    elif re is not None and not session.send({"t": "ok", "re": re, **(result or {})}):
+        # the answer could not be encoded (logged): the id still gets exactly one answer
+        _send_error(session, ChatError(ErrorCode.UNAVAILABLE, "could not send the answer"), re)
 
 
 def _admit(session: Session, t: Any) -> None:

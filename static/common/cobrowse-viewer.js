@@ -10,6 +10,10 @@
  * Applied that way, rrweb moves the visitor's cursor only on a "flush", so one is emitted
  * after each batch. Each Meta event (the start of a fresh snapshot) starts a new Replayer.
  *
+ * Every event goes through ChatCobrowseSanitizer first (cobrowse-sanitize.js): the replay
+ * iframe is same-origin with this page, so a URL in the visitor's page that points at this
+ * server, or a relative one, would be fetched with the agent's cookie.
+ *
  * The visitor's chat widget is never recorded: the widget sends where it is as a Custom event
  * (tag "chat-widget"), and the view marks that part of the page.
  *
@@ -53,6 +57,7 @@
       this.on = on || {};
       this.lib = null;
       this.replayer = null;
+      this.sanitizer = new window.ChatCobrowseSanitizer(location.hostname);
       this.size = null;
       this.scale = 1;
       this.waiting = [];
@@ -100,7 +105,9 @@
         if (e.type === 4) this.restart(e);
         if (e.type === 5 && e.data && e.data.tag === 'chat-widget') this.widgetAt = e.data.payload || null;
         if (!this.replayer) { orphans = true; continue; }  // nothing to apply them to yet
-        this.replayer.addEvent(e);
+        const safe = this.sanitizer.event(e);  // a Meta sets the page URL relative URLs resolve against
+        if (!safe) continue;
+        this.replayer.addEvent(safe);
         fed = true;
       }
       if (fed) {

@@ -3,6 +3,9 @@
 (function () {
   'use strict';
 
+  // h() and randomId() are built into the widget too (scripts/build-widget copies their text):
+  // they must not use anything else from this file, nor any page global.
+
   /** Build an element; `text` sets textContent, `on*` adds listeners, other keys are attributes. */
   function h(tag, attrs, ...children) {
     const el = document.createElement(tag);

@@ -9,6 +9,14 @@
 
   const PING_MS = 25000;
 
+  /** How long to wait before reconnecting, after `attempt` failed attempts in a row:
+   *  exponential backoff with jitter, 0.5 s doubling up to 15 s, each wait drawn in
+   *  [base/2, base]. Built into the widget too (scripts/build-widget copies its text). */
+  function backoffDelay(attempt) {
+    const base = Math.min(15000, 500 * 2 ** attempt);
+    return base / 2 + Math.random() * base / 2;
+  }
+
   class ChatSocket {
     /**
      * @param {string} path   e.g. "/ws/agent" on this page's host
@@ -174,10 +182,10 @@
     }
 
     _retry() {
-      const base = Math.min(15000, 500 * 2 ** this.attempt);
+      const wait = backoffDelay(this.attempt);
       this.attempt++;
       this._setState(navigator.onLine === false ? 'offline' : this.connectedOnce ? 'reconnecting' : 'connecting');
-      this.retryTimer = setTimeout(() => this._connect(), base / 2 + Math.random() * base / 2);
+      this.retryTimer = setTimeout(() => this._connect(), wait);
     }
 
     _authFailed() {

@@ -4,12 +4,21 @@
  * Nothing is lost or shown twice across reloads and dropped connections: messages are kept
  * by seq (a seq already held is ignored), unacknowledged sends wait in an outbox (kept in
  * localStorage) and are retried with their original cmid after every reconnect, and every
- * chat is synced from its last seq when the socket comes back. */
+ * chat is synced from its last seq when the socket comes back. Agents see every seq, so a
+ * `msg` event that skips some means events were lost between server nodes: the chat is
+ * synced from its last seq (ChatSeqSync: one sync in flight per chat). A `state` frame (the
+ * server's bus was deaf for a while) says what the agent's chats, status and queue are now;
+ * it is applied as the `assigned`, `unassigned`, `closed`, `status` and `queue` events that
+ * may have been lost would have been.
+ *
+ * This file holds the state and what changes it; render.js draws it, outbox.js keeps and
+ * sends what the agent writes (both loaded before this file). */
 (function () {
   'use strict';
 
-  const { h, externalLink, randomId, duration, clock } = window.ChatDom;
-  const { row: messageRow, pendingRow } = window.ChatTranscript;
+  const { h } = window.ChatDom;
+  const { row: messageRow } = window.ChatTranscript;
+  const { visitorName, ordered, longestWaiting, pastState } = window.ChatRender;
   const Alerts = window.ChatAlerts;
   const Canned = window.ChatCanned;
   const Cobrowse = window.ChatCobrowse;
@@ -29,6 +38,27 @@
   const knownAgents = new Map();  // id -> name, from transcripts: suggestions for a transfer
   let canned = null;
 
+  /** What render.js and outbox.js read of the state above. */
+  const model = {
+    get me() { return me; },
+    get status() { return status; },
+    get sock() { return sock; },
+    get waiting() { return waiting; },
+    get waitingAt() { return waitingAt; },
+    get selected() { return selected; },
+    chats,
+  };
+  const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation });
+  const syncs = new window.ChatSeqSync({
+    request: (cid, after) => (sock ? sock.request('sync', { cid, after }) : Promise.reject({ code: 'offline' })),
+    apply: (cid, messages) => {
+      const chat = chats.get(cid);
+      if (!chat) return false;
+      for (const m of messages) addMessage(chat, m);
+      return true;
+    },
+  });
+
   // ---- persistence (per agent, this browser) ------------------------------------------
 
   const saved = {
@@ -39,14 +69,14 @@
     },
   };
 
-  function persistOutbox() {
-    const all = {};
-    for (const chat of chats.values()) {
-      const items = chat.outbox.filter((o) => !o.error).map((o) => ({ cmid: o.cmid, kind: o.kind, text: o.text }));
-      if (items.length) all[chat.id] = items;
-    }
-    saved.write('outbox', all);
-  }
+  const outbox = window.ChatOutbox.create({
+    socket: () => sock,
+    saved,
+    chats: () => chats.values(),
+    me: () => me,
+    sent: (chat, message) => addMessage(chat, message),
+    changed: (chat) => { if (chat.id === selected) view.transcript(); },
+  });
 
   function persistDrafts() {
     const all = {};
@@ -68,17 +98,11 @@
 
   // ---- chats and messages -------------------------------------------------------------
 
-  function visitorName(conv) {
-    const v = conv.visitor || {};
-    return v.name || 'Visitor ' + String(v.id || conv.id).slice(-4);
-  }
-
   function upsertChat(conv) {
     let chat = chats.get(conv.id);
     if (!chat) {
-      const outbox = (saved.read('outbox')[conv.id] || []).map((o) => Object.assign({ inflight: false, error: null }, o));
       chat = {
-        id: conv.id, conv, msgs: [], seqs: new Set(), lastSeq: 0, typing: null, closed: null, outbox,
+        id: conv.id, conv, msgs: [], seqs: new Set(), lastSeq: 0, typing: null, closed: null, outbox: outbox.restore(conv.id),
         draft: saved.read('drafts')[conv.id] || '', readSeq: saved.read('read')[conv.id] || 0, readSent: 0,
         visitorRead: saved.read('seen')[conv.id] || 0, history: null,
       };
@@ -91,25 +115,12 @@
     return chat;
   }
 
-  function unreadOf(chat) {
-    let n = 0;
-    for (let i = chat.msgs.length - 1; i >= 0 && chat.msgs[i].seq > chat.readSeq; i--) {
-      const m = chat.msgs[i];
-      if (m.kind === 'text' && m.from && m.from.role === 'visitor') n++;
-    }
-    return n;
-  }
-
   /** Add a stored message once (dedupe by seq); a `live` one (a `msg` event) may alert. */
   function addMessage(chat, m, live) {
     if (chat.seqs.has(m.seq)) return;
     chat.seqs.add(m.seq);
     if (m.from && m.from.role === 'agent' && m.from.id && m.from.id !== me.id) knownAgents.set(m.from.id, m.from.name);
-    const item = m.cmid && chat.outbox.find((o) => o.cmid === m.cmid);
-    if (item) {
-      chat.outbox.splice(chat.outbox.indexOf(item), 1);
-      persistOutbox();
-    }
+    const item = m.cmid ? outbox.acknowledge(chat, m.cmid) : null;
     const at = chat.msgs.length && chat.msgs[chat.msgs.length - 1].seq > m.seq
       ? chat.msgs.findIndex((x) => x.seq > m.seq) : chat.msgs.length;
     chat.msgs.splice(at, 0, m);
@@ -120,21 +131,17 @@
       Alerts.notify(`${visitorName(chat.conv)} wrote`, m.text.slice(0, 140), 'msg-' + chat.id, () => select(chat.id));
     }
     if (chat.id === selected) {
-      if (item || at < chat.msgs.length - 1) renderTranscript();
-      else appendRow(messageRow(m, visitorName(chat.conv)));
-      renderTyping();
+      if (item || at < chat.msgs.length - 1) view.transcript();
+      else view.appendRow(messageRow(m, visitorName(chat.conv)));
+      view.typing();
       scheduleRead();
     }
-    renderChats();
+    view.chats();
   }
 
-  async function syncChat(chat) {
-    for (;;) {
-      const before = chat.lastSeq;
-      const r = await sock.request('sync', { cid: chat.id, after: chat.lastSeq });
-      for (const m of r.messages || []) addMessage(chat, m);
-      if (!r.more || chat.lastSeq === before) return;
-    }
+  /** Everything after the chat's last seq (paged); with one sync in flight, after it. */
+  function syncChat(chat) {
+    return syncs.fill(chat.id, chat.lastSeq);
   }
 
   function removeChat(cid) {
@@ -142,15 +149,15 @@
     if (!chat) return;
     chats.delete(cid);
     Cobrowse.forget(cid);
-    persistOutbox();
+    outbox.persist();
     persistDrafts();
     persistRead();
     if (selected === cid) select(firstChat());
-    renderChats();
+    view.chats();
   }
 
   function firstChat() {
-    const all = ordered();
+    const all = ordered(chats);
     const open = all.find((c) => !c.closed) || all[0];
     return open ? open.id : null;
   }
@@ -171,18 +178,13 @@
       loadHistory(chat);
     }
     if (canned) canned.close();
-    renderChats();
-    renderSelected();
+    view.chats();
+    view.selected();
     if (chat && !chat.closed && focus) $('input').focus();
   }
 
-  /** Chats in the order they started: a reload or a reconnect does not reshuffle them. */
-  function ordered() {
-    return [...chats.values()].sort((a, b) => (a.conv.created || 0) - (b.conv.created || 0));
-  }
-
   function moveSelection(step) {
-    const ids = ordered().map((c) => c.id);
+    const ids = ordered(chats).map((c) => c.id);
     if (!ids.length) return;
     const i = ids.indexOf(selected);
     select(ids[(i + step + ids.length) % ids.length]);
@@ -194,47 +196,13 @@
     const chat = chats.get(selected);
     const text = $('input').value.trim();
     if (!chat || chat.closed || !text) return;
-    const item = { cmid: randomId(), kind: noteMode ? 'note' : 'msg', text, inflight: false, error: null };
-    chat.outbox.push(item);
-    persistOutbox();
+    const item = outbox.add(chat, noteMode ? 'note' : 'msg', text);
     $('input').value = '';
     chat.draft = '';
     persistDrafts();
     stopTyping(chat);
-    renderTranscript(true);
-    sendItem(chat, item);
-  }
-
-  function sendItem(chat, item) {
-    if (!sock || !sock.ready) { renderPending(chat); return; }  // sent after the reconnect
-    item.inflight = true;
-    sock.request(item.kind, { cid: chat.id, text: item.text, cmid: item.cmid }).then((ok) => {
-      item.inflight = false;
-      addMessage(chat, {
-        cid: chat.id, seq: ok.seq, ts: ok.ts, kind: item.kind === 'note' ? 'note' : 'text',
-        from: { role: 'agent', id: me.id, name: me.name }, text: item.text, cmid: item.cmid,
-      });
-    }, (err) => {
-      item.inflight = false;
-      if (err.code === 'offline') { renderPending(chat); return; }  // retried with the same cmid
-      if (err.code === 'rate_limited' || err.code === 'unavailable') {
-        setTimeout(() => flushOutbox(chat), 3000);
-        return;
-      }
-      item.error = err.code === 'closed' ? 'Not sent: the chat is closed.'
-        : err.code === 'forbidden' ? 'Not sent: this chat is no longer yours.'
-          : 'Not sent: ' + (err.message || err.code);
-      persistOutbox();
-      renderPending(chat);
-    });
-  }
-
-  function flushOutbox(chat) {
-    for (const item of chat.outbox) if (!item.inflight && !item.error) sendItem(chat, item);
-  }
-
-  function renderPending(chat) {
-    if (chat.id === selected) renderTranscript();
+    view.transcript(true);
+    outbox.send(chat, item);
   }
 
   let typingChat = null;
@@ -280,7 +248,7 @@
       if (chat.lastSeq > chat.readSeq) {
         chat.readSeq = chat.lastSeq;
         persistRead();
-        renderChats();
+        view.chats();
       }
       if (chat.closed || chat.lastSeq <= chat.readSent) return;
       if (sock && sock.send('read', { cid: chat.id, seq: chat.lastSeq })) chat.readSent = chat.lastSeq;
@@ -294,7 +262,7 @@
     selectWhenAssigned = cid;
     sock.request('claim', { cid }).then((ok) => {
       waiting = waiting.filter((w) => w.cid !== cid);
-      renderWaiting();
+      view.waiting();
       if (ok.conversation) assigned(ok.conversation, [], { mine: true });
     }, (err) => {
       if (button) button.disabled = false;
@@ -308,7 +276,7 @@
     const isNew = !chats.has(conv.id) || !!chats.get(conv.id).closed;
     if (waiting.some((w) => w.cid === conv.id)) {  // the next `queue` event would say so too
       waiting = waiting.filter((w) => w.cid !== conv.id);
-      renderWaiting();
+      view.waiting();
     }
     const chat = upsertChat(conv);
     for (const m of messages) addMessage(chat, m);
@@ -318,8 +286,8 @@
       selectWhenAssigned = null;
       select(conv.id, { focus: wanted || !selected });
     }
-    renderChats();
-    if (chat.lastSeq < (conv.last_seq || 0)) syncChat(chat).then(() => flushOutbox(chat), () => {});
+    view.chats();
+    if (chat.lastSeq < (conv.last_seq || 0)) syncChat(chat).then(() => outbox.flush(chat), () => {});
     if (isNew && !mine && !wanted) {
       const first = messages.find((m) => m.from && m.from.role === 'visitor');
       Alerts.notify(`New chat: ${visitorName(conv)}`, first ? first.text.slice(0, 140) : 'A visitor is waiting for you.',
@@ -335,8 +303,8 @@
       if (!chat.closed) chat.closed = { by: 'agent', reason: resolved ? 'resolved' : 'unresolved' };
       stopTyping(chat);
       chat.typing = null;
-      renderSelected();
-      renderChats();
+      view.selected();
+      view.chats();
       persistDrafts();
       $('dismiss-btn').focus();
     }, (err) => notice('Could not close: ' + (err.message || err.code)));
@@ -348,7 +316,7 @@
     $('status-btn').disabled = true;
     sock.request('status', { state: next }).then(() => {
       status = next;
-      renderTopbar();
+      view.topbar();
     }, (err) => notice('Could not change status: ' + (err.message || err.code)))
       .finally(() => { $('status-btn').disabled = false; });
   }
@@ -459,7 +427,7 @@
       chat.history = null;  // try again next time
       return;
     }
-    if (chat.id === selected) renderVisitor();
+    if (chat.id === selected) view.visitor();
   }
 
   async function openPastConversation(conv) {
@@ -487,12 +455,6 @@
     }
   }
 
-  function pastState(c) {
-    if (c.state !== 'closed') return c.state;
-    const reason = c.closed && c.closed.reason;
-    return { resolved: 'resolved', unresolved: 'closed unresolved', visitor_closed: 'ended by the visitor', visitor_left: 'visitor left' }[reason] || 'closed';
-  }
-
   // ---- server frames ------------------------------------------------------------------
 
   function onReady(ok, again) {
@@ -515,22 +477,22 @@
     for (const chat of chats.values()) {
       if (!mine.has(chat.id) && !chat.closed) {
         chat.closed = { by: 'system', reason: 'reassigned' };
-        for (const item of chat.outbox) item.error = item.error || 'Not sent: this chat is no longer yours.';
+        outbox.refuse(chat, 'Not sent: this chat is no longer yours.');
         whatBecameOf(chat);
       }
     }
     for (const chat of chats.values()) {
       if (!mine.has(chat.id)) continue;
-      syncChat(chat).then(() => flushOutbox(chat), () => {});
+      syncChat(chat).then(() => outbox.flush(chat), () => {});
     }
     if (!selected || !chats.has(selected)) {
       const wanted = sessionStorage.getItem('chat:console:selected');
       select(chats.has(wanted) ? wanted : firstChat(), { focus: false });
     }
-    renderTopbar();
-    renderWaiting();
-    renderChats();
-    renderSelected();
+    view.topbar();
+    view.waiting();
+    view.chats();
+    view.selected();
     if (again) Cobrowse.reconnected();
   }
 
@@ -543,15 +505,19 @@
     chat.conv = body.conversation || chat.conv;
     if (chat.conv.state === 'closed') chat.closed = chat.conv.closed || { by: 'system' };
     for (const m of body.messages || []) addMessage(chat, m);
-    renderChats();
-    if (chat.id === selected) renderSelected();
+    view.chats();
+    if (chat.id === selected) view.selected();
   }
 
   function onEvent(f) {
     const chat = f.cid ? chats.get(f.cid) : null;
     switch (f.t) {
       case 'msg':
-        if (chat) addMessage(chat, f, true);
+        if (chat) {
+          const last = chat.lastSeq;
+          addMessage(chat, f, true);
+          syncs.seen(chat.id, f.seq, last);  // a jump: events were lost, fetch them
+        }
         break;
       case 'assigned':
         assigned(f.conversation, f.messages || []);
@@ -559,52 +525,115 @@
       case 'queue':
         waiting = f.waiting || [];
         waitingAt = Date.now();
-        renderWaiting();
+        view.waiting();
         break;
       case 'typing':
         if (!chat || f.by === 'agent') break;  // our own other tab, or a watching supervisor
         clearTimeout(chat.typingTimer);
         chat.typing = f.on ? { preview: f.preview || '' } : null;
-        if (f.on) chat.typingTimer = setTimeout(() => { chat.typing = null; renderTyping(); }, 12000);
-        renderTyping();
+        if (f.on) chat.typingTimer = setTimeout(() => { chat.typing = null; view.typing(); }, 12000);
+        view.typing();
         break;
       case 'read':
         if (!chat || f.by !== 'visitor') break;
         chat.visitorRead = Math.max(chat.visitorRead, f.seq);
         persistRead();
-        if (chat.id === selected) renderSeen();
+        if (chat.id === selected) view.seen();
         break;
       case 'visitor_page':
         if (!chat) break;
         chat.conv.visitor = Object.assign({}, chat.conv.visitor, { page: { url: f.url, title: f.title } });
-        if (chat.id === selected) renderVisitor();
+        if (chat.id === selected) view.visitor();
         break;
       case 'closed':
-        if (!chat) break;
-        chat.closed = { by: f.by, reason: f.reason };
-        chat.typing = null;
-        Cobrowse.over(chat.id);
-        renderChats();
-        if (chat.id === selected) renderSelected();
+        if (chat) chatClosed(chat, { by: f.by, reason: f.reason });
         break;
       case 'unassigned':
-        if (!chat) break;
-        removeChat(chat.id);
-        if (!chat.leaving) {
-          notice(f.reason === 'agent_left'
-            ? `The chat with ${visitorName(chat.conv)} went back to the queue while you were away.`
-            : `The chat with ${visitorName(chat.conv)} was transferred away from you.`);
-        }
+        if (chat) chatUnassigned(chat, f.reason);
         break;
       case 'status':  // changed in another tab
         status = f.state;
-        renderTopbar();
+        view.topbar();
+        break;
+      case 'state':
+        applyState(f);
         break;
       case 'cobrowse':
         Cobrowse.frame(f);
         break;
       default:  // stats: not shown in this console
     }
+  }
+
+  function chatClosed(chat, closed) {
+    chat.closed = closed;
+    chat.typing = null;
+    Cobrowse.over(chat.id);
+    view.chats();
+    if (chat.id === selected) view.selected();
+  }
+
+  function chatUnassigned(chat, reason) {
+    removeChat(chat.id);
+    if (chat.leaving) return;
+    const name = visitorName(chat.conv);
+    notice(reason === 'agent_left' ? `The chat with ${name} went back to the queue while you were away.`
+      : reason === 'transferred' ? `The chat with ${name} was transferred away from you.`
+        : `The chat with ${name} is no longer assigned to you.`);
+  }
+
+  /** `state {status, conversations, waiting}`: how things are now, after events may have
+   *  been lost. A chat not listed any more was closed or moved away (the REST API says
+   *  which); a listed one we do not show arrived as `assigned` would have; every listed
+   *  one is synced up to its last seq. */
+  function applyState(f) {
+    if (typeof f.status === 'string') {
+      status = f.status;
+      view.topbar();
+    }
+    if (Array.isArray(f.waiting)) {
+      waiting = f.waiting;
+      waitingAt = Date.now();
+      view.waiting();
+    }
+    if (!Array.isArray(f.conversations)) return;
+    const listed = new Set();
+    for (const conv of f.conversations) {
+      if (!conv || !conv.id) continue;
+      listed.add(conv.id);
+      const chat = chats.get(conv.id);
+      if (chat && chat.closed && chat.closed.reason !== 'reassigned') continue;  // closed for good: a stale read
+      if (!chat || chat.closed) {
+        assigned(conv, []);
+        continue;
+      }
+      upsertChat(conv);
+      if (chat.lastSeq < (conv.last_seq || 0)) syncChat(chat).then(() => outbox.flush(chat), () => {});
+    }
+    for (const chat of [...chats.values()]) {
+      if (!chat.closed && !chat.leaving && !listed.has(chat.id)) lostChat(chat);
+    }
+    view.chats();
+    if (selected) view.selected();
+  }
+
+  /** A chat the server no longer lists as ours: closed, or moved to the queue or another
+   *  agent? Our closed conversations say (a list read: no `view` in the audit log, and no
+   *  403 for one that is someone else's now). Not ours to write in meanwhile. */
+  async function lostChat(chat) {
+    chat.closed = { by: 'system', reason: 'reassigned' };
+    chat.typing = null;
+    let body = null;
+    try {
+      const res = await fetch('/api/conversations?state=closed&limit=200');
+      if (res.ok) body = await res.json();
+    } catch (e) { /* stays "no longer assigned to you" */ }
+    if (!body || chats.get(chat.id) !== chat || !chat.closed || chat.closed.reason !== 'reassigned') return;
+    const conv = (body.conversations || []).find((c) => c.id === chat.id);
+    if (!conv) { chatUnassigned(chat, null); return; }
+    chat.conv = conv;
+    chatClosed(chat, conv.closed || { by: 'system' });
+    syncChat(chat).catch(() => {});  // its last lines ("The conversation was closed")
   }
 
   function onConnState(state) {
@@ -614,215 +643,19 @@
       'Connection lost: reconnecting… What you send will go out once we are back.';
     el.dataset.state = state;
     document.body.dataset.conn = state;
-    for (const chat of chats.values()) for (const item of chat.outbox) item.waiting = state !== 'online';
-    if (selected) renderTranscript();
+    outbox.setWaiting(state !== 'online');
+    if (selected) view.transcript();
     Cobrowse.refresh();
-  }
-
-  // ---- rendering ----------------------------------------------------------------------
-
-  function renderTopbar() {
-    $('me-name').textContent = me ? me.name : '';
-    $('me-name').title = me ? `Signed in as ${me.name} (${me.role}). Your agent id: ${me.id}` : '';
-    const online = status === 'online';
-    const btn = $('status-btn');
-    btn.textContent = online ? 'Online' : 'Away';
-    btn.setAttribute('aria-pressed', String(online));
-    btn.setAttribute('aria-label', online ? 'Online: you get new chats. Switch to away'
-      : 'Away: you get no new chats. Switch to online');
-    btn.title = online ? 'You get new chats. Click to go away.' : 'You get no new chats. Click to go online.';
-    btn.classList.toggle('online', online);
-    $('away-hint').hidden = online;
-    renderAlerts();
-  }
-
-  function renderAlerts() {
-    const btn = $('alerts-btn');
-    const on = Alerts.enabled;
-    const perm = Alerts.permission();
-    btn.replaceChildren(window.ChatDom.icon(on ? 'bell' : 'bellOff'), document.createTextNode(on ? 'Alerts on' : 'Alerts off'));
-    btn.setAttribute('aria-pressed', String(on));
-    btn.title = !on ? 'No sound or desktop notification for new chats. Click to turn them on.'
-      : perm === 'granted' ? 'A sound and a desktop notification for new chats. Click to turn them off.'
-        : perm === 'denied' ? 'Sound only: desktop notifications are blocked in the browser settings.'
-          : 'A sound for new chats; click again to allow desktop notifications too.';
-  }
-
-  function renderWaiting() {
-    const list = $('waiting');
-    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.cid : null;
-    list.replaceChildren(...waiting.map((w, i) => h('li', { class: 'waiting-item' + (i === longestWaiting() ? ' longest' : '') },
-      h('div', { class: 'row' },
-        h('strong', { text: (w.visitor && w.visitor.name) || 'Visitor' }),
-        h('span', { class: 'muted waited', 'data-waited': w.waited_s || 0 })),
-      w.topic ? h('div', { class: 'topic', text: w.topic }) : null,
-      h('div', { class: 'preview', text: w.preview || '' }),
-      h('button', { type: 'button', class: 'primary', text: 'Claim', 'data-cid': w.cid,
-        'aria-label': 'Claim chat with ' + ((w.visitor && w.visitor.name) || 'visitor'),
-        onclick: (e) => claim(w.cid, e.currentTarget) }))));
-    if (!waiting.length) list.append(h('li', { class: 'empty', text: 'Nobody is waiting.' }));
-    $('waiting-count').textContent = waiting.length ? String(waiting.length) : '';
-    updateWaited();
-    // queue events rebuild the list up to twice a second: keep the keyboard user's place
-    const again = focused && [...list.querySelectorAll('button')].find((b) => b.dataset.cid === focused);
-    if (again) again.focus();
-  }
-
-  function longestWaiting() {
-    let best = -1;
-    waiting.forEach((w, i) => { if (best < 0 || (w.waited_s || 0) > (waiting[best].waited_s || 0)) best = i; });
-    return waiting.length > 1 ? best : -1;
-  }
-
-  function updateWaited() {
-    const elapsed = (Date.now() - waitingAt) / 1000;
-    for (const el of $('waiting').querySelectorAll('.waited')) el.textContent = duration(+el.dataset.waited + elapsed);
-  }
-
-  function renderChats() {
-    const list = $('chats');
-    const focusedCid = list.contains(document.activeElement) ? document.activeElement.dataset.cid : null;
-    let unread = 0;
-    let open = 0;
-    list.replaceChildren(...ordered().map((chat) => {
-      const n = chat.id === selected && !document.hidden ? 0 : unreadOf(chat);
-      unread += n;
-      if (!chat.closed) open++;
-      const last = chat.msgs.slice().reverse().find((m) => m.kind !== 'event') || chat.msgs[chat.msgs.length - 1];
-      const preview = chat.typing ? 'typing…' : last ? (last.kind === 'note' ? 'Note: ' : '') + last.text : '';
-      return h('li', {}, h('button', {
-        type: 'button', class: 'chat-item' + (chat.closed ? ' closed' : '') + (n ? ' has-unread' : ''), 'data-cid': chat.id,
-        'aria-current': chat.id === selected ? 'true' : null, onclick: () => select(chat.id),
-      },
-      h('span', { class: 'row' },
-        h('strong', { text: visitorName(chat.conv) }),
-        n ? h('span', { class: 'unread', text: String(n), 'aria-label': n + ' unread' })
-          : chat.closed ? h('span', { class: 'muted small', text: 'closed' })
-            : last ? h('span', { class: 'muted small', text: clock(last.ts) }) : null),
-      h('span', { class: 'preview' + (chat.typing ? ' is-typing' : ''), text: preview })));
-    }));
-    if (!chats.size) list.append(h('li', { class: 'empty', text: 'No chats yet.' }));
-    $('chats-count').textContent = open ? `${open}${me && me.max_chats ? '/' + me.max_chats : ''}` : '';
-    document.title = (unread ? `(${unread}) ` : '') + 'Console · Live chat';
-    if (focusedCid) {
-      const again = list.querySelector(`button[data-cid="${CSS.escape(focusedCid)}"]`);
-      if (again) again.focus();
-    }
-  }
-
-  function renderSelected() {
-    const chat = chats.get(selected);
-    $('no-chat').hidden = !!chat;
-    $('chat-view').hidden = !chat;
-    $('visitor-panel').hidden = !chat;
-    $('no-chat-hint').textContent = status === 'online'
-      ? 'You are online: new chats will open here. You can also claim a waiting visitor.'
-      : 'Claim a waiting visitor, or go online to get chats automatically.';
-    Cobrowse.show(chat ? chat.id : null, chat ? !!chat.closed : false);
-    if (!chat) return;
-    $('chat-title').textContent = visitorName(chat.conv);
-    const state = chat.closed ? 'closed' : chat.conv.state || 'active';
-    $('chat-state').textContent = state;
-    $('chat-state').dataset.state = state;
-    const closed = !!chat.closed;
-    $('closed-bar').hidden = !closed;
-    $('closed-text').textContent = closed ? closedText(chat.closed) : '';
-    for (const id of ['input', 'send-btn', 'note-btn', 'resolve-btn', 'unresolved-btn', 'requeue-btn', 'transfer-btn']) {
-      $(id).disabled = closed;
-    }
-    renderTranscript(true);
-    renderTyping();
-    renderVisitor();
-  }
-
-  function closedText(c) {
-    if (c.reason === 'reassigned') return 'This chat is no longer assigned to you.';
-    if (c.reason === 'visitor_left') return 'Closed: the visitor left.';
-    if (c.by === 'visitor') return 'The visitor ended the chat.';
-    if (c.by === 'agent') return 'Chat closed' + (c.reason === 'resolved' ? ' as resolved.' : ' as unresolved.');
-    return 'Chat closed.';
-  }
-
-  function appendRow(row) {
-    const box = $('transcript');
-    const stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-    for (const placeholder of box.querySelectorAll(':scope > .empty')) placeholder.remove();
-    box.insertBefore(row, box.querySelector('.pending'));
-    renderSeen();
-    if (stick) box.scrollTop = box.scrollHeight;
-  }
-
-  function renderTranscript(forceScroll) {
-    const chat = chats.get(selected);
-    const box = $('transcript');
-    if (!chat) { box.replaceChildren(); return; }
-    const stick = forceScroll || box.dataset.cid !== chat.id || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-    box.dataset.cid = chat.id;
-    const name = visitorName(chat.conv);
-    const waitingNet = !sock || !sock.ready;
-    box.replaceChildren(...chat.msgs.map((m) => messageRow(m, name)),
-      ...chat.outbox.map((item) => pendingRow(Object.assign({}, item, { waiting: waitingNet && !item.error }))));
-    if (!chat.msgs.length && !chat.outbox.length) box.append(h('p', { class: 'empty', text: 'Loading the conversation…' }));
-    renderSeen();
-    if (stick) box.scrollTop = box.scrollHeight;
-  }
-
-  /** "Seen" under the last agent message the visitor has read. */
-  function renderSeen() {
-    const chat = chats.get(selected);
-    const box = $('transcript');
-    const old = box.querySelector('.seen');
-    if (old) old.remove();
-    if (!chat || !chat.visitorRead) return;
-    const rows = [...box.querySelectorAll('.m.agent:not(.pending)')].filter((r) => +r.dataset.seq <= chat.visitorRead);
-    const last = rows[rows.length - 1];
-    if (last) last.querySelector('.meta').append(h('span', { class: 'seen', text: 'Seen' }));
-  }
-
-  function renderTyping() {
-    const chat = chats.get(selected);
-    const el = $('typing');
-    el.replaceChildren();
-    if (!chat || !chat.typing) return;
-    el.append(h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
-      h('span', { text: visitorName(chat.conv) + ' is typing' + (chat.typing.preview ? ': ' : '…') }));
-    if (chat.typing.preview) el.append(h('q', { text: chat.typing.preview }));
-  }
-
-  function renderVisitor() {
-    const chat = chats.get(selected);
-    if (!chat) return;
-    const conv = chat.conv;
-    const v = conv.visitor || {};
-    $('v-name').textContent = visitorName(conv);
-    $('v-email').replaceChildren(v.email ? h('a', { href: 'mailto:' + v.email, text: v.email }) : '—');
-    $('v-page').replaceChildren(...(v.page && v.page.url
-      ? [externalLink(v.page.url, v.page.title || v.page.url), h('div', { class: 'url', text: v.page.url })]
-      : ['—']));
-    $('v-topic').textContent = conv.topic || '—';
-    $('v-started').textContent = conv.created ? new Date(conv.created).toLocaleString() : '—';
-    const hist = $('v-history');
-    const state = chat.history;
-    if (!state || state.loading) hist.replaceChildren(h('li', { class: 'muted', text: 'Loading…' }));
-    else if (state.error) hist.replaceChildren(h('li', { class: 'muted', text: state.error }));
-    else if (!state.list.length) hist.replaceChildren(h('li', { class: 'muted', text: 'None: this is the first conversation.' }));
-    else {
-      hist.replaceChildren(...state.list.map((c) => h('li', {},
-        h('button', { type: 'button', class: 'history-item', onclick: () => openPastConversation(c) },
-          h('span', { class: 'row' }, h('strong', { text: new Date(c.created).toLocaleDateString() }),
-            h('span', { class: 'muted small', text: pastState(c) })),
-          h('span', { class: 'muted small', text: [c.agent && c.agent.name, c.topic, `${c.last_seq} messages`].filter(Boolean).join(' · ') })))));
-    }
   }
 
   // ---- wiring -------------------------------------------------------------------------
 
   function start(agent) {
     me = agent;
-    renderTopbar();
-    renderChats();
-    renderWaiting();
-    renderSelected();
+    view.topbar();
+    view.chats();
+    view.waiting();
+    view.selected();
     sock = new window.ChatSocket('/ws/agent', {
       ready: onReady,
       event: onEvent,
@@ -854,7 +687,7 @@
   $('note-btn').addEventListener('click', () => setNoteMode(!noteMode));
   $('status-btn').addEventListener('click', toggleStatus);
   $('alerts-btn').addEventListener('click', () => Alerts.setEnabled(!Alerts.enabled));
-  Alerts.onChange(renderAlerts);
+  Alerts.onChange(view.alerts);
   $('logout-btn').addEventListener('click', () => { reset(); window.ChatAuth.logout(); });
   $('resolve-btn').addEventListener('click', () => closeChat(true));
   $('unresolved-btn').addEventListener('click', () => closeChat(false));
@@ -882,17 +715,17 @@
       setNoteMode(!noteMode);
     } else if (e.code === 'KeyC' && waiting.length) {
       e.preventDefault();
-      const oldest = waiting[Math.max(0, longestWaiting())];
+      const oldest = waiting[Math.max(0, longestWaiting(waiting))];
       claim(oldest.cid, null);
     }
   });
   document.addEventListener('visibilitychange', () => {
     if (document.hidden) return;
-    renderChats();
+    view.chats();
     scheduleRead();
   });
   window.addEventListener('pagehide', () => { const chat = chats.get(selected); if (chat) chat.draft = $('input').value; persistDrafts(); });
-  setInterval(updateWaited, 5000);
+  setInterval(view.waited, 5000);
   Cobrowse.init({
     socket: () => sock,
     visitorName: (cid) => { const chat = chats.get(cid); return chat ? visitorName(chat.conv) : 'The visitor'; },

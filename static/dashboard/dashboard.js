@@ -2,7 +2,10 @@
  * (PROTOCOL.md §6, pushed every second after `subscribe`), the last hour's charts
  * (charts.js), the waiting queue from `queue` events (longest wait first), the team from
  * GET /api/agents every 10 s, the active conversations from GET /api/conversations every 5 s,
- * and a read-only live view of one conversation (`watch {cid, on}`). */
+ * and a read-only live view of one conversation (`watch {cid, on}`). The watched transcript
+ * is kept by seq: a `msg` event that skips seqs (events lost between server nodes) is filled
+ * with `sync` (ChatSeqSync), and a `state` frame (after the server's bus was deaf) updates
+ * the queue and the watched conversation as the lost events would have. */
 (function () {
   'use strict';
 
@@ -16,8 +19,17 @@
   let waiting = [];
   let waitingAt = 0;
   let lastStats = null;
-  /** The conversation being watched: {cid, conv, msgs, seqs, closed, typing}. */
+  /** The conversation being watched: {cid, conv, msgs, seqs, lastSeq, closed, typing}. */
   let watched = null;
+  const syncs = new window.ChatSeqSync({
+    request: (cid, after) => (sock && sock.ready ? sock.request('sync', { cid, after }) : Promise.reject({ code: 'offline' })),
+    apply: (cid, messages) => {
+      if (!watched || watched.cid !== cid) return false;
+      for (const m of messages) addWatched(m, false);
+      renderWatch(false);
+      return true;
+    },
+  });
 
   // ---- formatting ---------------------------------------------------------------------
 
@@ -200,7 +212,7 @@
   async function watch(cid) {
     if (watched && watched.cid === cid) { $('watch-close').focus(); return; }
     if (watched) unwatch(false);
-    watched = { cid, conv: null, msgs: [], seqs: new Set(), closed: null, typing: null };
+    watched = { cid, conv: null, msgs: [], seqs: new Set(), lastSeq: 0, closed: null, typing: null };
     $('watch').hidden = false;
     $('watch-title').textContent = 'Loading…';
     $('watch-sub').textContent = '';
@@ -225,10 +237,14 @@
       return;
     }
     if (!watched || watched.cid !== cid) return;
+    const before = watched.lastSeq;
     watched.conv = ok.conversation;
     if (ok.conversation.state === 'closed') watched.closed = ok.conversation.closed || { by: 'system' };
-    for (const m of ok.messages || []) addWatched(m, false);
+    const messages = ok.messages || [];
+    for (const m of messages) addWatched(m, false);
     renderWatch(true);
+    // watched again after a reconnect: the newest 200 may not reach back to what we had
+    if (before && messages.length && messages[0].seq > before + 1) syncs.fill(cid, before).catch(() => {});
   }
 
   function unwatch(refocus) {
@@ -249,6 +265,7 @@
   function addWatched(m, render) {
     if (!watched || m.cid !== watched.cid || watched.seqs.has(m.seq)) return;
     watched.seqs.add(m.seq);
+    watched.lastSeq = Math.max(watched.lastSeq, m.seq);
     const at = watched.msgs.findIndex((x) => x.seq > m.seq);
     if (at < 0) watched.msgs.push(m); else watched.msgs.splice(at, 0, m);
     if (m.from && m.from.role === 'visitor') watched.typing = null;
@@ -284,9 +301,12 @@
   function onWatchEvent(f) {
     if (!watched || f.cid !== watched.cid) return;
     switch (f.t) {
-      case 'msg':
+      case 'msg': {
+        const last = watched.lastSeq;
         addWatched(f, true);
+        if (last) syncs.seen(f.cid, f.seq, last);  // (before the watch's answer, it brings them)
         break;
+      }
       case 'typing':
         clearTimeout(watched.typingTimer);
         watched.typing = f.on ? {
@@ -301,16 +321,39 @@
         renderWatch(false);
         break;
       case 'closed':
-        watched.closed = { by: f.by, reason: f.reason };
-        watched.typing = null;
-        dropWatchScreen();
-        renderWatch(false);
+        watchedClosed({ by: f.by, reason: f.reason });
         break;
       case 'cobrowse':
         watchCobrowse(f);
         break;
       default:
     }
+  }
+
+  function watchedClosed(closed) {
+    watched.closed = closed;
+    watched.typing = null;
+    dropWatchScreen();
+    renderWatch(false);
+  }
+
+  /** `state {waiting, watching}`: the queue now, and each watched conversation now. */
+  function applyState(f) {
+    if (Array.isArray(f.waiting)) {
+      waiting = f.waiting;
+      waitingAt = Date.now();
+      renderQueue();
+    }
+    if (!watched || !Array.isArray(f.watching)) return;
+    const conv = f.watching.find((c) => c && c.id === watched.cid);
+    if (!conv) {  // the server forgot the watch (a closed one is dropped): ask again, dedupe by seq
+      if (!watched.closed) startWatch();
+      return;
+    }
+    watched.conv = conv;
+    if (conv.state === 'closed' && !watched.closed) watchedClosed(conv.closed || { by: 'system' });
+    else renderWatch(false);
+    if ((conv.last_seq || 0) > watched.lastSeq) syncs.fill(conv.id, watched.lastSeq).catch(() => {});
   }
 
   /** Co-browsing in the watched conversation: the visitor's page, read-only (supervisors do
@@ -356,6 +399,7 @@
 
   function onEvent(f) {
     if (f.t === 'stats') onStats(f);
+    else if (f.t === 'state') applyState(f);
     else if (f.t === 'queue') {
       waiting = f.waiting || [];
       waitingAt = Date.now();

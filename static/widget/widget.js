@@ -1,3 +1,14 @@
+/* static/widget/widget.js,
+ * built from static/widget/src by scripts/build-widget: edit the sources, then run it
+ * (tests/unit/test_widget_build.py checks that this file is a fresh build).
+ * The visitor widget that sites embed: see src/embed.js for how. */
+(function () {
+'use strict';
+
+const COBROWSE_BUILD = 'fd5d76d80de1';  // cobrowse.js's content hash, for its URL
+
+// ==== static/widget/src/embed.js
+
 /* Live-chat visitor widget: one self-contained file, embedded with
  *
  *   <script src="https://HOST/widget.js" data-site="SITE" async></script>
@@ -19,496 +30,515 @@
  * a first-time visitor only when reaching for the launcher (hover, focus or click), so that
  * page views without a chat cost the server no socket. Reconnects use exponential backoff
  * with jitter; after each `hello` the open conversation is synced from the last seq seen and
- * unacknowledged messages are resent with their cmid.
- * Frames are msgpack (`chat.v1.msgpack`) through the small codec below; JSON
- * (`chat.v1.json`) is offered too and used if the server picks it. The codec lives in this
- * file rather than as a second download so that the embed stays one request, defines no
- * globals on the host page and cannot be captured by an AMD/CommonJS loader the host uses;
+ * unacknowledged messages are resent with their cmid. A `msg` event that skips seqs is
+ * synced from the last seq too (events can be lost between server nodes; a skip can also be
+ * an agent's note, which visitors never see, and then the sync finds nothing), one sync in
+ * flight per conversation. A `state` frame (the server's bus was deaf for a while) is
+ * applied as the `assigned`, `queue` and `closed` events it replaces would have been.
+ * Frames are msgpack (`chat.v1.msgpack`) through the small codec in codec.js; JSON
+ * (`chat.v1.json`) is offered too and used if the server picks it. The codec is built into
+ * widget.js rather than loaded as a second download so that the embed stays one request,
+ * defines no globals on the host page (but `ChatWidget`) and cannot be captured by an
+ * AMD/CommonJS loader the host uses;
  * a browser test checks it byte for byte against the vendored @msgpack/msgpack.
  *
  * User text only ever reaches the page through textContent and DOM-built links: never
  * innerHTML.
  *
  * Co-browsing (PROTOCOL.md §5): when the agent asks, the visitor accepts or declines; only
- * then does this tab load rrweb's recorder (from this server's /static/vendor/) and stream
- * the page to the agent, with the privacy options forced below. Two more optional attributes
- * add to what is never recorded (they cannot remove anything):
+ * then does this tab load the widget's co-browse part (cobrowse.js, from this server) and
+ * rrweb's recorder (from this server's /static/vendor/), and stream the page to the agent,
+ * with the privacy options forced there. Two more optional attributes add to what is never
+ * recorded (they cannot remove anything):
  *   data-cobrowse-block="CSS selector"   sent as empty boxes of the same size
  *   data-cobrowse-mask="CSS selector"    their text sent as "••••" */
-(function () {
-  'use strict';
-  if (window.ChatWidget) return;
 
-  const script = document.currentScript ||
-    document.querySelector('script[src*="widget.js"][data-site]');
-  const SITE = script && script.getAttribute('data-site');
-  if (!SITE) return;
-  const SERVER = new URL(script.src, location.href);
-  const WS_URL = (SERVER.protocol === 'https:' ? 'wss://' : 'ws://') + SERVER.host +
-    '/ws/visitor?site=' + encodeURIComponent(SITE);
-  const USER_ID = script.getAttribute('data-user-id') || null;
-  const USER_HASH = script.getAttribute('data-user-hash') || null;
-  const KEY = 'chat:' + SITE + ':' + (USER_ID ? 'u:' + USER_ID + ':' : '');
-  const PRECHAT = (script.getAttribute('data-prechat') || '').split(',')
-    .map((s) => s.trim().toLowerCase()).filter((s, i, all) => (s === 'name' || s === 'email') && all.indexOf(s) === i);
-  const ACCENT = /^#[0-9a-f]{6}$/i.test(script.getAttribute('data-color') || '')
-    ? script.getAttribute('data-color') : '#2563eb';
-  const PROTOCOLS = ['chat.v1.msgpack', 'chat.v1.json'];
+// The files of static/widget/src share this one function's scope: scripts/build-widget puts
+// them into widget.js in the order it lists (and src/cobrowse/ into cobrowse.js).
 
-  // ---- msgpack: the subset the protocol uses (maps, arrays, strings, numbers, booleans, nil)
+// ---- the script tag: which site, which server, the options
 
-  const utf8 = new TextEncoder();
-  const utf8d = new TextDecoder();
+if (window.ChatWidget) return;
 
-  function mpEncode(value) {
-    let buf = new Uint8Array(256);
-    let view = new DataView(buf.buffer);
-    let pos = 0;
-    const room = (n) => {
-      if (pos + n <= buf.length) return;
-      const bigger = new Uint8Array(Math.max(buf.length * 2, pos + n));
-      bigger.set(buf);
-      buf = bigger;
-      view = new DataView(buf.buffer);
-    };
-    const u8 = (b) => { room(1); buf[pos++] = b; };
-    const u16 = (v) => { room(2); view.setUint16(pos, v); pos += 2; };
-    const u32 = (v) => { room(4); view.setUint32(pos, v); pos += 4; };
-    const head = (n, fix, fixMax, b8, b16, b32) => {
-      if (n <= fixMax) u8(fix | n);
-      else if (b8 != null && n < 0x100) { u8(b8); u8(n); }
-      else if (n < 0x10000) { u8(b16); u16(n); }
-      else { u8(b32); u32(n); }
-    };
-    const int = (v) => {
-      if (v >= 0) {
-        if (v < 0x80) u8(v);
-        else if (v < 0x100) { u8(0xcc); u8(v); }
-        else if (v < 0x10000) { u8(0xcd); u16(v); }
-        else if (v < 0x100000000) { u8(0xce); u32(v); }
-        else { u8(0xcf); u32(Math.floor(v / 0x100000000)); u32(v >>> 0); }
-      } else if (v >= -0x20) u8(v & 0xff);
-      else if (v >= -0x80) { u8(0xd0); room(1); view.setInt8(pos, v); pos += 1; }
-      else if (v >= -0x8000) { u8(0xd1); room(2); view.setInt16(pos, v); pos += 2; }
-      else if (v >= -0x80000000) { u8(0xd2); room(4); view.setInt32(pos, v); pos += 4; }
-      else { u8(0xd3); room(8); view.setInt32(pos, Math.floor(v / 0x100000000)); view.setUint32(pos + 4, v >>> 0); pos += 8; }
-    };
-    const write = (v, depth) => {
-      if (depth > 64) throw new Error('too deep');
-      if (v == null) u8(0xc0);
-      else if (v === false) u8(0xc2);
-      else if (v === true) u8(0xc3);
-      else if (typeof v === 'number') {
-        if (!Number.isFinite(v)) u8(0xc0);  // NaN and infinities: nil, as JSON.stringify does
-        else if (Number.isSafeInteger(v)) int(v);
-        else { u8(0xcb); room(8); view.setFloat64(pos, v); pos += 8; }
-      } else if (typeof v === 'string') {
-        const bytes = utf8.encode(v);
-        head(bytes.length, 0xa0, 31, 0xd9, 0xda, 0xdb);
-        room(bytes.length); buf.set(bytes, pos); pos += bytes.length;
-      } else if (Array.isArray(v)) {
-        head(v.length, 0x90, 15, null, 0xdc, 0xdd);
-        for (const x of v) write(x, depth + 1);
-      } else if (typeof v === 'object') {
-        const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-        head(keys.length, 0x80, 15, null, 0xde, 0xdf);
-        for (const k of keys) { write(k, depth + 1); write(v[k], depth + 1); }
-      } else {
-        throw new Error('cannot encode ' + typeof v);
-      }
-    };
-    write(value, 0);
-    return buf.slice(0, pos);
-  }
+const script = document.currentScript ||
+  document.querySelector('script[src*="widget.js"][data-site]');
+const SITE = script && script.getAttribute('data-site');
+if (!SITE) return;
+const SERVER = new URL(script.src, location.href);
+const WS_URL = (SERVER.protocol === 'https:' ? 'wss://' : 'ws://') + SERVER.host +
+  '/ws/visitor?site=' + encodeURIComponent(SITE);
+const USER_ID = script.getAttribute('data-user-id') || null;
+const USER_HASH = script.getAttribute('data-user-hash') || null;
+const KEY = 'chat:' + SITE + ':' + (USER_ID ? 'u:' + USER_ID + ':' : '');
+const PRECHAT = (script.getAttribute('data-prechat') || '').split(',')
+  .map((s) => s.trim().toLowerCase()).filter((s, i, all) => (s === 'name' || s === 'email') && all.indexOf(s) === i);
+const ACCENT = /^#[0-9a-f]{6}$/i.test(script.getAttribute('data-color') || '')
+  ? script.getAttribute('data-color') : '#2563eb';
+const PROTOCOLS = ['chat.v1.msgpack', 'chat.v1.json'];
 
-  function mpDecode(data) {
-    const buf = data instanceof Uint8Array ? data : new Uint8Array(data);
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    let pos = 0;
-    const need = (n) => { if (pos + n > buf.length) throw new Error('truncated msgpack'); };
-    const str = (n) => { need(n); const s = utf8d.decode(buf.subarray(pos, pos + n)); pos += n; return s; };
-    const bin = (n) => { need(n); const b = buf.slice(pos, pos + n); pos += n; return b; };
-    const arr = (n, depth) => { const a = new Array(n); for (let i = 0; i < n; i++) a[i] = read(depth + 1); return a; };
-    const map = (n, depth) => {
-      const o = {};
-      for (let i = 0; i < n; i++) {
-        const k = read(depth + 1);
-        const v = read(depth + 1);
-        if (k === '__proto__') continue;
-        o[k] = v;
-      }
-      return o;
-    };
-    const get = (n, fn) => { need(n); const v = fn(pos); pos += n; return v; };
-    const read = (depth) => {
-      if (depth > 100) throw new Error('msgpack nested too deeply');
-      need(1);
-      const b = buf[pos++];
-      if (b < 0x80) return b;
-      if (b < 0x90) return map(b & 0x0f, depth);
-      if (b < 0xa0) return arr(b & 0x0f, depth);
-      if (b < 0xc0) return str(b & 0x1f);
-      if (b >= 0xe0) return b - 0x100;
-      switch (b) {
-        case 0xc0: return null;
-        case 0xc2: return false;
-        case 0xc3: return true;
-        case 0xc4: return bin(get(1, (p) => view.getUint8(p)));
-        case 0xc5: return bin(get(2, (p) => view.getUint16(p)));
-        case 0xc6: return bin(get(4, (p) => view.getUint32(p)));
-        case 0xca: return get(4, (p) => view.getFloat32(p));
-        case 0xcb: return get(8, (p) => view.getFloat64(p));
-        case 0xcc: return get(1, (p) => view.getUint8(p));
-        case 0xcd: return get(2, (p) => view.getUint16(p));
-        case 0xce: return get(4, (p) => view.getUint32(p));
-        case 0xcf: return get(8, (p) => view.getUint32(p) * 0x100000000 + view.getUint32(p + 4));
-        case 0xd0: return get(1, (p) => view.getInt8(p));
-        case 0xd1: return get(2, (p) => view.getInt16(p));
-        case 0xd2: return get(4, (p) => view.getInt32(p));
-        case 0xd3: return get(8, (p) => view.getInt32(p) * 0x100000000 + view.getUint32(p + 4));
-        case 0xd9: return str(get(1, (p) => view.getUint8(p)));
-        case 0xda: return str(get(2, (p) => view.getUint16(p)));
-        case 0xdb: return str(get(4, (p) => view.getUint32(p)));
-        case 0xdc: return arr(get(2, (p) => view.getUint16(p)), depth);
-        case 0xdd: return arr(get(4, (p) => view.getUint32(p)), depth);
-        case 0xde: return map(get(2, (p) => view.getUint16(p)), depth);
-        case 0xdf: return map(get(4, (p) => view.getUint32(p)), depth);
-        default: throw new Error('unsupported msgpack type 0x' + b.toString(16));
-      }
-    };
-    const value = read(0);
-    if (pos !== buf.length) throw new Error('extra bytes after msgpack value');
-    return value;
-  }
+// ==== static/widget/src/codec.js
 
-  // ---- language -----------------------------------------------------------------------
+// ---- msgpack: the subset the protocol uses (maps, arrays, strings, numbers, booleans, nil)
 
-  const STRINGS = {
-    en: {
-      title: 'Chat with us',
-      idle: 'We usually reply in a few minutes',
-      waiting: 'Waiting for an agent',
-      agentSub: 'Support team',
-      connecting: 'Connecting…',
-      unavailable: 'Chat is unavailable right now',
-      reconnecting: 'Connection lost. Reconnecting… your messages will be sent once we are back.',
-      offline: 'You are offline. Your messages will be sent when you reconnect.',
-      open: 'Open chat',
-      close: 'Close chat',
-      unread: '{n} unread',
-      minimize: 'Minimize chat',
-      end: 'End chat',
-      endAsk: 'End this chat?',
-      endYes: 'End chat',
-      cancel: 'Cancel',
-      empty: 'Hi! Ask us anything: a real person will answer, usually within a few minutes.',
-      messages: 'Messages',
-      write: 'Write a message…',
-      writeStart: 'Write a message to start a chat…',
-      writeNew: 'Write a message to start a new chat…',
-      message: 'Message',
-      send: 'Send',
-      sending: 'Sending…',
-      queued: 'Waiting for connection…',
-      notSent: 'Not sent.',
-      tooLong: 'Not sent: the message is too long.',
-      retry: 'Retry',
-      seen: 'Seen',
-      you: 'You',
-      agent: 'Agent',
-      position: 'You are number {n} in line',
-      eta: 'about {m} min',
-      noAgent: 'No agent is free right now: we will answer as soon as one is.',
-      typing: '{name} is typing',
-      prechatTitle: 'Before we start',
-      prechatHint: 'So that we can reach you if the chat is interrupted.',
-      name: 'Your name',
-      email: 'Email',
-      nameMissing: 'Please enter your name.',
-      emailBad: 'Please enter a valid email address.',
-      surveyTitle: 'How did we do?',
-      csat: 'How satisfied are you with this chat?',
-      nps: 'How likely are you to recommend us to a friend or colleague?',
-      ces: 'How easy was it to get the help you wanted?',
-      star: '{n} out of 5 stars',
-      npsLo: 'Not at all likely',
-      npsHi: 'Extremely likely',
-      cesLo: 'Very difficult',
-      cesHi: 'Very easy',
-      comment: 'Anything else you want to tell us? (optional)',
-      sendFeedback: 'Send feedback',
-      noThanks: 'No thanks',
-      thanks: 'Thank you for your feedback!',
-      pick: 'Pick a rating first.',
-      rateOffline: 'You are offline: try again in a moment.',
-      rateFailed: 'Your rating could not be sent, please try again.',
-      ended: 'This chat has ended. Write below to start a new one.',
-      cbAsk: '{name} wants to see this page to help you',
-      cbAskText: 'They will see this page and what you do on it, but not what you type into fields, nor your other tabs or apps. You can stop at any time.',
-      cbAccept: 'Accept',
-      cbDecline: 'Decline',
-      cbSharing: '{name} can see this page',
-      cbStop: 'Stop sharing',
-      cbFailed: 'This page could not be shared.',
-    },
-    it: {
-      title: 'Scrivici',
-      idle: 'Di solito rispondiamo in pochi minuti',
-      waiting: 'In attesa di un operatore',
-      agentSub: 'Assistenza clienti',
-      connecting: 'Connessione in corso…',
-      unavailable: 'La chat non è disponibile al momento',
-      reconnecting: 'Connessione persa. Riconnessione in corso… i tuoi messaggi verranno inviati appena torniamo online.',
-      offline: 'Sei offline. I tuoi messaggi verranno inviati quando tornerai online.',
-      open: 'Apri la chat',
-      close: 'Chiudi la chat',
-      unread: '{n} non letti',
-      minimize: 'Riduci la chat',
-      end: 'Termina',
-      endAsk: 'Terminare questa chat?',
-      endYes: 'Termina chat',
-      cancel: 'Annulla',
-      empty: 'Ciao! Chiedici qualsiasi cosa: ti risponderà una persona vera, di solito in pochi minuti.',
-      messages: 'Messaggi',
-      write: 'Scrivi un messaggio…',
-      writeStart: 'Scrivi per iniziare la chat…',
-      writeNew: 'Scrivi per iniziare una nuova chat…',
-      message: 'Messaggio',
-      send: 'Invia',
-      sending: 'Invio…',
-      queued: 'In attesa della connessione…',
-      notSent: 'Non inviato.',
-      tooLong: 'Non inviato: il messaggio è troppo lungo.',
-      retry: 'Riprova',
-      seen: 'Visualizzato',
-      you: 'Tu',
-      agent: 'Operatore',
-      position: 'Sei il numero {n} in coda',
-      eta: 'circa {m} min',
-      noAgent: 'Al momento nessun operatore è libero: ti risponderemo appena possibile.',
-      typing: '{name} sta scrivendo',
-      prechatTitle: 'Prima di iniziare',
-      prechatHint: 'Così possiamo ricontattarti se la chat si interrompe.',
-      name: 'Il tuo nome',
-      email: 'Email',
-      nameMissing: 'Inserisci il tuo nome.',
-      emailBad: 'Inserisci un indirizzo email valido.',
-      surveyTitle: 'Com’è andata?',
-      csat: 'Quanto sei soddisfatto di questa chat?',
-      nps: 'Quanto è probabile che ci consiglieresti a un amico o a un collega?',
-      ces: 'Quanto è stato facile ottenere l’aiuto che cercavi?',
-      star: '{n} stelle su 5',
-      npsLo: 'Per niente probabile',
-      npsHi: 'Estremamente probabile',
-      cesLo: 'Molto difficile',
-      cesHi: 'Molto facile',
-      comment: 'Vuoi aggiungere qualcosa? (facoltativo)',
-      sendFeedback: 'Invia valutazione',
-      noThanks: 'No, grazie',
-      thanks: 'Grazie per la tua valutazione!',
-      pick: 'Scegli prima un voto.',
-      rateOffline: 'Sei offline: riprova tra un momento.',
-      rateFailed: 'Non è stato possibile inviare la valutazione, riprova.',
-      ended: 'Questa chat è terminata. Scrivi qui sotto per iniziarne una nuova.',
-      cbAsk: '{name} vorrebbe vedere questa pagina per aiutarti',
-      cbAskText: 'Vedrà questa pagina e cosa fai, ma non quello che scrivi nei campi, né le altre schede o app. Puoi interrompere in qualsiasi momento.',
-      cbAccept: 'Accetta',
-      cbDecline: 'Rifiuta',
-      cbSharing: '{name} può vedere questa pagina',
-      cbStop: 'Interrompi',
-      cbFailed: 'Non è stato possibile condividere questa pagina.',
-    },
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder();
+
+function mpEncode(value) {
+  let buf = new Uint8Array(256);
+  let view = new DataView(buf.buffer);
+  let pos = 0;
+  const room = (n) => {
+    if (pos + n <= buf.length) return;
+    const bigger = new Uint8Array(Math.max(buf.length * 2, pos + n));
+    bigger.set(buf);
+    buf = bigger;
+    view = new DataView(buf.buffer);
   };
-
-  /** The server's system lines are English; these say the same in the widget's language. */
-  const SYSTEM_LINES = {
-    en: [
-      [/^Co-browsing started$/, 'Page sharing started'],
-      [/^Co-browsing declined$/, 'Page sharing declined'],
-      [/^Co-browsing ended$/, 'Page sharing ended'],
-    ],
-    it: [
-      [/^Co-browsing started$/, 'Condivisione della pagina avviata'],
-      [/^Co-browsing declined$/, 'Condivisione della pagina rifiutata'],
-      [/^Co-browsing ended$/, 'Condivisione della pagina terminata'],
-      [/^Transferred to (.+)$/, 'Conversazione trasferita a $1'],
-      [/^(.+) joined the chat$/, 'Ti risponde $1'],
-      [/^Transferred back to the queue$/, 'Di nuovo in coda: ti risponderà il prossimo operatore disponibile'],
-      [/^Your agent was disconnected: waiting for the next available agent$/,
-        'Il tuo operatore si è disconnesso: in attesa del prossimo operatore disponibile'],
-      [/^Back in the queue$/, 'Di nuovo in coda'],
-      [/^The conversation was closed$/, 'La conversazione è stata chiusa'],
-    ],
+  const u8 = (b) => { room(1); buf[pos++] = b; };
+  const u16 = (v) => { room(2); view.setUint16(pos, v); pos += 2; };
+  const u32 = (v) => { room(4); view.setUint32(pos, v); pos += 4; };
+  const head = (n, fix, fixMax, b8, b16, b32) => {
+    if (n <= fixMax) u8(fix | n);
+    else if (b8 != null && n < 0x100) { u8(b8); u8(n); }
+    else if (n < 0x10000) { u8(b16); u16(n); }
+    else { u8(b32); u32(n); }
   };
-
-  function pickLang() {
-    const wanted = [script.getAttribute('data-lang'), document.documentElement.lang,
-      ...(navigator.languages || []), navigator.language];
-    for (const tag of wanted) {
-      const base = String(tag || '').toLowerCase().split(/[-_]/)[0];
-      if (STRINGS[base]) return base;
+  const int = (v) => {
+    if (v >= 0) {
+      if (v < 0x80) u8(v);
+      else if (v < 0x100) { u8(0xcc); u8(v); }
+      else if (v < 0x10000) { u8(0xcd); u16(v); }
+      else if (v < 0x100000000) { u8(0xce); u32(v); }
+      else { u8(0xcf); u32(Math.floor(v / 0x100000000)); u32(v >>> 0); }
+    } else if (v >= -0x20) u8(v & 0xff);
+    else if (v >= -0x80) { u8(0xd0); room(1); view.setInt8(pos, v); pos += 1; }
+    else if (v >= -0x8000) { u8(0xd1); room(2); view.setInt16(pos, v); pos += 2; }
+    else if (v >= -0x80000000) { u8(0xd2); room(4); view.setInt32(pos, v); pos += 4; }
+    else { u8(0xd3); room(8); view.setInt32(pos, Math.floor(v / 0x100000000)); view.setUint32(pos + 4, v >>> 0); pos += 8; }
+  };
+  const write = (v, depth) => {
+    if (depth > 64) throw new Error('too deep');
+    if (v == null) u8(0xc0);
+    else if (v === false) u8(0xc2);
+    else if (v === true) u8(0xc3);
+    else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) u8(0xc0);  // NaN and infinities: nil, as JSON.stringify does
+      else if (Number.isSafeInteger(v)) int(v);
+      else { u8(0xcb); room(8); view.setFloat64(pos, v); pos += 8; }
+    } else if (typeof v === 'string') {
+      const bytes = utf8.encode(v);
+      head(bytes.length, 0xa0, 31, 0xd9, 0xda, 0xdb);
+      room(bytes.length); buf.set(bytes, pos); pos += bytes.length;
+    } else if (Array.isArray(v)) {
+      head(v.length, 0x90, 15, null, 0xdc, 0xdd);
+      for (const x of v) write(x, depth + 1);
+    } else if (typeof v === 'object') {
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+      head(keys.length, 0x80, 15, null, 0xde, 0xdf);
+      for (const k of keys) { write(k, depth + 1); write(v[k], depth + 1); }
+    } else {
+      throw new Error('cannot encode ' + typeof v);
     }
-    return 'en';
-  }
-  const LANG = pickLang();
-  const T = STRINGS[LANG];
-  const tr = (key, vars) => T[key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
+  };
+  write(value, 0);
+  return buf.slice(0, pos);
+}
 
-  function systemText(text) {
-    for (const [re, out] of SYSTEM_LINES[LANG] || []) if (re.test(text)) return text.replace(re, out);
-    return text;
-  }
-
-  // ---- small helpers --------------------------------------------------------------
-
-  function store(kind) {
-    return {
-      get(k) { try { return window[kind].getItem(KEY + k); } catch (e) { return null; } },
-      set(k, v) {
-        try {
-          if (v == null) window[kind].removeItem(KEY + k);
-          else window[kind].setItem(KEY + k, v);
-        } catch (e) { /* storage disabled or full: the widget still works on this page */ }
-      },
-      json(k) { try { return JSON.parse(this.get(k)); } catch (e) { return null; } },
-    };
-  }
-  const local = store('localStorage');
-  const session = store('sessionStorage');
-
-  /** Build an element; `text` sets textContent, `on*` adds listeners, other keys are attributes. */
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k === 'text') el.textContent = v;
-      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? '' : v);
+function mpDecode(data) {
+  const buf = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let pos = 0;
+  const need = (n) => { if (pos + n > buf.length) throw new Error('truncated msgpack'); };
+  const str = (n) => { need(n); const s = utf8d.decode(buf.subarray(pos, pos + n)); pos += n; return s; };
+  const bin = (n) => { need(n); const b = buf.slice(pos, pos + n); pos += n; return b; };
+  const arr = (n, depth) => { const a = new Array(n); for (let i = 0; i < n; i++) a[i] = read(depth + 1); return a; };
+  const map = (n, depth) => {
+    const o = {};
+    for (let i = 0; i < n; i++) {
+      const k = read(depth + 1);
+      const v = read(depth + 1);
+      if (k === '__proto__') continue;
+      o[k] = v;
     }
-    for (const c of children) if (c != null) el.append(c);
-    return el;
-  }
-
-  function svgIcon(d) {
-    const ns = 'http://www.w3.org/2000/svg';
-    const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('viewBox', '0 0 24 24');
-    svg.setAttribute('aria-hidden', 'true');
-    svg.setAttribute('focusable', 'false');
-    const path = document.createElementNS(ns, 'path');
-    path.setAttribute('fill', 'currentColor');
-    path.setAttribute('d', d);
-    svg.append(path);
-    return svg;
-  }
-  const ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
-  const ICON_DOWN = 'M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z';
-  const ICON_SEND = 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z';
-  const ICON_SCREEN = 'M3 3h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V4a1 1 0 0 1 1-1zm1 2v10h16V5z';
-  const ICON_POINTER = 'M5 2.5v16.8l4.3-4.1 2.9 6.5 2.7-1.2-2.9-6.4H18z';
-  const ICON_STAR = 'm12 17.3 6.2 3.7-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z';
-
-  const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
-
-  /** Text with http(s) URLs turned into links, as DOM nodes (never parsed as HTML). */
-  function linkify(text) {
-    const frag = document.createDocumentFragment();
-    let last = 0;
-    for (const m of String(text).matchAll(URL_RE)) {
-      const url = m[0].replace(/[.,;:!?)\]}'"]+$/, '');
-      frag.append(text.slice(last, m.index));
-      frag.append(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow', text: url }));
-      last = m.index + url.length;
+    return o;
+  };
+  const get = (n, fn) => { need(n); const v = fn(pos); pos += n; return v; };
+  const read = (depth) => {
+    if (depth > 100) throw new Error('msgpack nested too deeply');
+    need(1);
+    const b = buf[pos++];
+    if (b < 0x80) return b;
+    if (b < 0x90) return map(b & 0x0f, depth);
+    if (b < 0xa0) return arr(b & 0x0f, depth);
+    if (b < 0xc0) return str(b & 0x1f);
+    if (b >= 0xe0) return b - 0x100;
+    switch (b) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: return bin(get(1, (p) => view.getUint8(p)));
+      case 0xc5: return bin(get(2, (p) => view.getUint16(p)));
+      case 0xc6: return bin(get(4, (p) => view.getUint32(p)));
+      case 0xca: return get(4, (p) => view.getFloat32(p));
+      case 0xcb: return get(8, (p) => view.getFloat64(p));
+      case 0xcc: return get(1, (p) => view.getUint8(p));
+      case 0xcd: return get(2, (p) => view.getUint16(p));
+      case 0xce: return get(4, (p) => view.getUint32(p));
+      case 0xcf: return get(8, (p) => view.getUint32(p) * 0x100000000 + view.getUint32(p + 4));
+      case 0xd0: return get(1, (p) => view.getInt8(p));
+      case 0xd1: return get(2, (p) => view.getInt16(p));
+      case 0xd2: return get(4, (p) => view.getInt32(p));
+      case 0xd3: return get(8, (p) => view.getInt32(p) * 0x100000000 + view.getUint32(p + 4));
+      case 0xd9: return str(get(1, (p) => view.getUint8(p)));
+      case 0xda: return str(get(2, (p) => view.getUint16(p)));
+      case 0xdb: return str(get(4, (p) => view.getUint32(p)));
+      case 0xdc: return arr(get(2, (p) => view.getUint16(p)), depth);
+      case 0xdd: return arr(get(4, (p) => view.getUint32(p)), depth);
+      case 0xde: return map(get(2, (p) => view.getUint16(p)), depth);
+      case 0xdf: return map(get(4, (p) => view.getUint32(p)), depth);
+      default: throw new Error('unsupported msgpack type 0x' + b.toString(16));
     }
-    frag.append(text.slice(last));
-    return frag;
+  };
+  const value = read(0);
+  if (pos !== buf.length) throw new Error('extra bytes after msgpack value');
+  return value;
+}
+
+// ==== static/widget/src/strings.js
+
+// ---- language -----------------------------------------------------------------------
+
+const STRINGS = {
+  en: {
+    title: 'Chat with us',
+    idle: 'We usually reply in a few minutes',
+    waiting: 'Waiting for an agent',
+    agentSub: 'Support team',
+    connecting: 'Connecting…',
+    unavailable: 'Chat is unavailable right now',
+    reconnecting: 'Connection lost. Reconnecting… your messages will be sent once we are back.',
+    offline: 'You are offline. Your messages will be sent when you reconnect.',
+    open: 'Open chat',
+    close: 'Close chat',
+    unread: '{n} unread',
+    minimize: 'Minimize chat',
+    end: 'End chat',
+    endAsk: 'End this chat?',
+    endYes: 'End chat',
+    cancel: 'Cancel',
+    empty: 'Hi! Ask us anything: a real person will answer, usually within a few minutes.',
+    messages: 'Messages',
+    write: 'Write a message…',
+    writeStart: 'Write a message to start a chat…',
+    writeNew: 'Write a message to start a new chat…',
+    message: 'Message',
+    send: 'Send',
+    sending: 'Sending…',
+    queued: 'Waiting for connection…',
+    notSent: 'Not sent.',
+    tooLong: 'Not sent: the message is too long.',
+    retry: 'Retry',
+    seen: 'Seen',
+    you: 'You',
+    agent: 'Agent',
+    position: 'You are number {n} in line',
+    eta: 'about {m} min',
+    noAgent: 'No agent is free right now: we will answer as soon as one is.',
+    typing: '{name} is typing',
+    prechatTitle: 'Before we start',
+    prechatHint: 'So that we can reach you if the chat is interrupted.',
+    name: 'Your name',
+    email: 'Email',
+    nameMissing: 'Please enter your name.',
+    emailBad: 'Please enter a valid email address.',
+    surveyTitle: 'How did we do?',
+    csat: 'How satisfied are you with this chat?',
+    nps: 'How likely are you to recommend us to a friend or colleague?',
+    ces: 'How easy was it to get the help you wanted?',
+    star: '{n} out of 5 stars',
+    npsLo: 'Not at all likely',
+    npsHi: 'Extremely likely',
+    cesLo: 'Very difficult',
+    cesHi: 'Very easy',
+    comment: 'Anything else you want to tell us? (optional)',
+    sendFeedback: 'Send feedback',
+    noThanks: 'No thanks',
+    thanks: 'Thank you for your feedback!',
+    pick: 'Pick a rating first.',
+    rateOffline: 'You are offline: try again in a moment.',
+    rateFailed: 'Your rating could not be sent, please try again.',
+    ended: 'This chat has ended. Write below to start a new one.',
+    cbAsk: '{name} wants to see this page to help you',
+    cbAskText: 'They will see this page and what you do on it, but not what you type into fields, nor your other tabs or apps. You can stop at any time.',
+    cbAccept: 'Accept',
+    cbDecline: 'Decline',
+    cbSharing: '{name} can see this page',
+    cbStop: 'Stop sharing',
+    cbFailed: 'This page could not be shared.',
+  },
+  it: {
+    title: 'Scrivici',
+    idle: 'Di solito rispondiamo in pochi minuti',
+    waiting: 'In attesa di un operatore',
+    agentSub: 'Assistenza clienti',
+    connecting: 'Connessione in corso…',
+    unavailable: 'La chat non è disponibile al momento',
+    reconnecting: 'Connessione persa. Riconnessione in corso… i tuoi messaggi verranno inviati appena torniamo online.',
+    offline: 'Sei offline. I tuoi messaggi verranno inviati quando tornerai online.',
+    open: 'Apri la chat',
+    close: 'Chiudi la chat',
+    unread: '{n} non letti',
+    minimize: 'Riduci la chat',
+    end: 'Termina',
+    endAsk: 'Terminare questa chat?',
+    endYes: 'Termina chat',
+    cancel: 'Annulla',
+    empty: 'Ciao! Chiedici qualsiasi cosa: ti risponderà una persona vera, di solito in pochi minuti.',
+    messages: 'Messaggi',
+    write: 'Scrivi un messaggio…',
+    writeStart: 'Scrivi per iniziare la chat…',
+    writeNew: 'Scrivi per iniziare una nuova chat…',
+    message: 'Messaggio',
+    send: 'Invia',
+    sending: 'Invio…',
+    queued: 'In attesa della connessione…',
+    notSent: 'Non inviato.',
+    tooLong: 'Non inviato: il messaggio è troppo lungo.',
+    retry: 'Riprova',
+    seen: 'Visualizzato',
+    you: 'Tu',
+    agent: 'Operatore',
+    position: 'Sei il numero {n} in coda',
+    eta: 'circa {m} min',
+    noAgent: 'Al momento nessun operatore è libero: ti risponderemo appena possibile.',
+    typing: '{name} sta scrivendo',
+    prechatTitle: 'Prima di iniziare',
+    prechatHint: 'Così possiamo ricontattarti se la chat si interrompe.',
+    name: 'Il tuo nome',
+    email: 'Email',
+    nameMissing: 'Inserisci il tuo nome.',
+    emailBad: 'Inserisci un indirizzo email valido.',
+    surveyTitle: 'Com’è andata?',
+    csat: 'Quanto sei soddisfatto di questa chat?',
+    nps: 'Quanto è probabile che ci consiglieresti a un amico o a un collega?',
+    ces: 'Quanto è stato facile ottenere l’aiuto che cercavi?',
+    star: '{n} stelle su 5',
+    npsLo: 'Per niente probabile',
+    npsHi: 'Estremamente probabile',
+    cesLo: 'Molto difficile',
+    cesHi: 'Molto facile',
+    comment: 'Vuoi aggiungere qualcosa? (facoltativo)',
+    sendFeedback: 'Invia valutazione',
+    noThanks: 'No, grazie',
+    thanks: 'Grazie per la tua valutazione!',
+    pick: 'Scegli prima un voto.',
+    rateOffline: 'Sei offline: riprova tra un momento.',
+    rateFailed: 'Non è stato possibile inviare la valutazione, riprova.',
+    ended: 'Questa chat è terminata. Scrivi qui sotto per iniziarne una nuova.',
+    cbAsk: '{name} vorrebbe vedere questa pagina per aiutarti',
+    cbAskText: 'Vedrà questa pagina e cosa fai, ma non quello che scrivi nei campi, né le altre schede o app. Puoi interrompere in qualsiasi momento.',
+    cbAccept: 'Accetta',
+    cbDecline: 'Rifiuta',
+    cbSharing: '{name} può vedere questa pagina',
+    cbStop: 'Interrompi',
+    cbFailed: 'Non è stato possibile condividere questa pagina.',
+  },
+};
+
+/** The server's system lines are English; these say the same in the widget's language. */
+const SYSTEM_LINES = {
+  en: [
+    [/^Co-browsing started$/, 'Page sharing started'],
+    [/^Co-browsing declined$/, 'Page sharing declined'],
+    [/^Co-browsing ended$/, 'Page sharing ended'],
+  ],
+  it: [
+    [/^Co-browsing started$/, 'Condivisione della pagina avviata'],
+    [/^Co-browsing declined$/, 'Condivisione della pagina rifiutata'],
+    [/^Co-browsing ended$/, 'Condivisione della pagina terminata'],
+    [/^Transferred to (.+)$/, 'Conversazione trasferita a $1'],
+    [/^(.+) joined the chat$/, 'Ti risponde $1'],
+    [/^Transferred back to the queue$/, 'Di nuovo in coda: ti risponderà il prossimo operatore disponibile'],
+    [/^Your agent was disconnected: waiting for the next available agent$/,
+      'Il tuo operatore si è disconnesso: in attesa del prossimo operatore disponibile'],
+    [/^Back in the queue$/, 'Di nuovo in coda'],
+    [/^The conversation was closed$/, 'La conversazione è stata chiusa'],
+  ],
+};
+
+function pickLang() {
+  const wanted = [script.getAttribute('data-lang'), document.documentElement.lang,
+    ...(navigator.languages || []), navigator.language];
+  for (const tag of wanted) {
+    const base = String(tag || '').toLowerCase().split(/[-_]/)[0];
+    if (STRINGS[base]) return base;
   }
+  return 'en';
+}
+const LANG = pickLang();
+const T = STRINGS[LANG];
+const tr = (key, vars) => T[key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
 
-  function randomId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+function systemText(text) {
+  for (const [re, out] of SYSTEM_LINES[LANG] || []) if (re.test(text)) return text.replace(re, out);
+  return text;
+}
+
+// ==== static/common/dom.js: h, randomId
+
+/** Build an element; `text` sets textContent, `on*` adds listeners, other keys are attributes. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
   }
+  for (const c of children) if (c != null) el.append(c);
+  return el;
+}
 
-  function timeOf(ts) {
-    return ts ? new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }) : '';
+function randomId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+}
+
+// ==== static/widget/src/helpers.js
+
+// ---- small helpers (h() and randomId() are static/common/dom.js's, built in before this)
+
+function store(kind) {
+  return {
+    get(k) { try { return window[kind].getItem(KEY + k); } catch (e) { return null; } },
+    set(k, v) {
+      try {
+        if (v == null) window[kind].removeItem(KEY + k);
+        else window[kind].setItem(KEY + k, v);
+      } catch (e) { /* storage disabled or full: the widget still works on this page */ }
+    },
+    json(k) { try { return JSON.parse(this.get(k)); } catch (e) { return null; } },
+  };
+}
+const local = store('localStorage');
+const session = store('sessionStorage');
+
+function svgIcon(d) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('fill', 'currentColor');
+  path.setAttribute('d', d);
+  svg.append(path);
+  return svg;
+}
+const ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
+const ICON_DOWN = 'M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z';
+const ICON_SEND = 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z';
+const ICON_SCREEN = 'M3 3h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V4a1 1 0 0 1 1-1zm1 2v10h16V5z';
+const ICON_STAR = 'm12 17.3 6.2 3.7-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z';
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+/** Text with http(s) URLs turned into links, as DOM nodes (never parsed as HTML). */
+function linkify(text) {
+  const frag = document.createDocumentFragment();
+  let last = 0;
+  for (const m of String(text).matchAll(URL_RE)) {
+    const url = m[0].replace(/[.,;:!?)\]}'"]+$/, '');
+    frag.append(text.slice(last, m.index));
+    frag.append(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow', text: url }));
+    last = m.index + url.length;
   }
+  frag.append(text.slice(last));
+  return frag;
+}
 
-  function pageInfo() {
-    return { url: location.href.slice(0, 2048), title: document.title.slice(0, 500) };
-  }
+function timeOf(ts) {
+  return ts ? new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }) : '';
+}
 
-  const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+function pageInfo() {
+  return { url: location.href.slice(0, 2048), title: document.title.slice(0, 500) };
+}
 
-  // ---- styles -----------------------------------------------------------------------
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-  const CSS = `
+// ==== static/widget/src/styles.js
+
+// ---- styles -----------------------------------------------------------------------
+
+const CSS = `
 :host { all: initial !important; }
 * { box-sizing: border-box; }
 [hidden] { display: none !important; }
 .root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-  color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
-  -webkit-font-smoothing: antialiased; }
+color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
+-webkit-font-smoothing: antialiased; }
 button, input, textarea { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
 button { cursor: pointer; }
 :focus { outline: none; }
 :focus-visible { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
 input:focus-visible, textarea:focus-visible { outline: none; }
 .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px;
-  border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
-  box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
+border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
+box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
 .launcher:hover { transform: scale(1.06); }
 .launcher:focus-visible { outline: 3px solid #111827; outline-offset: 3px; }
 .launcher svg { width: 28px; height: 28px; }
 .badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px;
-  border-radius: 11px; background: #dc2626; color: #fff; font-size: 12px; font-weight: 700;
-  line-height: 18px; text-align: center; border: 2px solid #fff; }
+border-radius: 11px; background: #dc2626; color: #fff; font-size: 12px; font-weight: 700;
+line-height: 18px; text-align: center; border: 2px solid #fff; }
 .panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483000; width: 380px;
-  height: min(620px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;
-  border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17,24,39,.24), 0 0 0 1px rgba(17,24,39,.06); }
+height: min(620px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;
+border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17,24,39,.24), 0 0 0 1px rgba(17,24,39,.06); }
 header { display: flex; align-items: center; gap: 10px; padding: 14px 10px 14px 16px;
-  background: ${ACCENT}; color: #fff; }
+background: ${ACCENT}; color: #fff; }
 .avatar { flex: none; width: 36px; height: 36px; border-radius: 50%; background: rgba(255,255,255,.2);
-  display: grid; place-items: center; font-weight: 700; font-size: 15px; position: relative; }
+display: grid; place-items: center; font-weight: 700; font-size: 15px; position: relative; }
 .avatar svg { width: 20px; height: 20px; }
 .dot { position: absolute; right: -1px; bottom: -1px; width: 11px; height: 11px; border-radius: 50%;
-  border: 2px solid ${ACCENT}; background: #22c55e; }
+border: 2px solid ${ACCENT}; background: #22c55e; }
 .dot.off { background: #f59e0b; }
 .dot.down { background: #9ca3af; }
 header .title { flex: 1; min-width: 0; }
 header h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; color: #fff; }
+text-overflow: ellipsis; color: #fff; }
 header p { margin: 0; font-size: 12.5px; opacity: .9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: #fff; }
 header button { border: 0; background: rgba(255,255,255,.16); color: #fff; border-radius: 8px;
-  padding: 6px 10px; font-size: 13px; white-space: nowrap; }
+padding: 6px 10px; font-size: 13px; white-space: nowrap; }
 header button:hover { background: rgba(255,255,255,.3); }
 header button:focus-visible { outline-color: #fff; }
 header .icon { width: 34px; height: 34px; padding: 0; display: grid; place-items: center; }
 header .icon svg { width: 22px; height: 22px; }
 .confirm { display: flex; align-items: center; gap: 8px; padding: 8px 12px; background: #f3f4f6;
-  border-bottom: 1px solid #e5e7eb; font-size: 13px; }
+border-bottom: 1px solid #e5e7eb; font-size: 13px; }
 .confirm span { flex: 1; }
 .btn { border: 1px solid #d1d5db; background: #fff; border-radius: 8px; padding: 5px 12px; font-size: 13px; }
 .btn:hover { background: #f9fafb; }
 .btn.primary { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; font-weight: 600; }
 .btn.danger { background: #b91c1c; border-color: #b91c1c; color: #fff; font-weight: 600; }
 .banner { padding: 7px 12px; font-size: 12.5px; text-align: center; background: #fef3c7; color: #92400e;
-  border-bottom: 1px solid #fde68a; }
+border-bottom: 1px solid #fde68a; }
 .banner.offline { background: #fee2e2; color: #991b1b; border-color: #fecaca; }
 .queue { padding: 8px 12px; font-size: 13px; text-align: center; background: #eff6ff; color: #1e3a8a;
-  border-bottom: 1px solid #dbeafe; }
+border-bottom: 1px solid #dbeafe; }
 .list { flex: 1; overflow-y: auto; padding: 14px 12px 6px; display: flex; flex-direction: column; gap: 4px;
-  background: #f9fafb; overscroll-behavior: contain; }
+background: #f9fafb; overscroll-behavior: contain; }
 .empty { align-self: flex-start; max-width: 85%; margin: 4px 0; padding: 10px 14px; background: #fff; color: #111827;
-  border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; }
+border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; }
 .row { display: flex; flex-direction: column; max-width: 82%; }
 .row.me { align-self: flex-end; align-items: flex-end; }
 .row.agent { align-self: flex-start; align-items: flex-start; }
 .row.sys { align-self: center; max-width: 92%; color: #6b7280; font-size: 12px; text-align: center;
-  margin: 6px 0; }
+margin: 6px 0; }
 .who { font-size: 12px; color: #6b7280; margin: 6px 0 2px 4px; }
 .bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
-  word-break: normal; }
+word-break: normal; }
 .me .bubble { background: ${ACCENT}; color: #fff; border-bottom-right-radius: 4px; }
 .agent .bubble { background: #fff; color: #111827; border: 1px solid #e5e7eb; border-bottom-left-radius: 4px; }
 .bubble a { color: inherit; text-decoration: underline; }
@@ -518,43 +548,43 @@ header .icon svg { width: 22px; height: 22px; }
 .failed .bubble { background: #fee2e2; color: #991b1b; }
 .failed .meta { color: #b91c1c; }
 .meta button { border: 0; background: none; color: ${ACCENT}; padding: 0; font-size: 11px; font-weight: 600;
-  text-decoration: underline; }
+text-decoration: underline; }
 .typing { display: flex; align-items: center; gap: 8px; padding: 2px 16px 6px; min-height: 24px; font-size: 12px;
-  color: #6b7280; background: #f9fafb; }
+color: #6b7280; background: #f9fafb; }
 .dots { display: inline-flex; gap: 3px; }
 .dots i { width: 6px; height: 6px; border-radius: 50%; background: #9ca3af; animation: blink 1.2s infinite both; }
 .dots i:nth-child(2) { animation-delay: .2s; }
 .dots i:nth-child(3) { animation-delay: .4s; }
 @keyframes blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }
 .card { align-self: stretch; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px;
-  padding: 12px 14px; margin: 6px 0; }
+padding: 12px 14px; margin: 6px 0; }
 .card h3 { margin: 0 0 4px; font-size: 14px; font-weight: 650; }
 .card p { margin: 0 0 8px; font-size: 12.5px; color: #4b5563; }
 .field { display: flex; flex-direction: column; gap: 3px; margin-bottom: 8px; font-size: 12.5px; color: #374151;
-  font-weight: 500; }
+font-weight: 500; }
 input, textarea { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
-  font-weight: 400; color: #111827; }
+font-weight: 400; color: #111827; }
 input:focus, textarea:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
 input[aria-invalid="true"] { border-color: #dc2626; }
 .error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
 form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
-  border-top: 1px solid #e5e7eb; background: #fff; }
+border-top: 1px solid #e5e7eb; background: #fff; }
 form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 40px; line-height: 1.4; }
 .send { flex: none; border: 0; border-radius: 10px; background: ${ACCENT}; color: #fff; width: 40px; height: 40px;
-  display: grid; place-items: center; padding: 0; }
+display: grid; place-items: center; padding: 0; }
 .send svg { width: 20px; height: 20px; }
 .send:disabled { opacity: .45; cursor: default; }
 .survey fieldset { border: 0; margin: 0 0 12px; padding: 0; min-width: 0; }
 .survey legend { font-size: 12.5px; color: #374151; margin-bottom: 6px; padding: 0; font-weight: 500; }
 .scale { display: grid; grid-template-columns: repeat(var(--n), minmax(0, 1fr)); gap: 3px; }
 .scale button { min-width: 0; height: 30px; padding: 0; border: 1px solid #d1d5db;
-  border-radius: 6px; background: #fff; color: #111827; font-size: 12.5px; }
+border-radius: 6px; background: #fff; color: #111827; font-size: 12.5px; }
 .scale.short { max-width: 240px; }
 .scale button:hover { border-color: ${ACCENT}; }
 .scale button[aria-checked="true"] { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
 .scale.stars { display: flex; gap: 2px; }
 .stars button, .stars button[aria-checked="true"] { border: 0; background: none; width: 36px; height: 36px;
-  padding: 2px; color: #d1d5db; border-radius: 8px; }
+padding: 2px; color: #d1d5db; border-radius: 8px; }
 .stars button svg { width: 30px; height: 30px; }
 .stars button.on { color: #f59e0b; }
 .hint { display: flex; justify-content: space-between; font-size: 11px; color: #6b7280; margin-top: 3px; }
@@ -562,10 +592,10 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
 .survey textarea { width: 100%; min-height: 56px; resize: vertical; }
 .actions { display: flex; gap: 8px; justify-content: flex-end; margin-top: 8px; }
 .done { align-self: center; color: #166534; background: #dcfce7; border-radius: 999px; padding: 4px 12px;
-  font-size: 12.5px; margin: 6px 0; }
+font-size: 12.5px; margin: 6px 0; }
 .cobrowse-ask { display: flex; gap: 10px; padding: 12px 14px; background: #eff6ff; border-bottom: 1px solid #bfdbfe; }
 .cobrowse-ask .cb-icon { flex: none; width: 34px; height: 34px; border-radius: 50%; background: ${ACCENT}; color: #fff;
-  display: grid; place-items: center; }
+display: grid; place-items: center; }
 .cobrowse-ask .cb-icon svg { width: 18px; height: 18px; }
 .cobrowse-ask .cb-body { flex: 1; min-width: 0; }
 .cobrowse-ask p { margin: 0; }
@@ -574,1520 +604,1335 @@ form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 4
 .cb-actions { display: flex; gap: 8px; margin-top: 10px; justify-content: flex-end; }
 .cb-actions .btn { padding: 6px 14px; }
 .cobrowse-bar { position: fixed; top: 12px; left: 50%; transform: translateX(-50%); z-index: 2147483001;
-  display: flex; align-items: center; gap: 10px; max-width: calc(100vw - 24px); padding: 6px 6px 6px 14px;
-  border-radius: 999px; background: #111827; color: #fff; font-size: 13px; font-weight: 500;
-  box-shadow: 0 8px 24px rgba(17,24,39,.35); }
+display: flex; align-items: center; gap: 10px; max-width: calc(100vw - 24px); padding: 6px 6px 6px 14px;
+border-radius: 999px; background: #111827; color: #fff; font-size: 13px; font-weight: 500;
+box-shadow: 0 8px 24px rgba(17,24,39,.35); }
 .cobrowse-bar .rec { flex: none; width: 10px; height: 10px; border-radius: 50%; background: #ef4444;
-  box-shadow: 0 0 0 3px rgba(239,68,68,.35); }
+box-shadow: 0 0 0 3px rgba(239,68,68,.35); }
 .cobrowse-bar .txt { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .cobrowse-bar button { flex: none; border: 0; border-radius: 999px; background: #dc2626; color: #fff; font-weight: 600;
-  font-size: 12.5px; padding: 6px 14px; }
+font-size: 12.5px; padding: 6px 14px; }
 .cobrowse-bar button:hover { background: #b91c1c; }
 .cobrowse-bar button:focus-visible { outline-color: #fff; }
 .cb-pointer { position: fixed; left: 0; top: 0; z-index: 2147483002; pointer-events: none; color: #db2777;
-  transition: transform .1s linear; will-change: transform; }
+transition: transform .1s linear; will-change: transform; }
 .cb-pointer svg { display: block; width: 24px; height: 24px; stroke: #fff; stroke-width: 1.2px;
-  filter: drop-shadow(0 1px 2px rgba(0,0,0,.35)); }
+filter: drop-shadow(0 1px 2px rgba(0,0,0,.35)); }
 .cb-pointer .name { position: absolute; left: 18px; top: 20px; padding: 2px 8px; border-radius: 999px; background: #db2777;
-  color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
+color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
 .cb-mark { position: fixed; left: 0; top: 0; z-index: 2147482999; pointer-events: none; border: 3px solid #db2777;
-  border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
+border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
 .cb-mark.fade { opacity: 0; }
 @media (max-width: 480px) {
-  .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
-  input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
-  .root.open .launcher { display: none; }
+.panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
+input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
+/* the larger text: a long hint would wrap below the one line the composer shows */
+form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.root.open .launcher { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-  .launcher, .cb-pointer, .cb-mark { transition: none; }
-  .dots i { animation: none; opacity: .7; }
+.launcher, .cb-pointer, .cb-mark { transition: none; }
+.dots i { animation: none; opacity: .7; }
 }
 `;
 
-  // ---- state --------------------------------------------------------------------------
+// ==== static/widget/src/state.js
 
-  /** conv: the open conversation {id, state, agentName, position, eta} or null; prevCid: the
-   *  one that ended last (its history and late events still show); last: cid -> highest seq
-   *  shown; outbox: messages not acknowledged yet (kept in localStorage across reloads). */
-  const S = {
-    conv: null, prevCid: null, starting: false, early: [], ready: false, conn: 'idle',
-    last: new Map(), shown: new Set(), outbox: [], unread: new Set(), open: false,
-    readSeq: 0, readSent: 0, agentRead: 0, profile: {}, pendingProfile: null, rehello: false,
-  };
+// ---- state: what the widget knows of the visitor's conversation and connection
 
-  // ---- DOM ------------------------------------------------------------------------------
+/** conv: the open conversation {id, state, agentName, position, eta} or null; prevCid: the
+ *  one that ended last (its history and late events still show); last: cid -> highest seq
+ *  shown; outbox: messages not acknowledged yet (kept in localStorage across reloads). */
+const S = {
+  conv: null, prevCid: null, starting: false, early: [], ready: false, conn: 'idle',
+  last: new Map(), shown: new Set(), outbox: [], unread: new Set(), open: false,
+  readSeq: 0, readSent: 0, agentRead: 0, profile: {}, pendingProfile: null, rehello: false,
+};
 
-  const host = h('div', { id: 'chat-widget-host', 'data-chat-private': '' });
-  const shadow = host.attachShadow({ mode: 'open' });
-  if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet &&
-      'replaceSync' in CSSStyleSheet.prototype) {
-    // A constructed sheet is not an inline <style>, so a host page's CSP cannot block it.
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    shadow.adoptedStyleSheets = [sheet];
-  } else {
-    shadow.append(h('style', { text: CSS }));
-  }
+// ==== static/widget/src/shadow.js
 
-  const badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
-  const launcherIcon = h('span', { class: 'licon' }, svgIcon(ICON_CHAT));
-  const launcher = h('button', {
-    class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'chat-panel',
-    onclick: () => (S.open ? close() : open()),
-  }, launcherIcon, badge);
+// ---- DOM: the widget's elements, in a shadow root --------------------------------------
 
-  const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
-  const dot = h('span', { class: 'dot down' });
-  const titleEl = h('h2', { id: 'chat-title', text: T.title });
-  const subEl = h('p', { id: 'chat-sub', text: T.connecting });
-  const endBtn = h('button', { type: 'button', class: 'end', hidden: true, text: T.end, onclick: askEnd });
-  const minBtn = h('button', {
-    class: 'icon', type: 'button', 'aria-label': T.minimize, title: T.minimize, onclick: () => close(),
-  }, svgIcon(ICON_DOWN));
-  const confirmBar = h('div', { class: 'confirm', role: 'group', 'aria-label': T.endAsk, hidden: true },
-    h('span', { text: T.endAsk }),
-    h('button', { type: 'button', class: 'btn', text: T.cancel, onclick: () => hideConfirm(true) }),
-    h('button', { type: 'button', class: 'btn danger', text: T.endYes, onclick: endChat }));
-  const banner = h('div', { class: 'banner', role: 'status', hidden: true });
-  // co-browsing: the consent question (in the panel), the "shared" bar and the agent's
-  // pointer and highlight (over the page); all in this shadow DOM, which is never recorded
-  const cbAskTitle = h('p', { class: 'cb-title', id: 'cb-ask-title', role: 'alert' });
-  const cbAsk = h('div', {
-    class: 'cobrowse-ask', role: 'group', 'aria-labelledby': 'cb-ask-title', 'aria-describedby': 'cb-ask-text', hidden: true,
-  },
-  h('div', { class: 'cb-icon', 'aria-hidden': 'true' }, svgIcon(ICON_SCREEN)),
-  h('div', { class: 'cb-body' }, cbAskTitle, h('p', { class: 'cb-text', id: 'cb-ask-text', text: T.cbAskText }),
-    h('div', { class: 'cb-actions' },
-      h('button', { type: 'button', class: 'btn cb-decline', text: T.cbDecline, onclick: () => cbAnswer(false) }),
-      h('button', { type: 'button', class: 'btn primary cb-accept', text: T.cbAccept, onclick: () => cbAnswer(true) }))));
-  const cbBarText = h('span', { class: 'txt' });
-  const cbBar = h('div', { class: 'cobrowse-bar', role: 'status', hidden: true },
-    h('span', { class: 'rec', 'aria-hidden': 'true' }), cbBarText,
-    h('button', { type: 'button', class: 'cb-stop', text: T.cbStop, onclick: () => cbStopSharing() }));
-  const cbPointerName = h('span', { class: 'name' });
-  const cbPointer = h('div', { class: 'cb-pointer', hidden: true, 'aria-hidden': 'true' }, svgIcon(ICON_POINTER), cbPointerName);
-  const cbMark = h('div', { class: 'cb-mark', hidden: true, 'aria-hidden': 'true' });
-  const queueEl = h('div', { class: 'queue', role: 'status', hidden: true });
-  const emptyEl = h('p', { class: 'empty', text: T.empty });
-  const list = h('div', {
-    class: 'list', role: 'log', 'aria-live': 'polite', 'aria-label': T.messages, tabindex: '0',
-  }, emptyEl);
-  const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
-  const input = h('textarea', {
-    rows: '1', maxlength: '4000', placeholder: T.writeStart, 'aria-label': T.message,
-    oninput: onInput, onkeydown: onComposerKey,
-  });
-  const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
-  const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
-    input, sendBtn);
-  const panel = h('div', {
-    id: 'chat-panel', class: 'panel', role: 'dialog', 'aria-modal': 'false',
-    'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
-  },
-  h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-  confirmBar, banner, cbAsk, queueEl, list, typingEl, composer);
-  avatar.append(svgIcon(ICON_CHAT), dot);
-  const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar, cbMark, cbPointer);
-  shadow.append(root);
+const host = h('div', { id: 'chat-widget-host', 'data-chat-private': '' });
+const shadow = host.attachShadow({ mode: 'open' });
+if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet &&
+    'replaceSync' in CSSStyleSheet.prototype) {
+  // A constructed sheet is not an inline <style>, so a host page's CSP cannot block it.
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(CSS);
+  shadow.adoptedStyleSheets = [sheet];
+} else {
+  shadow.append(h('style', { text: CSS }));
+}
 
-  // pre-chat form (only with data-prechat)
-  const prechat = { card: null, fields: {} };
-  if (PRECHAT.length) {
-    const card = h('form', { class: 'card prechat', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
-      h('h3', { text: T.prechatTitle }), h('p', { text: T.prechatHint }));
-    for (const name of PRECHAT) {
-      const field = h('input', {
-        type: name === 'email' ? 'email' : 'text', name, maxlength: name === 'email' ? '254' : '200',
-        autocomplete: name === 'email' ? 'email' : 'name', required: true, 'aria-required': 'true',
-        value: local.get('profile:' + name) || '',
-        'aria-describedby': 'err-' + name,
-      });
-      const error = h('p', { class: 'error', id: 'err-' + name, hidden: true });
-      field.addEventListener('input', () => { error.hidden = true; field.removeAttribute('aria-invalid'); });
-      prechat.fields[name] = { field, error };
-      card.append(h('label', { class: 'field' }, h('span', { text: T[name] }), field, error));
-    }
-    prechat.card = card;
-  }
+const badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
+const launcherIcon = h('span', { class: 'licon' }, svgIcon(ICON_CHAT));
+const launcher = h('button', {
+  class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'chat-panel',
+  onclick: () => (S.open ? close() : open()),
+}, launcherIcon, badge);
 
-  // ---- view updates -------------------------------------------------------------------
+const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
+const dot = h('span', { class: 'dot down' });
+const titleEl = h('h2', { id: 'chat-title', text: T.title });
+const subEl = h('p', { id: 'chat-sub', text: T.connecting });
+const endBtn = h('button', { type: 'button', class: 'end', hidden: true, text: T.end, onclick: askEnd });
+const minBtn = h('button', {
+  class: 'icon', type: 'button', 'aria-label': T.minimize, title: T.minimize, onclick: () => close(),
+}, svgIcon(ICON_DOWN));
+const confirmBar = h('div', { class: 'confirm', role: 'group', 'aria-label': T.endAsk, hidden: true },
+  h('span', { text: T.endAsk }),
+  h('button', { type: 'button', class: 'btn', text: T.cancel, onclick: () => hideConfirm(true) }),
+  h('button', { type: 'button', class: 'btn danger', text: T.endYes, onclick: endChat }));
+const banner = h('div', { class: 'banner', role: 'status', hidden: true });
+// co-browsing: the consent question (in the panel) and the "shared" bar; the agent's pointer
+// and highlight are added over the page by the co-browse part (cobrowse.js, in src/cobrowse/).
+// All in this shadow DOM, which is never recorded
+const cbAskTitle = h('p', { class: 'cb-title', id: 'cb-ask-title', role: 'alert' });
+const cbAsk = h('div', {
+  class: 'cobrowse-ask', role: 'group', 'aria-labelledby': 'cb-ask-title', 'aria-describedby': 'cb-ask-text', hidden: true,
+},
+h('div', { class: 'cb-icon', 'aria-hidden': 'true' }, svgIcon(ICON_SCREEN)),
+h('div', { class: 'cb-body' }, cbAskTitle, h('p', { class: 'cb-text', id: 'cb-ask-text', text: T.cbAskText }),
+  h('div', { class: 'cb-actions' },
+    h('button', { type: 'button', class: 'btn cb-decline', text: T.cbDecline, onclick: () => cbAnswer(false) }),
+    h('button', { type: 'button', class: 'btn primary cb-accept', text: T.cbAccept, onclick: () => cbAnswer(true) }))));
+const cbBarText = h('span', { class: 'txt' });
+const cbBar = h('div', { class: 'cobrowse-bar', role: 'status', hidden: true },
+  h('span', { class: 'rec', 'aria-hidden': 'true' }), cbBarText,
+  h('button', { type: 'button', class: 'cb-stop', text: T.cbStop, onclick: () => cbStopSharing() }));
+const queueEl = h('div', { class: 'queue', role: 'status', hidden: true });
+const emptyEl = h('p', { class: 'empty', text: T.empty });
+const list = h('div', {
+  class: 'list', role: 'log', 'aria-live': 'polite', 'aria-label': T.messages, tabindex: '0',
+}, emptyEl);
+const typingEl = h('div', { class: 'typing', 'aria-live': 'polite' });
+const input = h('textarea', {
+  rows: '1', maxlength: '4000', placeholder: T.writeStart, 'aria-label': T.message,
+  oninput: onInput, onkeydown: onComposerKey,
+});
+const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
+const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
+  input, sendBtn);
+const panel = h('div', {
+  id: 'chat-panel', class: 'panel', role: 'dialog', 'aria-modal': 'false',
+  'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
+},
+h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
+confirmBar, banner, cbAsk, queueEl, list, typingEl, composer);
+avatar.append(svgIcon(ICON_CHAT), dot);
+const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar);
+shadow.append(root);
 
-  function renderHeader() {
-    const c = S.conv;
-    const agentName = c && c.agentName;
-    titleEl.textContent = agentName || T.title;
-    avatar.replaceChildren(agentName ? document.createTextNode(agentName.trim().charAt(0).toUpperCase()) : svgIcon(ICON_CHAT), dot);
-    let sub;
-    if (S.conn === 'connecting') sub = T.connecting;
-    else if (S.conn === 'unavailable') sub = T.unavailable;
-    else if (agentName) sub = T.agentSub;
-    else if (c) sub = T.waiting;
-    else sub = T.idle;
-    subEl.textContent = sub;
-    dot.className = 'dot' + (S.conn === 'online' || S.conn === 'idle' ? '' : S.conn === 'connecting' ? ' down' : ' off');
-    const offline = S.conn === 'reconnecting' || S.conn === 'offline';
-    banner.hidden = !offline;
-    banner.classList.toggle('offline', S.conn === 'offline');
-    banner.textContent = S.conn === 'offline' ? T.offline : offline ? T.reconnecting : '';
-    root.dataset.conn = S.conn;
-    endBtn.hidden = !c;
-    if (!c) hideConfirm(false);
-    input.placeholder = c ? T.write : S.prevCid ? T.writeNew : T.writeStart;
-    renderPrechat();
-  }
+// ==== static/widget/src/prechat.js
 
-  function renderBadge() {
-    const n = S.open ? 0 : S.unread.size;
-    badge.hidden = n === 0;
-    badge.textContent = n > 9 ? '9+' : String(n);
-    const label = S.open ? T.close : T.open;
-    launcher.setAttribute('aria-label', n ? `${label} (${tr('unread', { n })})` : label);
-    launcherIcon.replaceChildren(svgIcon(S.open ? ICON_DOWN : ICON_CHAT));
-  }
+// ---- the pre-chat form (only with data-prechat): name and email before the first message
 
-  function renderQueue() {
-    const c = S.conv;
-    if (!c || c.state !== 'queued' || c.position == null) { queueEl.hidden = true; return; }
-    let text = tr('position', { n: c.position });
-    if (c.eta != null) text += ', ' + tr('eta', { m: Math.max(1, Math.round(c.eta / 60)) });
-    else text += '. ' + T.noAgent;
-    queueEl.textContent = text;
-    queueEl.hidden = false;
-  }
-
-  function needsPrechat() {
-    if (!prechat.card || S.conv) return false;
-    return PRECHAT.some((name) => !S.profile[name]);
-  }
-
-  function renderPrechat() {
-    if (!prechat.card) return;
-    // a returning visitor (with a token) may be known already: wait for `hello` to tell
-    const show = needsPrechat() && !(S.conn === 'connecting' && local.get('token'));
-    if (show && !prechat.card.isConnected) {
-      list.append(prechat.card);
-      const first = Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
-      if (S.open && first && shadow.activeElement === input && !input.value) first.focus();
-    } else if (!show && prechat.card.isConnected) {
-      prechat.card.remove();
-    }
-  }
-
-  let typingTimer = null;
-  function showAgentTyping(on) {
-    clearTimeout(typingTimer);
-    typingEl.replaceChildren();
-    if (!on) return;
-    const name = (S.conv && S.conv.agentName) || T.agent;
-    typingEl.append(h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
-      h('span', { text: tr('typing', { name }) + '…' }));
-    typingTimer = setTimeout(() => showAgentTyping(false), 10000);
-  }
-
-  function nearBottom() {
-    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  }
-
-  function scrollDown(force) {
-    if (force || nearBottom()) list.scrollTop = list.scrollHeight;
-  }
-
-  /** Insert a row among its conversation's rows in seq order. Rows without a seq (pending
-   *  sends, the survey) stay after the sequenced rows of their conversation, and the
-   *  pre-chat card stays last. */
-  function insertRow(el, cid, seq) {
-    const stick = nearBottom();
-    el.dataset.cid = cid;
-    if (seq != null) el.dataset.seq = seq;
-    let before = prechat.card && prechat.card.isConnected ? prechat.card : null;
-    if (seq != null) {
-      for (let c = list.lastElementChild; c; c = c.previousElementSibling) {
-        if (c === prechat.card) continue;
-        const same = c.dataset.cid === cid;
-        if (!c.dataset.seq) {
-          if (same || c.dataset.cid === '') { before = c; continue; }
-          break;
-        }
-        if (!same || +c.dataset.seq < seq) break;
-        before = c;
-      }
-    }
-    list.insertBefore(el, before);
-    labelSender(el);
-    if (el.nextElementSibling) labelSender(el.nextElementSibling);
-    scrollDown(stick);
-  }
-
-  /** Show the agent's name above the first of a run of their messages. */
-  function labelSender(el) {
-    const who = el.querySelector(':scope > .who');
-    if (!who) return;
-    const prev = el.previousElementSibling;
-    who.hidden = !!prev && prev.dataset.from === el.dataset.from;
-  }
-
-  function messageRow(m) {
-    if (m.kind === 'event' || m.from.role === 'system') {
-      return h('div', { class: 'row sys', text: systemText(m.text), title: timeOf(m.ts), 'data-ts': m.ts });
-    }
-    const mine = m.from.role === 'visitor';
-    const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
-    row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
-    if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
-    row.append(h('div', { class: 'bubble' }, linkify(m.text)),
-      h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) })));
-    return row;
-  }
-
-  /** "Seen" under the visitor's last message that the agent has read. */
-  function renderSeen() {
-    const old = list.querySelector('.seen');
-    if (old) old.remove();
-    const c = S.conv;
-    if (!c || !S.agentRead) return;
-    const mine = [...list.querySelectorAll('.row.me')].filter((r) =>
-      r.dataset.cid === c.id && r.dataset.seq && +r.dataset.seq <= S.agentRead);
-    const row = mine[mine.length - 1];
-    if (row) row.querySelector('.meta').append(h('span', { class: 'seen', text: T.seen }));
-  }
-
-  // ---- messages ---------------------------------------------------------------------
-
-  /** Display a stored message once (dedupe by cid+seq). */
-  function showMessage(m) {
-    const key = m.cid + ':' + m.seq;
-    if (S.shown.has(key)) return;
-    const item = m.cmid && S.outbox.find((o) => o.cmid === m.cmid);
-    if (item) { acknowledge(item, m.cid, m.seq, m.ts); return; }
-    S.shown.add(key);
-    insertRow(messageRow(m), m.cid, m.seq);
-    S.last.set(m.cid, Math.max(S.last.get(m.cid) || 0, m.seq));
-    const c = S.conv;
-    if (!c || m.cid !== c.id) return;
-    if (m.from.role === 'agent' && m.kind === 'text') {
-      showAgentTyping(false);
-      if (m.seq > S.readSeq) S.unread.add(m.seq);
-      renderBadge();
-    }
-    markRead();
-  }
-
-  function acknowledge(item, cid, seq, ts) {
-    removeFromOutbox(item);
-    S.shown.add(cid + ':' + seq);
-    S.last.set(cid, Math.max(S.last.get(cid) || 0, seq));
-    item.el.classList.remove('pending', 'failed');
-    item.el.querySelector('.meta').replaceChildren(h('time', { text: timeOf(ts) }));
-    item.el.remove();
-    insertRow(item.el, cid, seq);
-    renderSeen();
-  }
-
-  function saveOutbox() {
-    local.set('outbox', S.outbox.length
-      ? JSON.stringify(S.outbox.filter((o) => !o.failed).map((o) => ({ cmid: o.cmid, text: o.text, cid: o.cid || null })))
-      : null);
-  }
-
-  function removeFromOutbox(item) {
-    const i = S.outbox.indexOf(item);
-    if (i >= 0) S.outbox.splice(i, 1);
-    saveOutbox();
-  }
-
-  let readTimer = null;
-  function markRead() {
-    if (!readTimer) readTimer = setTimeout(sendRead, 250);  // one `read` per burst (a sync page)
-  }
-
-  function visible() {
-    return S.open && !document.hidden;
-  }
-
-  function sendRead() {
-    readTimer = null;
-    const c = S.conv;
-    if (!c || !visible()) return;
-    const last = S.last.get(c.id) || 0;
-    setReadSeq(last);
-    if (last > S.readSent && S.ready) {
-      S.readSent = last;
-      send('read', { cid: c.id, seq: last });
-    }
-  }
-
-  function setReadSeq(seq) {
-    if (seq <= S.readSeq) return;
-    S.readSeq = seq;
-    if (S.conv) local.set('read', JSON.stringify({ cid: S.conv.id, seq }));
-    for (const s of [...S.unread]) if (s <= seq) S.unread.delete(s);
-    renderBadge();
-  }
-
-  function pendingRow(text) {
-    const row = h('div', { class: 'row me pending' },
-      h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta' }, h('span', { text: pendingText() })));
-    row.dataset.from = 'visitor';
-    return row;
-  }
-
-  function pendingText() {
-    return S.conn === 'online' ? T.sending : T.queued;
-  }
-
-  function refreshPendingRows() {
-    for (const item of S.outbox) {
-      if (!item.failed) item.el.querySelector('.meta').replaceChildren(h('span', { text: pendingText() }));
-    }
-  }
-
-  function submit() {
-    const text = input.value.trim();
-    if (!text) return;
-    if (needsPrechat() && !takePrechat()) return;
-    input.value = '';
-    autoGrow();
-    stopTyping();
-    const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
-    S.outbox.push(item);
-    saveOutbox();
-    insertRow(item.el, item.cid || '', null);
-    scrollDown(true);
-    flush();
-  }
-
-  /** Validate the pre-chat fields; on success they are sent with the next `hello`. */
-  function takePrechat() {
-    const profile = {};
-    let firstBad = null;
-    for (const [name, { field, error }] of Object.entries(prechat.fields)) {
-      const value = field.value.trim();
-      let problem = null;
-      if (name === 'name' && !value) problem = T.nameMissing;
-      if (name === 'email' && !EMAIL_RE.test(value)) problem = T.emailBad;
-      error.textContent = problem || '';
-      error.hidden = !problem;
-      if (problem) {
-        field.setAttribute('aria-invalid', 'true');
-        firstBad = firstBad || field;
-      } else {
-        field.removeAttribute('aria-invalid');
-        profile[name] = value;
-      }
-    }
-    if (firstBad) { firstBad.focus(); return false; }
-    for (const [k, v] of Object.entries(profile)) local.set('profile:' + k, v);
-    S.pendingProfile = profile;
-    Object.assign(S.profile, profile);
-    renderPrechat();
-    // `hello` is where a visitor's name and email are given: say it again on a fresh socket
-    if (S.ready) { S.rehello = true; dropSocket(); }
-    return true;
-  }
-
-  /** Send what the outbox holds: a `start` first when there is no open conversation. */
-  function flush() {
-    if (!S.ready || S.pendingProfile) return;
-    for (const item of S.outbox) {
-      if (item.inflight || item.failed) continue;
-      if (!S.conv) {
-        if (!S.starting) sendStart(item);
-        return;
-      }
-      sendMsg(item);
-    }
-  }
-
-  function sendStart(item) {
-    item.inflight = true;
-    S.starting = true;
-    request('start', { text: item.text, cmid: item.cmid }).then((ok) => {
-      S.starting = false;
-      item.inflight = false;
-      adoptConversation(ok.conversation);
-      if (S.outbox.includes(item)) acknowledge(item, ok.conversation.id, 1, ok.conversation.created);
-      const early = S.early;
-      S.early = [];
-      early.forEach((f) => f.cid === S.conv.id && onEvent(f));
-      flush();
-    }, (err) => {
-      S.starting = false;
-      item.inflight = false;
-      if (err.code === 'conflict') dropSocket();  // another tab opened one: the next hello says which
-      else sendFailed(item, err);
+const prechat = { card: null, fields: {} };
+if (PRECHAT.length) {
+  const card = h('form', { class: 'card prechat', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
+    h('h3', { text: T.prechatTitle }), h('p', { text: T.prechatHint }));
+  for (const name of PRECHAT) {
+    const field = h('input', {
+      type: name === 'email' ? 'email' : 'text', name, maxlength: name === 'email' ? '254' : '200',
+      autocomplete: name === 'email' ? 'email' : 'name', required: true, 'aria-required': 'true',
+      value: local.get('profile:' + name) || '',
+      'aria-describedby': 'err-' + name,
     });
+    const error = h('p', { class: 'error', id: 'err-' + name, hidden: true });
+    field.addEventListener('input', () => { error.hidden = true; field.removeAttribute('aria-invalid'); });
+    prechat.fields[name] = { field, error };
+    card.append(h('label', { class: 'field' }, h('span', { text: T[name] }), field, error));
   }
+  prechat.card = card;
+}
 
-  function sendMsg(item) {
-    const cid = S.conv.id;
-    item.inflight = true;
-    item.cid = cid;
-    item.el.dataset.cid = cid;
-    request('msg', { cid, text: item.text, cmid: item.cmid }).then((ok) => {
-      item.inflight = false;
-      if (S.outbox.includes(item)) acknowledge(item, cid, ok.seq, ok.ts);
-    }, (err) => {
-      item.inflight = false;
-      if (err.code === 'closed' || err.code === 'not_found') {
-        if (S.conv && S.conv.id === cid) conversationEnded();
-        item.cid = null;
-        flush();  // the message opens a new conversation instead
-      } else {
-        sendFailed(item, err);
-      }
-    });
+function needsPrechat() {
+  if (!prechat.card || S.conv) return false;
+  return PRECHAT.some((name) => !S.profile[name]);
+}
+
+function renderPrechat() {
+  if (!prechat.card) return;
+  // a returning visitor (with a token) may be known already: wait for `hello` to tell
+  const show = needsPrechat() && !(S.conn === 'connecting' && local.get('token'));
+  if (show && !prechat.card.isConnected) {
+    list.append(prechat.card);
+    const first = Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
+    if (S.open && first && shadow.activeElement === input && !input.value) first.focus();
+  } else if (!show && prechat.card.isConnected) {
+    prechat.card.remove();
   }
+}
 
-  function sendFailed(item, err) {
-    if (err.code === 'offline') return;  // kept: resent after the reconnect
-    if (err.code === 'rate_limited' || err.code === 'unavailable') {
-      setTimeout(flush, 3000);
-      return;
-    }
-    item.failed = true;
-    saveOutbox();
-    item.el.classList.replace('pending', 'failed');
-    const retry = h('button', {
-      type: 'button', text: T.retry,
-      onclick: () => {
-        item.failed = false;
-        item.el.classList.replace('failed', 'pending');
-        refreshPendingRows();
-        saveOutbox();
-        flush();
-      },
-    });
-    item.el.querySelector('.meta').replaceChildren(
-      h('span', { text: err.code === 'too_large' ? T.tooLong : T.notSent }), err.code === 'too_large' ? null : retry);
-  }
-
-  // ---- conversation lifecycle -------------------------------------------------------
-
-  function adoptConversation(conv) {
-    const agentName = conv.agent ? conv.agent.name : null;
-    if (!S.conv || S.conv.id !== conv.id) {
-      if (S.conv) S.prevCid = S.conv.id;
-      S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
-      const read = local.json('read');
-      S.readSeq = read && read.cid === conv.id ? read.seq : 0;
-      const seen = local.json('seen');
-      S.agentRead = seen && seen.cid === conv.id ? seen.seq : 0;
-      S.readSent = S.readSeq;
-      S.unread.clear();
-      local.set('last', conv.id);
+/** Validate the pre-chat fields; on success they are sent with the next `hello`. */
+function takePrechat() {
+  const profile = {};
+  let firstBad = null;
+  for (const [name, { field, error }] of Object.entries(prechat.fields)) {
+    const value = field.value.trim();
+    let problem = null;
+    if (name === 'name' && !value) problem = T.nameMissing;
+    if (name === 'email' && !EMAIL_RE.test(value)) problem = T.emailBad;
+    error.textContent = problem || '';
+    error.hidden = !problem;
+    if (problem) {
+      field.setAttribute('aria-invalid', 'true');
+      firstBad = firstBad || field;
     } else {
-      S.conv.state = conv.state;
-      S.conv.agentName = agentName;
-      if ('position' in conv) S.conv.position = conv.position;
-      if ('eta_s' in conv) S.conv.eta = conv.eta_s;
+      field.removeAttribute('aria-invalid');
+      profile[name] = value;
     }
-    renderQueue();
-    renderHeader();
-    renderBadge();
   }
+  if (firstBad) { firstBad.focus(); return false; }
+  for (const [k, v] of Object.entries(profile)) local.set('profile:' + k, v);
+  S.pendingProfile = profile;
+  Object.assign(S.profile, profile);
+  renderPrechat();
+  // `hello` is where a visitor's name and email are given: say it again on a fresh socket
+  if (S.ready) { S.rehello = true; dropSocket(); }
+  return true;
+}
 
-  function conversationEnded() {
-    if (!S.conv) return;
-    cbEnd();
-    stopTyping();
-    S.prevCid = S.conv.id;
-    S.conv = null;
-    S.unread.clear();
-    renderBadge();
-    renderQueue();
-    renderSeen();
+// ==== static/widget/src/render.js
+
+// ---- view updates: header, badge, queue, typing, and the rows in seq order
+
+function renderHeader() {
+  const c = S.conv;
+  const agentName = c && c.agentName;
+  titleEl.textContent = agentName || T.title;
+  avatar.replaceChildren(agentName ? document.createTextNode(agentName.trim().charAt(0).toUpperCase()) : svgIcon(ICON_CHAT), dot);
+  let sub;
+  if (S.conn === 'connecting') sub = T.connecting;
+  else if (S.conn === 'unavailable') sub = T.unavailable;
+  else if (agentName) sub = T.agentSub;
+  else if (c) sub = T.waiting;
+  else sub = T.idle;
+  subEl.textContent = sub;
+  dot.className = 'dot' + (S.conn === 'online' || S.conn === 'idle' ? '' : S.conn === 'connecting' ? ' down' : ' off');
+  const offline = S.conn === 'reconnecting' || S.conn === 'offline';
+  banner.hidden = !offline;
+  banner.classList.toggle('offline', S.conn === 'offline');
+  banner.textContent = S.conn === 'offline' ? T.offline : offline ? T.reconnecting : '';
+  root.dataset.conn = S.conn;
+  endBtn.hidden = !c;
+  if (!c) hideConfirm(false);
+  input.placeholder = c ? T.write : S.prevCid ? T.writeNew : T.writeStart;
+  renderPrechat();
+}
+
+function renderBadge() {
+  const n = S.open ? 0 : S.unread.size;
+  badge.hidden = n === 0;
+  badge.textContent = n > 9 ? '9+' : String(n);
+  const label = S.open ? T.close : T.open;
+  launcher.setAttribute('aria-label', n ? `${label} (${tr('unread', { n })})` : label);
+  launcherIcon.replaceChildren(svgIcon(S.open ? ICON_DOWN : ICON_CHAT));
+}
+
+function renderQueue() {
+  const c = S.conv;
+  if (!c || c.state !== 'queued' || c.position == null) { queueEl.hidden = true; return; }
+  let text = tr('position', { n: c.position });
+  if (c.eta != null) text += ', ' + tr('eta', { m: Math.max(1, Math.round(c.eta / 60)) });
+  else text += '. ' + T.noAgent;
+  queueEl.textContent = text;
+  queueEl.hidden = false;
+}
+
+let typingTimer = null;
+function showAgentTyping(on) {
+  clearTimeout(typingTimer);
+  typingEl.replaceChildren();
+  if (!on) return;
+  const name = (S.conv && S.conv.agentName) || T.agent;
+  typingEl.append(h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+    h('span', { text: tr('typing', { name }) + '…' }));
+  typingTimer = setTimeout(() => showAgentTyping(false), 10000);
+}
+
+function nearBottom() {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+}
+
+function scrollDown(force) {
+  if (force || nearBottom()) list.scrollTop = list.scrollHeight;
+}
+
+/** Insert a row among its conversation's rows in seq order. Rows without a seq (pending
+ *  sends, the survey) stay after the sequenced rows of their conversation, and the
+ *  pre-chat card stays last. */
+function insertRow(el, cid, seq) {
+  const stick = nearBottom();
+  el.dataset.cid = cid;
+  if (seq != null) el.dataset.seq = seq;
+  let before = prechat.card && prechat.card.isConnected ? prechat.card : null;
+  if (seq != null) {
+    for (let c = list.lastElementChild; c; c = c.previousElementSibling) {
+      if (c === prechat.card) continue;
+      const same = c.dataset.cid === cid;
+      if (!c.dataset.seq) {
+        if (same || c.dataset.cid === '') { before = c; continue; }
+        break;
+      }
+      if (!same || +c.dataset.seq < seq) break;
+      before = c;
+    }
+  }
+  list.insertBefore(el, before);
+  labelSender(el);
+  if (el.nextElementSibling) labelSender(el.nextElementSibling);
+  scrollDown(stick);
+}
+
+/** Show the agent's name above the first of a run of their messages. */
+function labelSender(el) {
+  const who = el.querySelector(':scope > .who');
+  if (!who) return;
+  const prev = el.previousElementSibling;
+  who.hidden = !!prev && prev.dataset.from === el.dataset.from;
+}
+
+function messageRow(m) {
+  if (m.kind === 'event' || m.from.role === 'system') {
+    return h('div', { class: 'row sys', text: systemText(m.text), title: timeOf(m.ts), 'data-ts': m.ts });
+  }
+  const mine = m.from.role === 'visitor';
+  const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
+  row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
+  if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
+  row.append(h('div', { class: 'bubble' }, linkify(m.text)),
+    h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) })));
+  return row;
+}
+
+/** "Seen" under the visitor's last message that the agent has read. */
+function renderSeen() {
+  const old = list.querySelector('.seen');
+  if (old) old.remove();
+  const c = S.conv;
+  if (!c || !S.agentRead) return;
+  const mine = [...list.querySelectorAll('.row.me')].filter((r) =>
+    r.dataset.cid === c.id && r.dataset.seq && +r.dataset.seq <= S.agentRead);
+  const row = mine[mine.length - 1];
+  if (row) row.querySelector('.meta').append(h('span', { class: 'seen', text: T.seen }));
+}
+
+// ==== static/widget/src/messages.js
+
+// ---- messages: each shown once (by cid and seq), and what the visitor has read
+
+/** Display a stored message once (dedupe by cid+seq). */
+function showMessage(m) {
+  const key = m.cid + ':' + m.seq;
+  if (S.shown.has(key)) return;
+  const item = m.cmid && S.outbox.find((o) => o.cmid === m.cmid);
+  if (item) { acknowledge(item, m.cid, m.seq, m.ts); return; }
+  S.shown.add(key);
+  insertRow(messageRow(m), m.cid, m.seq);
+  S.last.set(m.cid, Math.max(S.last.get(m.cid) || 0, m.seq));
+  const c = S.conv;
+  if (!c || m.cid !== c.id) return;
+  if (m.from.role === 'agent' && m.kind === 'text') {
     showAgentTyping(false);
-    renderHeader();
+    if (m.seq > S.readSeq) S.unread.add(m.seq);
+    renderBadge();
   }
+  markRead();
+}
 
-  function askEnd() {
-    confirmBar.hidden = false;
-    confirmBar.querySelector('.danger').focus();
+function acknowledge(item, cid, seq, ts) {
+  removeFromOutbox(item);
+  S.shown.add(cid + ':' + seq);
+  S.last.set(cid, Math.max(S.last.get(cid) || 0, seq));
+  item.el.classList.remove('pending', 'failed');
+  item.el.querySelector('.meta').replaceChildren(h('time', { text: timeOf(ts) }));
+  item.el.remove();
+  insertRow(item.el, cid, seq);
+  renderSeen();
+}
+
+let readTimer = null;
+function markRead() {
+  if (!readTimer) readTimer = setTimeout(sendRead, 250);  // one `read` per burst (a sync page)
+}
+
+function visible() {
+  return S.open && !document.hidden;
+}
+
+function sendRead() {
+  readTimer = null;
+  const c = S.conv;
+  if (!c || !visible()) return;
+  const last = S.last.get(c.id) || 0;
+  setReadSeq(last);
+  if (last > S.readSent && S.ready) {
+    S.readSent = last;
+    send('read', { cid: c.id, seq: last });
   }
+}
 
-  function hideConfirm(refocus) {
-    if (confirmBar.hidden) return;
-    confirmBar.hidden = true;
-    if (refocus) input.focus();
+function setReadSeq(seq) {
+  if (seq <= S.readSeq) return;
+  S.readSeq = seq;
+  if (S.conv) local.set('read', JSON.stringify({ cid: S.conv.id, seq }));
+  for (const s of [...S.unread]) if (s <= seq) S.unread.delete(s);
+  renderBadge();
+}
+
+// ==== static/widget/src/outbox.js
+
+// ---- the outbox: messages sent but not acknowledged yet (kept in localStorage across
+// reloads), each with its cmid; resent with that same cmid after every reconnect, so the
+// server stores each one once
+
+function restoreOutbox() {
+  const saved = local.json('outbox');
+  if (!Array.isArray(saved)) return;
+  for (const o of saved) {
+    if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
+    const item = { cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false };
+    S.outbox.push(item);
+    insertRow(item.el, item.cid || '', null);
   }
+}
 
-  function endChat() {
-    if (!S.conv) return;
-    const cid = S.conv.id;
-    hideConfirm(false);
-    request('close', { cid }).then(() => {
-      if (S.conv && S.conv.id === cid) conversationEnded();
-      input.focus();
-    }, () => {});
+function saveOutbox() {
+  local.set('outbox', S.outbox.length
+    ? JSON.stringify(S.outbox.filter((o) => !o.failed).map((o) => ({ cmid: o.cmid, text: o.text, cid: o.cid || null })))
+    : null);
+}
+
+function removeFromOutbox(item) {
+  const i = S.outbox.indexOf(item);
+  if (i >= 0) S.outbox.splice(i, 1);
+  saveOutbox();
+}
+
+function pendingRow(text) {
+  const row = h('div', { class: 'row me pending' },
+    h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta' }, h('span', { text: pendingText() })));
+  row.dataset.from = 'visitor';
+  return row;
+}
+
+function pendingText() {
+  return S.conn === 'online' ? T.sending : T.queued;
+}
+
+function refreshPendingRows() {
+  for (const item of S.outbox) {
+    if (!item.failed) item.el.querySelector('.meta').replaceChildren(h('span', { text: pendingText() }));
   }
+}
 
-  /** One question of the survey: a radio group of buttons with arrow-key navigation. */
-  function scale(name, question, values, labelOf, answers, stars) {
-    const legendId = 'q-' + name + '-' + randomId().slice(0, 8);
-    const group = h('div', {
-      class: 'scale' + (stars ? ' stars' : values.length < 10 ? ' short' : ''), role: 'radiogroup', 'aria-labelledby': legendId,
-    });
-    group.style.setProperty('--n', String(values.length));
-    const buttons = values.map((v) => h('button', {
-      type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': labelOf(v), tabindex: v === values[0] ? '0' : '-1',
-      title: labelOf(v), 'data-value': String(v),
-    }, stars ? svgIcon(ICON_STAR) : document.createTextNode(String(v))));
-    const choose = (i, focus) => {
-      answers[name] = values[i];
-      buttons.forEach((b, j) => {
-        b.setAttribute('aria-checked', String(i === j));
-        b.tabIndex = i === j ? 0 : -1;
-        if (stars) b.classList.toggle('on', j <= i);
-      });
-      if (focus) buttons[i].focus();
-    };
-    buttons.forEach((b, i) => {
-      b.addEventListener('click', () => choose(i, false));
-      b.addEventListener('keydown', (e) => {
-        const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
-        if (step) { e.preventDefault(); choose((i + step + values.length) % values.length, true); }
-        if (e.key === 'Home') { e.preventDefault(); choose(0, true); }
-        if (e.key === 'End') { e.preventDefault(); choose(values.length - 1, true); }
-      });
-      if (stars) {
-        b.addEventListener('mouseenter', () => buttons.forEach((x, j) => x.classList.toggle('on', j <= i)));
-        b.addEventListener('mouseleave', () => buttons.forEach((x, j) =>
-          x.classList.toggle('on', answers[name] != null && j <= values.indexOf(answers[name]))));
-      }
-      group.append(b);
-    });
-    return h('fieldset', { 'data-q': name }, h('legend', { id: legendId, text: question }), group);
-  }
+function submit() {
+  const text = input.value.trim();
+  if (!text) return;
+  if (needsPrechat() && !takePrechat()) return;
+  input.value = '';
+  autoGrow();
+  stopTyping();
+  const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
+  S.outbox.push(item);
+  saveOutbox();
+  insertRow(item.el, item.cid || '', null);
+  scrollDown(true);
+  flush();
+}
 
-  const range = (lo, hi) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
-
-  function showSurvey(cid, ask) {
-    if (list.querySelector('.survey')) return;
-    local.set('survey', JSON.stringify({ cid, ask }));
-    const answers = {};
-    const titleId = 'survey-' + randomId().slice(0, 8);
-    const form = h('form', { class: 'card survey', 'aria-labelledby': titleId, novalidate: true });
-    form.append(h('h3', { id: titleId, text: T.surveyTitle }));
-    const asked = (name) => !ask || ask.includes(name);
-    if (asked('csat')) form.append(scale('csat', T.csat, range(1, 5), (n) => tr('star', { n }), answers, true));
-    if (asked('nps')) {
-      form.append(scale('nps', T.nps, range(0, 10), (v) => (v === 0 ? `0, ${T.npsLo}` : v === 10 ? `10, ${T.npsHi}` : String(v)), answers, false));
-      form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.npsLo }), h('span', { text: T.npsHi })));
-    }
-    if (asked('ces')) {
-      form.append(scale('ces', T.ces, range(1, 7), (v) => (v === 1 ? `1, ${T.cesLo}` : v === 7 ? `7, ${T.cesHi}` : String(v)), answers, false));
-      form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.cesLo }), h('span', { text: T.cesHi })));
-    }
-    const comment = h('textarea', { maxlength: '4000', placeholder: T.comment, 'aria-label': T.comment, rows: '2' });
-    const error = h('p', { class: 'error', role: 'alert', hidden: true });
-    const submitBtn = h('button', { class: 'btn primary', type: 'submit', text: T.sendFeedback });
-    const finish = (thanked) => {
-      local.set('survey', null);
-      const focusWasInside = form.contains(shadow.activeElement);
-      if (thanked) {
-        const done = h('div', { class: 'done', role: 'status', text: T.thanks });
-        form.replaceWith(done);
-        done.dataset.cid = cid;
-      } else {
-        form.remove();
-      }
-      if (focusWasInside) input.focus();
-    };
-    form.append(comment, error, h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'btn', text: T.noThanks, onclick: () => finish(false) }), submitBtn));
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const frame = Object.assign({ cid }, answers);
-      if (comment.value.trim()) frame.comment = comment.value.trim();
-      if (Object.keys(frame).length === 1) { error.textContent = T.pick; error.hidden = false; return; }
-      submitBtn.disabled = true;
-      request('rate', frame).then(() => finish(true), (err) => {
-        submitBtn.disabled = false;
-        if (err.code === 'already_rated') { finish(true); return; }
-        error.textContent = err.code === 'offline' ? T.rateOffline : T.rateFailed;
-        error.hidden = false;
-      });
-    });
-    insertRow(form, cid, null);
-    scrollDown(true);
-  }
-
-  // ---- co-browsing (PROTOCOL.md §5) -------------------------------------------------------
-
-  /* The agent asks to see the page; every tab of the visitor shows the question, and only the
-   * tab that accepts records. Its phase is kept in sessionStorage, so a reload or a navigation
-   * of that tab, within the same conversation, goes on sharing (with a fresh snapshot). rrweb's
-   * recorder is loaded from this server only once the visitor has accepted, and runs with
-   * privacy options forced here: every input value, and the text of editable elements, is sent
-   * as a fixed "••••"; password, card and one-time-code fields, `data-chat-private` elements
-   * and this widget are never serialized; a site can add selectors, never remove them.
-   * Events go out in batches about every 100 ms; when the socket backs up, mouse movement is
-   * dropped first, and past a higher mark everything is dropped and a fresh snapshot follows
-   * once it drains (DOM mutations are never dropped one by one). The agent's pointer and
-   * highlights are drawn in this widget's shadow DOM, which is never recorded. */
-
-  const CB_LIB = SERVER.origin + '/static/vendor/rrweb-record.min.js';
-  const CB_FLUSH_MS = 100;
-  const CB_FRAME_MAX = 1024 * 1024;  // bytes per events frame (the server's cap defaults to 2 MiB)
-  const CB_LOW_WATER = 1024 * 1024;  // socket backlog over which mouse movement is dropped
-  const CB_HIGH_WATER = 4 * 1024 * 1024;  // ... over which everything is, until a fresh snapshot
-  const CB_DOM_DEPTH = 24;  // snapshot levels sent nested (frames may nest 64 deep); deeper: added
-  const CB_SNAPSHOT_GAP_MS = 1000;  // at most one fresh snapshot a second
-  const CB_HIGHLIGHT_MS = 3000;
-  const CB_POINTER_IDLE_MS = 8000;
-  const MOVES = new Set([1, 6, 12]);  // rrweb IncrementalSource MouseMove, TouchMove, Drag
-
-  /** A site's extra selector from the script tag, if it is a valid one. */
-  function siteSelector(attr) {
-    const value = (script.getAttribute(attr) || '').trim();
-    if (!value) return [];
-    try {
-      document.createDocumentFragment().querySelector(value);
-      return [value];
-    } catch (e) {
-      console.warn('[chat] ignoring the invalid selector in ' + attr);
-      return [];
-    }
-  }
-  const CB_BLOCK = [
-    'input[type=password]', '[autocomplete^="cc-" i]', '[autocomplete="one-time-code" i]',
-    '[autocomplete="current-password" i]', '[autocomplete="new-password" i]',
-    '[data-chat-private]', '[data-cobrowse-block]',
-  ].concat(siteSelector('data-cobrowse-block')).join(', ');
-  // text typed into editable elements is masked like an input's value
-  const CB_MASK = ['[data-chat-mask]', '[data-cobrowse-mask]', '[contenteditable]:not([contenteditable="false" i])']
-    .concat(siteSelector('data-cobrowse-mask')).join(', ');
-
-  /** phase: none | asked | sharing. lib: rrweb's recorder once loaded; live: recording (stop:
-   *  the recorder's stop function); queue: events not sent yet. */
-  const CB = {
-    phase: 'none', cid: null, agent: '', lib: null, stop: null, live: false, queue: [], timer: null,
-    drain: false, lastSnapshot: 0, snapshotTimer: null, endOwed: null,
-    pointerTimer: null, markUntil: 0, markEl: null,
-  };
-
-  function cbSave() {
-    session.set('cobrowse', CB.phase === 'none' ? null
-      : JSON.stringify({ cid: CB.cid, agent: CB.agent, phase: CB.phase }));
-  }
-
-  function cbRender() {
-    cbAsk.hidden = CB.phase !== 'asked';
-    cbAskTitle.textContent = CB.phase === 'asked' ? tr('cbAsk', { name: CB.agent }) : '';
-    for (const b of cbAsk.querySelectorAll('button')) b.disabled = false;
-    cbBar.hidden = CB.phase !== 'sharing';
-    cbBarText.textContent = CB.phase === 'sharing' ? tr('cbSharing', { name: CB.agent }) : '';
-    if (CB.phase !== 'sharing') {
-      cbPointer.hidden = true;
-      cbMark.hidden = true;
-      CB.markEl = null;
-    }
-  }
-
-  function onCobrowse(f) {
-    switch (f.op) {
-      case 'request':
-        cbEnd();  // a new question replaces anything left over
-        CB.phase = 'asked';
-        CB.cid = f.cid;
-        CB.agent = (f.agent && f.agent.name) || (S.conv && S.conv.agentName) || T.agent;
-        cbSave();
-        cbRender();
-        if (!S.open) open(false);  // show the question, but leave the focus where it is
-        break;
-      case 'accepted':  // answered in another tab of this visitor: that tab records
-      case 'declined':
-        if (CB.phase === 'asked' && CB.cid === f.cid) cbEnd();
-        break;
-      case 'ended':
-        if (CB.cid === f.cid) cbEnd();
-        break;
-      case 'resync':
-        if (CB.phase === 'sharing' && CB.cid === f.cid) cbSnapshot();
-        break;
-      case 'pointer':
-        if (CB.phase === 'sharing' && CB.cid === f.cid) cbShowPointer(f.x, f.y);
-        break;
-      case 'highlight':
-        if (CB.phase === 'sharing' && CB.cid === f.cid) cbHighlight(f);
-        break;
-      default:
-    }
-  }
-
-  function cbAnswer(yes) {
-    if (CB.phase !== 'asked') return;
-    const cid = CB.cid;
-    for (const b of cbAsk.querySelectorAll('button')) b.disabled = true;
-    if (yes) loadRecorder().catch(() => {});  // fetch it meanwhile; nothing records before the ok
-    request('cobrowse', { cid, op: yes ? 'accept' : 'decline' }).then(() => {
-      if (CB.phase !== 'asked' || CB.cid !== cid) return;
-      if (yes) cbShare(); else cbEnd();
-    }, (err) => {
-      if (CB.phase !== 'asked' || CB.cid !== cid) return;
-      if (err.code === 'offline' || err.code === 'rate_limited') { cbRender(); return; }  // ask again
-      cbEnd();  // conflict: the agent withdrew the question, or another tab answered it
-    });
-  }
-
-  function cbShare() {
-    CB.phase = 'sharing';
-    cbSave();
-    cbRender();
-    const cid = CB.cid;
-    loadRecorder().then((lib) => {
-      if (CB.phase === 'sharing' && CB.cid === cid && !CB.live) cbRecord(lib);
-    }, (e) => {
-      console.warn('[chat] co-browsing is not available:', e.message);
-      cbFailed();
-    });
-  }
-
-  function cbRecord(lib) {
-    CB.lib = lib;
-    CB.queue = [];
-    CB.drain = false;
-    CB.lastSnapshot = Date.now();
-    CB.live = true;  // before record(): it emits the first snapshot at once
-    let stop = null;
-    try {
-      stop = lib.record({
-        emit: cbEmit,
-        maskAllInputs: true,  // every value of every input, textarea and select
-        maskInputFn: (value) => (value ? '••••' : ''),  // not even the length
-        maskTextSelector: CB_MASK,
-        maskTextFn: (text) => (text.trim() ? '••••' : text),
-        blockSelector: CB_BLOCK,
-        slimDOMOptions: 'all',  // no scripts, comments or meta tags
-        recordCanvas: false,
-        recordCrossOriginIframes: false,
-        inlineImages: false,
-        collectFonts: false,
-        // input 'all' (not 'last', which waits for the field's `change`): the values are the
-        // fixed mask, and rrweb sends one only when it differs from the last, so this costs one
-        // event when a field goes from empty to filled, and shows it as it happens
-        sampling: { mousemove: 50, mousemoveCallback: 100, scroll: 100, input: 'all' },
-        errorHandler: () => true,  // a recorder bug must not break the site
-      }) || null;
-    } catch (e) {
-      stop = null;
-    }
-    if (CB.phase !== 'sharing' || !CB.live) {  // it ended while starting (the first snapshot failed)
-      if (stop) try { stop(); } catch (e) { /* gone anyway */ }
+/** Send what the outbox holds: a `start` first when there is no open conversation. */
+function flush() {
+  if (!S.ready || S.pendingProfile) return;
+  for (const item of S.outbox) {
+    if (item.inflight || item.failed) continue;
+    if (!S.conv) {
+      if (!S.starting) sendStart(item);
       return;
     }
-    CB.stop = stop;
-    if (!stop) cbFailed();
+    sendMsg(item);
   }
+}
 
-  /** Stop recording and forget the co-browse here (the server is told by the caller). */
-  function cbEnd() {
-    if (CB.stop) {
-      try { CB.stop(); } catch (e) { /* the recorder is gone anyway */ }
-    }
-    CB.stop = null;
-    CB.live = false;
-    clearTimeout(CB.timer);
-    clearTimeout(CB.snapshotTimer);
-    clearTimeout(CB.pointerTimer);
-    CB.timer = CB.snapshotTimer = null;
-    CB.queue = [];
-    CB.drain = false;
-    CB.phase = 'none';
-    cbSave();
-    cbRender();
-  }
-
-  /** The visitor's "Stop sharing": recording stops now, the server is told (later if offline). */
-  function cbStopSharing() {
-    const cid = CB.cid;
-    cbEnd();
-    CB.endOwed = cid;
-    cbPayEnd();
-    (S.open ? input : launcher).focus({ preventScroll: true });
-  }
-
-  function cbPayEnd() {
-    const cid = CB.endOwed;
-    if (!cid) return;
-    request('cobrowse', { cid, op: 'end' }).then(() => { CB.endOwed = null; }, (err) => {
-      if (err.code !== 'offline') CB.endOwed = null;  // conflict, closed: it is over anyway
-    });
-  }
-
-  function cbFailed() {
-    if (CB.phase === 'none') return;
-    const cid = CB.cid;
-    cbEnd();
-    CB.endOwed = cid;
-    cbPayEnd();
-    insertRow(h('div', { class: 'row sys', role: 'status', text: T.cbFailed }), cid, null);
-  }
-
-  /** After each `hello`: pick up where this tab was (reload, navigation or reconnect). */
-  function cbReconnected() {
-    cbPayEnd();
-    if (CB.phase === 'none') {
-      const saved = session.json('cobrowse');
-      if (!saved || !S.conv || saved.cid !== S.conv.id) { session.set('cobrowse', null); return; }
-      CB.cid = saved.cid;
-      CB.agent = String(saved.agent || T.agent);
-      if (saved.phase === 'sharing') { cbShare(); return; }
-      CB.phase = 'asked';
-      cbRender();
-      return;
-    }
-    if (!S.conv || CB.cid !== S.conv.id) { cbEnd(); return; }
-    if (CB.phase === 'sharing' && CB.live) cbSnapshot();  // frames may have been lost meanwhile
-  }
-
-  let recorderLoading = null;
-  /** rrweb's recorder, from this server (a script tag: the page's CSP allows this origin,
-   *  since it runs the widget). It is a UMD bundle: kept from registering with an AMD loader
-   *  of the page, and its global taken back, so that the page sees no new global. */
-  function loadRecorder() {
-    if (recorderLoading) return recorderLoading;
-    recorderLoading = new Promise((resolve, reject) => {
-      const had = Object.prototype.hasOwnProperty.call(window, 'rrwebRecord');
-      const before = window.rrwebRecord;
-      let amd = null;
-      try {
-        if (typeof window.define === 'function' && window.define.amd) {
-          amd = window.define.amd;
-          window.define.amd = undefined;
-        }
-      } catch (e) { amd = null; /* a frozen loader: the bundle may not register a global then */ }
-      const tag = document.createElement('script');
-      tag.src = CB_LIB;
-      tag.async = true;
-      const settle = () => {
-        if (amd) try { window.define.amd = amd; } catch (e) { /* as it was */ }
-        const lib = window.rrwebRecord;
-        if (had) window.rrwebRecord = before;
-        else try { delete window.rrwebRecord; } catch (e) { window.rrwebRecord = undefined; }
-        tag.remove();
-        return lib;
-      };
-      tag.onload = () => {
-        const lib = settle();
-        if (lib && typeof lib.record === 'function') resolve(lib);
-        else reject(new Error('the recorder did not load'));
-      };
-      tag.onerror = () => { settle(); reject(new Error('the recorder could not be fetched')); };
-      (document.head || document.documentElement).append(tag);
-    });
-    recorderLoading.catch(() => { recorderLoading = null; });
-    return recorderLoading;
-  }
-
-  function cbEmit(event) {
-    if (CB.phase !== 'sharing') return;
-    if (event.type === 2) {  // FullSnapshot (after its Meta): out now
-      CB.queue.push(...cbFlatten(event, CB_DOM_DEPTH), cbWidgetEvent());
-      cbFlush();
-      return;
-    }
-    CB.queue.push(event);
-    if (!CB.timer && event.type !== 4) CB.timer = setTimeout(cbFlush, CB_FLUSH_MS);
-  }
-
-  function cbFlush() {
-    clearTimeout(CB.timer);
-    CB.timer = null;
-    if (CB.phase !== 'sharing' || !CB.live) { CB.queue = []; return; }
-    let events = CB.queue;
-    CB.queue = [];
-    if (!S.ready || !ws) { CB.drain = true; return; }  // a fresh snapshot after the reconnect
-    const backlog = ws.bufferedAmount;
-    if (CB.drain || backlog > CB_HIGH_WATER) {
-      // too far behind: what is queued is dropped, and a fresh snapshot replaces it
-      CB.drain = true;
-      if (backlog > CB_LOW_WATER) { CB.timer = setTimeout(cbFlush, 250); return; }
-      CB.drain = false;
-      cbSnapshot(true);
-      return;
-    }
-    if (backlog > CB_LOW_WATER) events = events.filter((e) => !(e.type === 3 && MOVES.has(e.data.source)));
-    if (!events.length) return;
-    const frames = [];
-    if (!cbPack(CB.cid, events, frames)) { cbFailed(); return; }
-    const cid = CB.cid;
-    for (const frame of frames) {
-      dispatch('cobrowse', frame).catch((err) => {
-        if (CB.phase !== 'sharing' || CB.cid !== cid) return;
-        if (err.code === 'offline') CB.drain = true;  // a fresh snapshot after the reconnect
-        else if (['conflict', 'closed', 'forbidden', 'not_found'].includes(err.code)) cbEnd();  // over there
-        else if (err.code === 'too_large') cbFailed();
-        else cbSnapshot();  // rate_limited, unavailable, ...: that batch is lost, start again from a snapshot
-      });
-    }
-  }
-
-  /** Where the chat window is on screen, as an rrweb Custom event: the widget itself is never
-   *  recorded, so the agent's view marks the part of the page that it covers. */
-  function cbWidgetEvent() {
-    const box = (el) => {
-      const r = el.getBoundingClientRect();
-      return r.width && r.height
-        ? { x: Math.round(r.left), y: Math.round(r.top), w: Math.round(r.width), h: Math.round(r.height) } : null;
-    };
-    return { type: 5, timestamp: Date.now(), data: { tag: 'chat-widget', payload: { launcher: box(launcher), panel: box(panel) } } };
-  }
-
-  let cbWidgetTimer = null;
-  function cbWidgetMoved() {
-    if (!CB.live || cbWidgetTimer) return;
-    cbWidgetTimer = setTimeout(() => {
-      cbWidgetTimer = null;
-      if (!CB.live) return;
-      CB.queue.push(cbWidgetEvent());
-      if (!CB.timer) CB.timer = setTimeout(cbFlush, CB_FLUSH_MS);
-    }, 150);
-  }
-  window.addEventListener('resize', cbWidgetMoved);
-
-  /** Encode `events` into frames of at most CB_FRAME_MAX bytes, in order; a big mutation
-   *  or snapshot is split into several. False when one event alone is too big. */
-  function cbPack(cid, events, out) {
-    let frame = null;
-    try { frame = prepare('cobrowse', { cid, op: 'events', events }); } catch (e) { /* too deep */ }
-    if (frame && frame.size <= CB_FRAME_MAX) { out.push(frame); return true; }
-    if (events.length > 1) {
-      const mid = events.length >> 1;
-      return cbPack(cid, events.slice(0, mid), out) && cbPack(cid, events.slice(mid), out);
-    }
-    const e = events[0];
-    if (e.type === 2) return cbPack(cid, cbFlatten(e, 2), out);  // the body's nodes as additions
-    if (e.type === 3 && e.data.source === 0 && e.data.adds && e.data.adds.length > 1) {
-      return cbPack(cid, cbSplitMutation(e, Math.ceil(e.data.adds.length / 2)), out);
-    }
-    return false;
-  }
-
-  /** A FullSnapshot whose nodes below `depth` are sent instead as one Mutation that adds
-   *  them one by one, parents first, each appended to its parent in document order. */
-  function cbFlatten(event, depth) {
-    const adds = [];
-    const node = cbCut(event.data.node, 0, depth, adds);
-    if (!adds.length) return [event];
-    const shallow = Object.assign({}, event, { data: Object.assign({}, event.data, { node }) });
-    const mutation = { type: 3, timestamp: event.timestamp,
-      data: { source: 0, texts: [], attributes: [], removes: [], adds } };
-    return [shallow].concat(cbSplitMutation(mutation, 500));
-  }
-
-  function cbCut(node, level, depth, adds) {
-    const kids = node.childNodes;
-    if (!kids || !kids.length) return node;
-    if (level >= depth) {
-      for (const kid of kids) cbAddFlat(node.id, kid, adds);
-      return Object.assign({}, node, { childNodes: [] });
-    }
-    let changed = false;
-    const cut = kids.map((kid) => {
-      const c = cbCut(kid, level + 1, depth, adds);
-      if (c !== kid) changed = true;
-      return c;
-    });
-    return changed ? Object.assign({}, node, { childNodes: cut }) : node;
-  }
-
-  function cbAddFlat(parentId, node, adds) {
-    const kids = node.childNodes;
-    adds.push({ parentId, nextId: null, node: kids && kids.length ? Object.assign({}, node, { childNodes: [] }) : node });
-    if (kids) for (const kid of kids) cbAddFlat(node.id, kid, adds);
-  }
-
-  /** A Mutation as several, in order: removes first, then the additions in chunks, then the
-   *  text and attribute changes (the order in which rrweb's replayer applies them). */
-  function cbSplitMutation(e, chunk) {
-    const d = e.data;
-    if (d.adds.length <= chunk) return [e];
-    const out = [];
-    for (let i = 0; i < d.adds.length; i += chunk) {
-      const last = i + chunk >= d.adds.length;
-      out.push({ type: 3, timestamp: e.timestamp, data: Object.assign({}, d, {
-        removes: i === 0 ? d.removes : [], adds: d.adds.slice(i, i + chunk),
-        texts: last ? d.texts : [], attributes: last ? d.attributes : [],
-      }) });
-    }
-    return out;
-  }
-
-  /** A fresh snapshot (Meta + FullSnapshot), at most one a second. */
-  function cbSnapshot(now) {
-    if (CB.phase !== 'sharing' || !CB.live || !CB.lib) return;
-    const wait = CB.lastSnapshot + CB_SNAPSHOT_GAP_MS - Date.now();
-    if (wait > 0 && !now) {
-      if (!CB.snapshotTimer) CB.snapshotTimer = setTimeout(() => { CB.snapshotTimer = null; cbSnapshot(true); }, wait);
-      return;
-    }
-    clearTimeout(CB.snapshotTimer);
-    CB.snapshotTimer = null;
-    CB.lastSnapshot = Date.now();
-    CB.queue = [];  // replaced by the snapshot
-    CB.drain = false;
-    try { CB.lib.record.takeFullSnapshot(); } catch (e) { /* the next resync tries again */ }
-  }
-
-  /** The agent's pointer, in CSS pixels of this viewport; off the viewport it is hidden. */
-  function cbShowPointer(x, y) {
-    clearTimeout(CB.pointerTimer);
-    const inside = x >= 0 && y >= 0 && x <= window.innerWidth && y <= window.innerHeight;
-    cbPointer.hidden = !inside;
-    if (!inside) return;
-    cbPointerName.textContent = CB.agent;
-    cbPointer.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
-    CB.pointerTimer = setTimeout(() => { cbPointer.hidden = true; }, CB_POINTER_IDLE_MS);
-  }
-
-  /** Outline the element the agent picked, for a few seconds. Never the widget, nor anything
-   *  blocked or masked, nor the whole page. */
-  function cbHighlight(f) {
-    let el = null;
-    if (typeof f.node === 'number') {
-      try { el = CB.lib && CB.lib.record.mirror.getNode(f.node); } catch (e) { el = null; }
-    } else if (typeof f.selector === 'string' && f.selector.length <= 200) {
-      try { el = document.querySelector(f.selector); } catch (e) { el = null; }
-    }
-    if (el && el.nodeType !== 1) el = el.parentElement;
-    if (!el || !el.isConnected || el === document.documentElement || el === document.body || el === host) return;
-    try {
-      if (el.closest(CB_BLOCK) || el.closest(CB_MASK) || el.closest('#chat-widget-host')) return;
-    } catch (e) {
-      return;
-    }
-    const r = el.getBoundingClientRect();
-    if (r.bottom < 0 || r.top > window.innerHeight) el.scrollIntoView({ block: 'center', behavior: 'smooth' });
-    const follow = !CB.markEl;
-    CB.markEl = el;
-    CB.markUntil = Date.now() + CB_HIGHLIGHT_MS;
-    cbMark.classList.remove('fade');
-    cbMark.hidden = false;
-    if (follow) requestAnimationFrame(cbFollowMark);
-  }
-
-  function cbFollowMark() {
-    const el = CB.markEl;
-    if (!el || !el.isConnected || CB.phase !== 'sharing') { cbMark.hidden = true; CB.markEl = null; return; }
-    const left = Date.now() > CB.markUntil;
-    if (left) {
-      cbMark.classList.add('fade');
-      CB.markEl = null;
-      setTimeout(() => { if (!CB.markEl) cbMark.hidden = true; }, 400);
-      return;
-    }
-    const r = el.getBoundingClientRect();
-    const pad = 4;
-    cbMark.style.transform = `translate(${Math.round(r.left - pad)}px, ${Math.round(r.top - pad)}px)`;
-    cbMark.style.width = Math.round(r.width + 2 * pad) + 'px';
-    cbMark.style.height = Math.round(r.height + 2 * pad) + 'px';
-    requestAnimationFrame(cbFollowMark);
-  }
-
-  // ---- events from the server -------------------------------------------------------
-
-  function onEvent(f) {
-    const c = S.conv;
-    if (!c && S.starting && f.cid && f.cid !== S.prevCid && f.t !== 'survey') {
-      S.early.push(f);  // about the conversation our `start` is opening: replayed on its ok
-      return;
-    }
-    if (!c && !S.starting && f.cid && f.cid !== S.prevCid && ['msg', 'queue', 'assigned'].includes(f.t)) {
-      // another tab of this visitor opened a conversation: follow it here too
-      adoptConversation({ id: f.cid, state: f.t === 'assigned' ? 'active' : 'queued', agent: f.agent });
-      syncHistory(f.cid).catch(() => {});
-    }
-    const cur = S.conv;
-    const mine = cur && f.cid === cur.id;
-    switch (f.t) {
-      case 'msg':
-        if (mine || f.cid === S.prevCid) showMessage(f);
-        break;
-      case 'queue':  // also after a transfer back to the queue
-        if (!mine) break;
-        adoptConversation({ id: f.cid, state: 'queued', agent: null, position: f.position, eta_s: f.eta_s });
-        showAgentTyping(false);
-        break;
-      case 'assigned':
-        if (mine) adoptConversation({ id: f.cid, state: 'active', agent: f.agent });
-        break;
-      case 'typing':
-        if (mine) showAgentTyping(!!f.on);
-        break;
-      case 'read':
-        if (!mine) break;
-        if (f.by === 'agent') {
-          S.agentRead = Math.max(S.agentRead, f.seq);
-          local.set('seen', JSON.stringify({ cid: f.cid, seq: S.agentRead }));
-          renderSeen();
-        } else {
-          setReadSeq(f.seq);  // read in another tab
-        }
-        break;
-      case 'closed':
-        if (mine) conversationEnded();
-        break;
-      case 'survey':
-        showSurvey(f.cid, f.ask);
-        break;
-      case 'cobrowse':
-        if (mine) onCobrowse(f);
-        break;
-      case 'error':
-        console.warn('[chat]', f.code, f.message);
-        break;
-      default:  // future events: nothing to show here
-    }
-  }
-
-  // ---- connection -------------------------------------------------------------------
-
-  let ws = null;
-  let codec = 'json';
-  let nextId = 1;
-  let attempt = 0;
-  let retryTimer = null;
-  let pingTimer = null;
-  let pingOut = false;
-  const pending = new Map();  // request id -> {resolve, reject}
-
-  function setConn(state) {
-    if (S.conn === state) return;
-    S.conn = state;
-    renderHeader();
-    refreshPendingRows();
-  }
-
-  function encode(frame) {
-    return codec === 'msgpack' ? mpEncode(frame) : JSON.stringify(frame);
-  }
-
-  function decode(data) {
-    return typeof data === 'string' ? JSON.parse(data) : mpDecode(data);
-  }
-
-  function request(t, fields) {
-    return dispatch(t, prepare(t, fields));
-  }
-
-  /** A request frame, encoded: {id, data, size} (size in bytes). */
-  function prepare(t, fields) {
-    const id = nextId++;
-    const data = encode(Object.assign({ t, id }, fields));
-    return { id, data, size: typeof data === 'string' ? utf8.encode(data).length : data.length };
-  }
-
-  function dispatch(t, frame) {
-    if (!ws || ws.readyState !== WebSocket.OPEN || (!S.ready && t !== 'hello')) {
-      return Promise.reject({ code: 'offline' });
-    }
-    ws.send(frame.data);
-    return new Promise((resolve, reject) => pending.set(frame.id, { resolve, reject }));
-  }
-
-  function send(t, fields) {
-    if (S.ready && ws && ws.readyState === WebSocket.OPEN) ws.send(encode(Object.assign({ t }, fields)));
-  }
-
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    if (ws) return;
-    let sock;
-    try {
-      sock = new WebSocket(WS_URL, PROTOCOLS);
-    } catch (e) {
-      scheduleReconnect();
-      return;
-    }
-    sock.binaryType = 'arraybuffer';
-    ws = sock;
-    sock.onopen = () => {
-      codec = sock.protocol === 'chat.v1.msgpack' ? 'msgpack' : 'json';
-      hello();
-    };
-    sock.onmessage = (ev) => {
-      let f;
-      try { f = decode(ev.data); } catch (e) { console.warn('[chat] undecodable frame', e); return; }
-      if (!f || typeof f !== 'object') return;
-      if (f.re != null && pending.has(f.re)) {
-        const p = pending.get(f.re);
-        pending.delete(f.re);
-        if (f.t === 'error') p.reject(f); else p.resolve(f);
-      } else {
-        onEvent(f);
-      }
-    };
-    sock.onclose = (ev) => socketGone(sock, ev.code);
-  }
-
-  /** Forget the socket now (a dead one can take a minute to report its close). */
-  function dropSocket() {
-    if (!ws) return;
-    const sock = ws;
-    sock.onclose = sock.onmessage = sock.onopen = null;
-    try { sock.close(4000, 'reconnect'); } catch (e) { /* already closing */ }
-    socketGone(sock, 4000);
-  }
-
-  function socketGone(sock, code) {
-    if (ws !== sock) return;
-    ws = null;
-    S.ready = false;
-    clearInterval(pingTimer);
-    for (const p of pending.values()) p.reject({ code: 'offline' });
-    pending.clear();
-    for (const item of S.outbox) item.inflight = false;
+function sendStart(item) {
+  item.inflight = true;
+  S.starting = true;
+  request('start', { text: item.text, cmid: item.cmid }).then((ok) => {
     S.starting = false;
-    if (code === 1008 || code === 4403) { setConn('unavailable'); return; }
-    if (S.rehello) { S.rehello = false; connect(); return; }
-    scheduleReconnect();
-  }
-
-  function scheduleReconnect() {
-    // exponential backoff with jitter: 0.5 s doubling up to 15 s, each wait drawn in [base/2, base]
-    const base = Math.min(15000, 500 * 2 ** attempt);
-    attempt++;
-    if (navigator.onLine === false) setConn('offline');
-    else setConn(S.conn === 'connecting' && attempt === 1 ? 'connecting' : 'reconnecting');
-    retryTimer = setTimeout(connect, base / 2 + Math.random() * base / 2);
-  }
-
-  async function hello() {
-    const fields = { page: Object.assign(pageInfo(), { referrer: document.referrer.slice(0, 2048) }), lang: LANG };
-    const token = local.get('token');
-    if (token) fields.token = token;
-    if (S.pendingProfile) Object.assign(fields, S.pendingProfile);
-    if (USER_ID) Object.assign(fields, { user_id: USER_ID, user_hash: USER_HASH || '' });
-    let ok;
-    try {
-      ok = await request('hello', fields);
-    } catch (err) {
-      if (err.code === 'offline') return;
-      if (err.code === 'unauthorized' && USER_ID) {
-        // a wrong data-user-hash will not get better by retrying: say so and stop
-        console.warn('[chat] identity verification failed: check data-user-hash for this data-user-id');
-        dropSocket();
-        clearTimeout(retryTimer);
-        setConn('unavailable');
-        return;
-      }
-      console.warn('[chat] hello refused:', err.code);
-      dropSocket();
-      return;
-    }
-    if (ok.token) local.set('token', ok.token);
-    S.profile = Object.assign({}, S.profile, ok.visitor && { name: ok.visitor.name, email: ok.visitor.email });
-    S.pendingProfile = null;
-    S.ready = true;
-    attempt = 0;
-    pingOut = false;
-    clearInterval(pingTimer);
-    pingTimer = setInterval(ping, 25000);
-    lastUrl = location.href;
-    const conv = ok.conversation;
-    if (conv && conv.state !== 'closed') adoptConversation(conv);
-    else conversationEnded();  // it ended while we were away
-    setConn('online');
-    try {
-      if (S.conv) await syncHistory(S.conv.id);
-      else await restorePrevious();
-    } catch (err) {
-      if (err.code === 'offline') return;
-    }
-    for (const item of S.outbox) if (S.conv && !item.cid) item.cid = S.conv.id;
+    item.inflight = false;
+    adoptConversation(ok.conversation);
+    if (S.outbox.includes(item)) acknowledge(item, ok.conversation.id, 1, ok.conversation.created);
+    const early = S.early;
+    S.early = [];
+    early.forEach((f) => f.cid === S.conv.id && onEvent(f));
     flush();
-    markRead();
-    renderSeen();
-    cbReconnected();
-  }
+  }, (err) => {
+    S.starting = false;
+    item.inflight = false;
+    if (err.code === 'conflict') dropSocket();  // another tab opened one: the next hello says which
+    else sendFailed(item, err);
+  });
+}
 
-  /** With no open conversation (after a reload, or the end of one): show the last one if it
-   *  was active in the last day, and its survey if it was neither answered nor dismissed. */
-  async function restorePrevious() {
-    const cid = S.prevCid || local.get('last');
-    if (!cid) return;
-    S.prevCid = cid;
-    try {
-      await syncHistory(cid);
-    } catch (err) {
-      if (err.code !== 'not_found' && err.code !== 'forbidden') throw err;
+function sendMsg(item) {
+  const cid = S.conv.id;
+  item.inflight = true;
+  item.cid = cid;
+  item.el.dataset.cid = cid;
+  request('msg', { cid, text: item.text, cmid: item.cmid }).then((ok) => {
+    item.inflight = false;
+    if (S.outbox.includes(item)) acknowledge(item, cid, ok.seq, ok.ts);
+  }, (err) => {
+    item.inflight = false;
+    if (err.code === 'closed' || err.code === 'not_found') {
+      if (S.conv && S.conv.id === cid) conversationEnded();
+      item.cid = null;
+      flush();  // the message opens a new conversation instead
+    } else {
+      sendFailed(item, err);
     }
-    const rows = [...list.querySelectorAll('.row')].filter((r) => r.dataset.cid === cid);
-    const newest = Math.max(0, ...rows.map((r) => +r.dataset.ts || 0));
-    if (!rows.length || newest < Date.now() - 24 * 3600 * 1000) {
-      rows.forEach((r) => r.remove());
-      S.prevCid = null;
-      local.set('last', null);
-      local.set('survey', null);
-      renderHeader();
+  });
+}
+
+function sendFailed(item, err) {
+  if (err.code === 'offline') return;  // kept: resent after the reconnect
+  if (err.code === 'rate_limited' || err.code === 'unavailable') {
+    setTimeout(flush, 3000);
+    return;
+  }
+  item.failed = true;
+  saveOutbox();
+  item.el.classList.replace('pending', 'failed');
+  const retry = h('button', {
+    type: 'button', text: T.retry,
+    onclick: () => {
+      item.failed = false;
+      item.el.classList.replace('failed', 'pending');
+      refreshPendingRows();
+      saveOutbox();
+      flush();
+    },
+  });
+  item.el.querySelector('.meta').replaceChildren(
+    h('span', { text: err.code === 'too_large' ? T.tooLong : T.notSent }), err.code === 'too_large' ? null : retry);
+}
+
+// ==== static/widget/src/conversation.js
+
+// ---- conversation lifecycle -------------------------------------------------------
+
+function adoptConversation(conv) {
+  const agentName = conv.agent ? conv.agent.name : null;
+  if (!S.conv || S.conv.id !== conv.id) {
+    if (S.conv) S.prevCid = S.conv.id;
+    S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
+    const read = local.json('read');
+    S.readSeq = read && read.cid === conv.id ? read.seq : 0;
+    const seen = local.json('seen');
+    S.agentRead = seen && seen.cid === conv.id ? seen.seq : 0;
+    S.readSent = S.readSeq;
+    S.unread.clear();
+    local.set('last', conv.id);
+  } else {
+    S.conv.state = conv.state;
+    S.conv.agentName = agentName;
+    if ('position' in conv) S.conv.position = conv.position;
+    if ('eta_s' in conv) S.conv.eta = conv.eta_s;
+  }
+  renderQueue();
+  renderHeader();
+  renderBadge();
+}
+
+function conversationEnded() {
+  if (!S.conv) return;
+  cbEnd();
+  stopTyping();
+  S.prevCid = S.conv.id;
+  S.conv = null;
+  S.unread.clear();
+  renderBadge();
+  renderQueue();
+  renderSeen();
+  showAgentTyping(false);
+  renderHeader();
+}
+
+function askEnd() {
+  confirmBar.hidden = false;
+  confirmBar.querySelector('.danger').focus();
+}
+
+function hideConfirm(refocus) {
+  if (confirmBar.hidden) return;
+  confirmBar.hidden = true;
+  if (refocus) input.focus();
+}
+
+function endChat() {
+  if (!S.conv) return;
+  const cid = S.conv.id;
+  hideConfirm(false);
+  request('close', { cid }).then(() => {
+    if (S.conv && S.conv.id === cid) conversationEnded();
+    input.focus();
+  }, () => {});
+}
+
+
+// ==== static/widget/src/survey.js
+
+// ---- the satisfaction survey, once a conversation closed
+
+/** One question of the survey: a radio group of buttons with arrow-key navigation. */
+function scale(name, question, values, labelOf, answers, stars) {
+  const legendId = 'q-' + name + '-' + randomId().slice(0, 8);
+  const group = h('div', {
+    class: 'scale' + (stars ? ' stars' : values.length < 10 ? ' short' : ''), role: 'radiogroup', 'aria-labelledby': legendId,
+  });
+  group.style.setProperty('--n', String(values.length));
+  const buttons = values.map((v) => h('button', {
+    type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': labelOf(v), tabindex: v === values[0] ? '0' : '-1',
+    title: labelOf(v), 'data-value': String(v),
+  }, stars ? svgIcon(ICON_STAR) : document.createTextNode(String(v))));
+  const choose = (i, focus) => {
+    answers[name] = values[i];
+    buttons.forEach((b, j) => {
+      b.setAttribute('aria-checked', String(i === j));
+      b.tabIndex = i === j ? 0 : -1;
+      if (stars) b.classList.toggle('on', j <= i);
+    });
+    if (focus) buttons[i].focus();
+  };
+  buttons.forEach((b, i) => {
+    b.addEventListener('click', () => choose(i, false));
+    b.addEventListener('keydown', (e) => {
+      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+      if (step) { e.preventDefault(); choose((i + step + values.length) % values.length, true); }
+      if (e.key === 'Home') { e.preventDefault(); choose(0, true); }
+      if (e.key === 'End') { e.preventDefault(); choose(values.length - 1, true); }
+    });
+    if (stars) {
+      b.addEventListener('mouseenter', () => buttons.forEach((x, j) => x.classList.toggle('on', j <= i)));
+      b.addEventListener('mouseleave', () => buttons.forEach((x, j) =>
+        x.classList.toggle('on', answers[name] != null && j <= values.indexOf(answers[name]))));
+    }
+    group.append(b);
+  });
+  return h('fieldset', { 'data-q': name }, h('legend', { id: legendId, text: question }), group);
+}
+
+const range = (lo, hi) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
+function showSurvey(cid, ask) {
+  if (list.querySelector('.survey')) return;
+  local.set('survey', JSON.stringify({ cid, ask }));
+  const answers = {};
+  const titleId = 'survey-' + randomId().slice(0, 8);
+  const form = h('form', { class: 'card survey', 'aria-labelledby': titleId, novalidate: true });
+  form.append(h('h3', { id: titleId, text: T.surveyTitle }));
+  const asked = (name) => !ask || ask.includes(name);
+  if (asked('csat')) form.append(scale('csat', T.csat, range(1, 5), (n) => tr('star', { n }), answers, true));
+  if (asked('nps')) {
+    form.append(scale('nps', T.nps, range(0, 10), (v) => (v === 0 ? `0, ${T.npsLo}` : v === 10 ? `10, ${T.npsHi}` : String(v)), answers, false));
+    form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.npsLo }), h('span', { text: T.npsHi })));
+  }
+  if (asked('ces')) {
+    form.append(scale('ces', T.ces, range(1, 7), (v) => (v === 1 ? `1, ${T.cesLo}` : v === 7 ? `7, ${T.cesHi}` : String(v)), answers, false));
+    form.lastChild.append(h('div', { class: 'hint', 'aria-hidden': 'true' }, h('span', { text: T.cesLo }), h('span', { text: T.cesHi })));
+  }
+  const comment = h('textarea', { maxlength: '4000', placeholder: T.comment, 'aria-label': T.comment, rows: '2' });
+  const error = h('p', { class: 'error', role: 'alert', hidden: true });
+  const submitBtn = h('button', { class: 'btn primary', type: 'submit', text: T.sendFeedback });
+  const finish = (thanked) => {
+    local.set('survey', null);
+    const focusWasInside = form.contains(shadow.activeElement);
+    if (thanked) {
+      const done = h('div', { class: 'done', role: 'status', text: T.thanks });
+      form.replaceWith(done);
+      done.dataset.cid = cid;
+    } else {
+      form.remove();
+    }
+    if (focusWasInside) input.focus();
+  };
+  form.append(comment, error, h('div', { class: 'actions' },
+    h('button', { type: 'button', class: 'btn', text: T.noThanks, onclick: () => finish(false) }), submitBtn));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const frame = Object.assign({ cid }, answers);
+    if (comment.value.trim()) frame.comment = comment.value.trim();
+    if (Object.keys(frame).length === 1) { error.textContent = T.pick; error.hidden = false; return; }
+    submitBtn.disabled = true;
+    request('rate', frame).then(() => finish(true), (err) => {
+      submitBtn.disabled = false;
+      if (err.code === 'already_rated') { finish(true); return; }
+      error.textContent = err.code === 'offline' ? T.rateOffline : T.rateFailed;
+      error.hidden = false;
+    });
+  });
+  insertRow(form, cid, null);
+  scrollDown(true);
+}
+
+// ==== static/widget/src/cobrowse-consent.js
+
+// ---- co-browsing (PROTOCOL.md §5): the visitor's consent --------------------------------
+
+/* The agent asks to see the page; every tab of the visitor shows the question, and only the
+ * tab that accepts records. Its phase is kept in sessionStorage, so a reload or a navigation
+ * of that tab, within the same conversation, goes on sharing (with a fresh snapshot).
+ * The recording (rrweb, with the privacy options forced there), and the agent's pointer and
+ * highlights, are the widget's co-browse part: static/widget/cobrowse.js, built from
+ * src/cobrowse/. It is fetched from this server only once the visitor has accepted (or when
+ * a tab that was sharing reloads), and fetches rrweb's recorder in turn. A page view that
+ * never shares loads neither. */
+
+const CB_PART = SERVER.origin + '/static/widget/cobrowse.js?v=' + COBROWSE_BUILD;
+const CB_REGISTER = 'chatWidgetCobrowse';  // the name src/cobrowse/register.js looks for
+
+/** phase: none | asked | sharing; endOwed: a cid whose `end` the server has not heard yet. */
+const CB = { phase: 'none', cid: null, agent: '', endOwed: null };
+let cobrowse = null;  // the co-browse part's API, once it is loaded
+let cobrowseLoading = null;
+
+function cbSave() {
+  session.set('cobrowse', CB.phase === 'none' ? null
+    : JSON.stringify({ cid: CB.cid, agent: CB.agent, phase: CB.phase }));
+}
+
+function cbRender() {
+  cbAsk.hidden = CB.phase !== 'asked';
+  cbAskTitle.textContent = CB.phase === 'asked' ? tr('cbAsk', { name: CB.agent }) : '';
+  for (const b of cbAsk.querySelectorAll('button')) b.disabled = false;
+  cbBar.hidden = CB.phase !== 'sharing';
+  cbBarText.textContent = CB.phase === 'sharing' ? tr('cbSharing', { name: CB.agent }) : '';
+  if (CB.phase !== 'sharing' && cobrowse) cobrowse.hide();
+}
+
+function onCobrowse(f) {
+  switch (f.op) {
+    case 'request':
+      cbEnd();  // a new question replaces anything left over
+      CB.phase = 'asked';
+      CB.cid = f.cid;
+      CB.agent = (f.agent && f.agent.name) || (S.conv && S.conv.agentName) || T.agent;
+      cbSave();
+      cbRender();
+      if (!S.open) open(false);  // show the question, but leave the focus where it is
+      break;
+    case 'accepted':  // answered in another tab of this visitor: that tab records
+    case 'declined':
+      if (CB.phase === 'asked' && CB.cid === f.cid) cbEnd();
+      break;
+    case 'ended':
+      if (CB.cid === f.cid) cbEnd();
+      break;
+    case 'resync':
+      if (CB.phase === 'sharing' && CB.cid === f.cid && cobrowse) cobrowse.snapshot();
+      break;
+    case 'pointer':
+      if (CB.phase === 'sharing' && CB.cid === f.cid && cobrowse) cobrowse.pointer(f.x, f.y);
+      break;
+    case 'highlight':
+      if (CB.phase === 'sharing' && CB.cid === f.cid && cobrowse) cobrowse.highlight(f);
+      break;
+    default:
+  }
+}
+
+function cbAnswer(yes) {
+  if (CB.phase !== 'asked') return;
+  const cid = CB.cid;
+  for (const b of cbAsk.querySelectorAll('button')) b.disabled = true;
+  if (yes) loadCobrowse().then((part) => part.preload()).catch(() => {});  // fetched meanwhile; nothing records before the ok
+  request('cobrowse', { cid, op: yes ? 'accept' : 'decline' }).then(() => {
+    if (CB.phase !== 'asked' || CB.cid !== cid) return;
+    if (yes) cbShare(); else cbEnd();
+  }, (err) => {
+    if (CB.phase !== 'asked' || CB.cid !== cid) return;
+    if (err.code === 'offline' || err.code === 'rate_limited') { cbRender(); return; }  // ask again
+    cbEnd();  // conflict: the agent withdrew the question, or another tab answered it
+  });
+}
+
+function cbShare() {
+  CB.phase = 'sharing';
+  cbSave();
+  cbRender();
+  const cid = CB.cid;
+  loadCobrowse().then((part) => part.share(cid), (e) => {
+    console.warn('[chat] co-browsing is not available:', e.message);
+    cbFailed();
+  });
+}
+
+/** Stop recording and forget the co-browse here (the server is told by the caller). */
+function cbEnd() {
+  if (cobrowse) cobrowse.stop();
+  CB.phase = 'none';
+  cbSave();
+  cbRender();
+}
+
+/** The visitor's "Stop sharing": recording stops now, the server is told (later if offline). */
+function cbStopSharing() {
+  const cid = CB.cid;
+  cbEnd();
+  CB.endOwed = cid;
+  cbPayEnd();
+  (S.open ? input : launcher).focus({ preventScroll: true });
+}
+
+function cbPayEnd() {
+  const cid = CB.endOwed;
+  if (!cid) return;
+  request('cobrowse', { cid, op: 'end' }).then(() => { CB.endOwed = null; }, (err) => {
+    if (err.code !== 'offline') CB.endOwed = null;  // conflict, closed: it is over anyway
+  });
+}
+
+function cbFailed() {
+  if (CB.phase === 'none') return;
+  const cid = CB.cid;
+  cbEnd();
+  CB.endOwed = cid;
+  cbPayEnd();
+  insertRow(h('div', { class: 'row sys', role: 'status', text: T.cbFailed }), cid, null);
+}
+
+/** After each `hello`: pick up where this tab was (reload, navigation or reconnect). */
+function cbReconnected() {
+  cbPayEnd();
+  if (CB.phase === 'none') {
+    const saved = session.json('cobrowse');
+    if (!saved || !S.conv || saved.cid !== S.conv.id) { session.set('cobrowse', null); return; }
+    CB.cid = saved.cid;
+    CB.agent = String(saved.agent || T.agent);
+    if (saved.phase === 'sharing') { cbShare(); return; }
+    CB.phase = 'asked';
+    cbRender();
+    return;
+  }
+  if (!S.conv || CB.cid !== S.conv.id) { cbEnd(); return; }
+  if (CB.phase === 'sharing' && cobrowse) cobrowse.reconnected();  // frames may have been lost meanwhile
+}
+
+/** The co-browse part (a script tag from this server: the page's CSP allows this origin,
+ *  since it runs the widget). It hands itself over through a property of its own tag,
+ *  non-enumerable and removed once it ran: the page sees no new global. */
+function loadCobrowse() {
+  if (cobrowseLoading) return cobrowseLoading;
+  cobrowseLoading = new Promise((resolve, reject) => {
+    let part = null;
+    const tag = document.createElement('script');
+    Object.defineProperty(tag, CB_REGISTER, {
+      configurable: true,
+      value: (start) => { if (!part) part = start(cbContext()); },
+    });
+    tag.src = CB_PART;
+    tag.async = true;
+    const settle = () => {
+      delete tag[CB_REGISTER];
+      tag.remove();
+    };
+    tag.onload = () => {
+      settle();
+      if (!part) { reject(new Error('the co-browse part did not load')); return; }
+      cobrowse = part;
+      resolve(part);
+    };
+    tag.onerror = () => { settle(); reject(new Error('the co-browse part could not be fetched')); };
+    (document.head || document.documentElement).append(tag);
+  });
+  cobrowseLoading.catch(() => { cobrowseLoading = null; });
+  return cobrowseLoading;
+}
+
+/** What the co-browse part uses of the widget. */
+function cbContext() {
+  return {
+    CB, script, origin: SERVER.origin, host, root, launcher, panel, h, svgIcon,
+    socket: () => (S.ready ? ws : null),  // null: offline, or not past `hello`
+    prepare, dispatch, end: cbEnd, failed: cbFailed,
+  };
+}
+
+/** The chat window moved or changed size (opened, closed): the agent's view marks it. */
+function cbWidgetMoved() {
+  if (cobrowse) cobrowse.widgetMoved();
+}
+
+// ==== static/widget/src/events.js
+
+// ---- events from the server -------------------------------------------------------
+
+function onEvent(f) {
+  const c = S.conv;
+  if (!c && S.starting && f.cid && f.cid !== S.prevCid && f.t !== 'survey') {
+    S.early.push(f);  // about the conversation our `start` is opening: replayed on its ok
+    return;
+  }
+  if (!c && !S.starting && f.cid && f.cid !== S.prevCid && ['msg', 'queue', 'assigned'].includes(f.t)) {
+    // another tab of this visitor opened a conversation: follow it here too
+    adoptConversation({ id: f.cid, state: f.t === 'assigned' ? 'active' : 'queued', agent: f.agent });
+    syncHistory(f.cid).catch(() => {});
+  }
+  const cur = S.conv;
+  const mine = cur && f.cid === cur.id;
+  switch (f.t) {
+    case 'msg': {
+      if (!mine && f.cid !== S.prevCid) break;
+      const last = S.last.get(f.cid) || 0;
+      showMessage(f);
+      if (f.seq > last + 1) syncHistory(f.cid, last).catch(() => {});  // lost events, or a note
+      break;
+    }
+    case 'queue':  // also after a transfer back to the queue
+      if (!mine) break;
+      adoptConversation({ id: f.cid, state: 'queued', agent: null, position: f.position, eta_s: f.eta_s });
+      showAgentTyping(false);
+      break;
+    case 'assigned':
+      if (mine) adoptConversation({ id: f.cid, state: 'active', agent: f.agent });
+      break;
+    case 'typing':
+      if (mine) showAgentTyping(!!f.on);
+      break;
+    case 'read':
+      if (!mine) break;
+      if (f.by === 'agent') {
+        S.agentRead = Math.max(S.agentRead, f.seq);
+        local.set('seen', JSON.stringify({ cid: f.cid, seq: S.agentRead }));
+        renderSeen();
+      } else {
+        setReadSeq(f.seq);  // read in another tab
+      }
+      break;
+    case 'closed':
+      if (mine) conversationEnded();
+      break;
+    case 'survey':
+      showSurvey(f.cid, f.ask);
+      break;
+    case 'state':
+      applyState(f.conversation || null, f);
+      break;
+    case 'cobrowse':
+      if (mine) onCobrowse(f);
+      break;
+    case 'error':
+      console.warn('[chat]', f.code, f.message);
+      break;
+    default:  // future events: nothing to show here
+  }
+}
+
+/** `state {conversation}`: the visitor's conversation as it is now (null: none), after
+ *  events may have been lost. The one shown ends if it is closed or another one is
+ *  current (with the survey, when the frame asks one); an open one is adopted (agent joined,
+ *  place in the queue); both are synced from their last seq. */
+function applyState(conv, f) {
+  if (S.starting) return;  // the answer to `start` is newer
+  const cur = S.conv;
+  const open = conv && conv.state !== 'closed' ? conv : null;
+  if (cur && (!open || open.id !== cur.id)) {
+    conversationEnded();
+    if (conv && conv.id === cur.id && Array.isArray(f.survey)) showSurvey(cur.id, f.survey);
+    syncHistory(cur.id).catch(() => {});
+  }
+  if (!open) return;
+  adoptConversation(open);
+  if (open.state !== 'active') showAgentTyping(false);
+  syncHistory(open.id).catch(() => {});
+}
+
+// ==== static/widget/src/connection.js
+
+// ---- connection: the visitor socket, requests and their answers, `hello`, sync, ping
+
+let ws = null;
+let codec = 'json';
+let nextId = 1;
+let attempt = 0;
+let retryTimer = null;
+let pingTimer = null;
+let pingOut = false;
+const pending = new Map();  // request id -> {resolve, reject}
+
+function setConn(state) {
+  if (S.conn === state) return;
+  S.conn = state;
+  renderHeader();
+  refreshPendingRows();
+}
+
+function encode(frame) {
+  return codec === 'msgpack' ? mpEncode(frame) : JSON.stringify(frame);
+}
+
+function decode(data) {
+  return typeof data === 'string' ? JSON.parse(data) : mpDecode(data);
+}
+
+function request(t, fields) {
+  return dispatch(t, prepare(t, fields));
+}
+
+/** A request frame, encoded: {id, data, size} (size in bytes). */
+function prepare(t, fields) {
+  const id = nextId++;
+  const data = encode(Object.assign({ t, id }, fields));
+  return { id, data, size: typeof data === 'string' ? utf8.encode(data).length : data.length };
+}
+
+function dispatch(t, frame) {
+  if (!ws || ws.readyState !== WebSocket.OPEN || (!S.ready && t !== 'hello')) {
+    return Promise.reject({ code: 'offline' });
+  }
+  ws.send(frame.data);
+  return new Promise((resolve, reject) => pending.set(frame.id, { resolve, reject }));
+}
+
+function send(t, fields) {
+  if (S.ready && ws && ws.readyState === WebSocket.OPEN) ws.send(encode(Object.assign({ t }, fields)));
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  if (ws) return;
+  let sock;
+  try {
+    sock = new WebSocket(WS_URL, PROTOCOLS);
+  } catch (e) {
+    scheduleReconnect();
+    return;
+  }
+  sock.binaryType = 'arraybuffer';
+  ws = sock;
+  sock.onopen = () => {
+    codec = sock.protocol === 'chat.v1.msgpack' ? 'msgpack' : 'json';
+    hello();
+  };
+  sock.onmessage = (ev) => {
+    let f;
+    try { f = decode(ev.data); } catch (e) { console.warn('[chat] undecodable frame', e); return; }
+    if (!f || typeof f !== 'object') return;
+    if (f.re != null && pending.has(f.re)) {
+      const p = pending.get(f.re);
+      pending.delete(f.re);
+      if (f.t === 'error') p.reject(f); else p.resolve(f);
+    } else {
+      onEvent(f);
+    }
+  };
+  sock.onclose = (ev) => socketGone(sock, ev.code);
+}
+
+/** Forget the socket now (a dead one can take a minute to report its close). */
+function dropSocket() {
+  if (!ws) return;
+  const sock = ws;
+  sock.onclose = sock.onmessage = sock.onopen = null;
+  try { sock.close(4000, 'reconnect'); } catch (e) { /* already closing */ }
+  socketGone(sock, 4000);
+}
+
+function socketGone(sock, code) {
+  if (ws !== sock) return;
+  ws = null;
+  S.ready = false;
+  clearInterval(pingTimer);
+  for (const p of pending.values()) p.reject({ code: 'offline' });
+  pending.clear();
+  for (const item of S.outbox) item.inflight = false;
+  S.starting = false;
+  if (code === 1008 || code === 4403) { setConn('unavailable'); return; }
+  if (S.rehello) { S.rehello = false; connect(); return; }
+  scheduleReconnect();
+}
+
+/** Exponential backoff with jitter (backoffDelay: static/common/ws.js's, built in after this). */
+function scheduleReconnect() {
+  const wait = backoffDelay(attempt);
+  attempt++;
+  if (navigator.onLine === false) setConn('offline');
+  else setConn(S.conn === 'connecting' && attempt === 1 ? 'connecting' : 'reconnecting');
+  retryTimer = setTimeout(connect, wait);
+}
+
+async function hello() {
+  const fields = { page: Object.assign(pageInfo(), { referrer: document.referrer.slice(0, 2048) }), lang: LANG };
+  const token = local.get('token');
+  if (token) fields.token = token;
+  if (S.pendingProfile) Object.assign(fields, S.pendingProfile);
+  if (USER_ID) Object.assign(fields, { user_id: USER_ID, user_hash: USER_HASH || '' });
+  let ok;
+  try {
+    ok = await request('hello', fields);
+  } catch (err) {
+    if (err.code === 'offline') return;
+    if (err.code === 'unauthorized' && USER_ID) {
+      // a wrong data-user-hash will not get better by retrying: say so and stop
+      console.warn('[chat] identity verification failed: check data-user-hash for this data-user-id');
+      dropSocket();
+      clearTimeout(retryTimer);
+      setConn('unavailable');
       return;
     }
-    renderHeader();
-    const survey = local.json('survey');
-    if (survey && survey.cid === cid) showSurvey(cid, survey.ask);
-  }
-
-  async function syncHistory(cid) {
-    for (;;) {
-      const after = S.last.get(cid) || 0;
-      const r = await request('sync', { cid, after });
-      for (const m of r.messages || []) showMessage(m);
-      if (!r.more || (S.last.get(cid) || 0) === after) return;
-    }
-  }
-
-  function ping() {
-    if (pingOut) { dropSocket(); return; }  // no pong for a whole period: the link is dead
-    pingOut = true;
-    request('ping', {}).then(() => { pingOut = false; }, () => {});
-  }
-
-  // ---- composer and typing ------------------------------------------------------------
-
-  let typingOn = false;
-  let typingSentAt = 0;
-  let typingIdle = null;
-  let typingTrail = null;
-
-  function autoGrow() {
-    input.style.height = '';  // empty: back to one line (a long placeholder must not count)
-    if (input.value) input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
-  }
-
-  function onComposerKey(e) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      submit();
-    }
-  }
-
-  function onInput() {
-    autoGrow();
-    if (!S.conv) return;
-    if (!input.value.trim()) { stopTyping(); return; }
-    clearTimeout(typingIdle);
-    typingIdle = setTimeout(stopTyping, 4000);
-    const wait = 1200 - (Date.now() - typingSentAt);
-    if (wait <= 0) sendTyping();
-    else if (!typingTrail) typingTrail = setTimeout(sendTyping, wait);
-  }
-
-  function sendTyping() {
-    clearTimeout(typingTrail);
-    typingTrail = null;
-    if (!S.conv || !S.ready || !input.value.trim()) return;
-    typingSentAt = Date.now();
-    typingOn = true;
-    send('typing', { cid: S.conv.id, on: true, preview: input.value.slice(0, 4000) });
-  }
-
-  function stopTyping() {
-    clearTimeout(typingIdle);
-    clearTimeout(typingTrail);
-    typingTrail = null;
-    if (typingOn && S.conv) send('typing', { cid: S.conv.id, on: false });
-    typingOn = false;
-  }
-
-  // ---- open / close -------------------------------------------------------------------
-
-  function onRootKey(e) {
-    if (e.key !== 'Escape' || !S.open) return;
-    e.stopPropagation();
-    if (!confirmBar.hidden) { hideConfirm(true); return; }
-    close();
-  }
-
-  /** First-time visitors connect when they show interest (hover, focus or open the
-   *  launcher), not on every page view; returning ones at once (history, unread badge). */
-  function ensureConnected() {
-    if (S.conn !== 'idle') return;
-    setConn('connecting');
-    connect();
-  }
-
-  function open(focus) {
-    ensureConnected();
-    if (S.open) return;
-    S.open = true;
-    session.set('open', '1');
-    panel.hidden = false;
-    root.classList.add('open');
-    launcher.setAttribute('aria-expanded', 'true');
-    renderBadge();
-    scrollDown(true);
-    const first = prechat.card && prechat.card.isConnected &&
-      Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
-    if (focus !== false) (first || input).focus();
-    markRead();
-    cbWidgetMoved();
-  }
-
-  function close() {
-    if (!S.open) return;
-    S.open = false;
-    session.set('open', null);
-    panel.hidden = true;
-    root.classList.remove('open');
-    launcher.setAttribute('aria-expanded', 'false');
-    hideConfirm(false);
-    renderBadge();
-    launcher.focus();
-    cbWidgetMoved();
-  }
-
-  // ---- start --------------------------------------------------------------------------
-
-  function restoreOutbox() {
-    const saved = local.json('outbox');
-    if (!Array.isArray(saved)) return;
-    for (const o of saved) {
-      if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
-      const item = { cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false };
-      S.outbox.push(item);
-      insertRow(item.el, item.cid || '', null);
-    }
-  }
-
-  function mount() {
-    document.body.append(host);
-    for (const name of PRECHAT) S.profile[name] = null;
-    restoreOutbox();
-    renderHeader();
-    renderBadge();
-    if (session.get('open')) open();
-    if (local.get('token') || S.outbox.length) ensureConnected();
-    launcher.addEventListener('pointerenter', ensureConnected);
-    launcher.addEventListener('focus', ensureConnected);
-  }
-
-  // navigation: single-page apps change the URL without a reload
-  let lastUrl = location.href;
-  function checkPage() {
-    if (location.href === lastUrl || !S.ready) return;
-    lastUrl = location.href;
-    send('page', pageInfo());
-  }
-  window.addEventListener('popstate', checkPage);
-  window.addEventListener('hashchange', checkPage);
-  setInterval(checkPage, 2000);
-  const started = () => S.conn !== 'idle' && S.conn !== 'unavailable';
-  window.addEventListener('online', () => { if (!ws && started()) { attempt = 0; connect(); } });
-  window.addEventListener('offline', () => {
-    if (!started()) return;
-    // the browser lost its network: say so now rather than when the socket times out
+    console.warn('[chat] hello refused:', err.code);
     dropSocket();
-    setConn('offline');
-  });
-  document.addEventListener('visibilitychange', () => {
-    if (document.hidden) return;
-    if (S.open) markRead();
-    if (!ws && started()) { attempt = 0; connect(); }  // a phone woke up: do not wait for the backoff
-  });
+    return;
+  }
+  if (ok.token) local.set('token', ok.token);
+  S.profile = Object.assign({}, S.profile, ok.visitor && { name: ok.visitor.name, email: ok.visitor.email });
+  S.pendingProfile = null;
+  S.ready = true;
+  attempt = 0;
+  pingOut = false;
+  clearInterval(pingTimer);
+  pingTimer = setInterval(ping, 25000);
+  lastUrl = location.href;
+  const conv = ok.conversation;
+  if (conv && conv.state !== 'closed') adoptConversation(conv);
+  else conversationEnded();  // it ended while we were away
+  setConn('online');
+  try {
+    if (S.conv) await syncHistory(S.conv.id);
+    else await restorePrevious();
+  } catch (err) {
+    if (err.code === 'offline') return;
+  }
+  for (const item of S.outbox) if (S.conv && !item.cid) item.cid = S.conv.id;
+  flush();
+  markRead();
+  renderSeen();
+  cbReconnected();
+}
 
-  window.ChatWidget = { open, close, codec: { encode: mpEncode, decode: mpDecode } };
-  if (document.body) mount();
-  else document.addEventListener('DOMContentLoaded', mount);
+/** With no open conversation (after a reload, or the end of one): show the last one if it
+ *  was active in the last day, and its survey if it was neither answered nor dismissed. */
+async function restorePrevious() {
+  const cid = S.prevCid || local.get('last');
+  if (!cid) return;
+  S.prevCid = cid;
+  try {
+    await syncHistory(cid);
+  } catch (err) {
+    if (err.code !== 'not_found' && err.code !== 'forbidden') throw err;
+  }
+  const rows = [...list.querySelectorAll('.row')].filter((r) => r.dataset.cid === cid);
+  const newest = Math.max(0, ...rows.map((r) => +r.dataset.ts || 0));
+  if (!rows.length || newest < Date.now() - 24 * 3600 * 1000) {
+    rows.forEach((r) => r.remove());
+    S.prevCid = null;
+    local.set('last', null);
+    local.set('survey', null);
+    renderHeader();
+    return;
+  }
+  renderHeader();
+  const survey = local.json('survey');
+  if (survey && survey.cid === cid) showSurvey(cid, survey.ask);
+}
+
+/** Messages after `after` (default: the last seq shown), paged while `more`. One sync is
+ *  in flight per conversation: one asked for meanwhile (a burst of seq jumps) is sent
+ *  once, after it, from the lowest `after` asked (the console's ChatSeqSync does the same;
+ *  the embed loads nothing else). */
+const syncRuns = new Map();  // cid -> {after: pending or null, done: Promise}
+
+function syncHistory(cid, after) {
+  const from = after == null ? S.last.get(cid) || 0 : after;
+  const run = syncRuns.get(cid);
+  if (run) {
+    run.after = run.after == null ? from : Math.min(run.after, from);
+    return run.done;
+  }
+  const fresh = { after: from, done: null };
+  syncRuns.set(cid, fresh);
+  fresh.done = runSync(cid, fresh);
+  return fresh.done;
+}
+
+async function runSync(cid, run) {
+  try {
+    while (run.after != null) {
+      let after = run.after;
+      run.after = null;
+      for (;;) {
+        const r = await request('sync', { cid, after });
+        const got = r.messages || [];
+        for (const m of got) showMessage(m);
+        if (!r.more || !got.length) break;
+        after = got[got.length - 1].seq;
+      }
+    }
+  } finally {
+    syncRuns.delete(cid);
+  }
+}
+
+function ping() {
+  if (pingOut) { dropSocket(); return; }  // no pong for a whole period: the link is dead
+  pingOut = true;
+  request('ping', {}).then(() => { pingOut = false; }, () => {});
+}
+
+// ==== static/common/ws.js: backoffDelay
+
+/** How long to wait before reconnecting, after `attempt` failed attempts in a row:
+ *  exponential backoff with jitter, 0.5 s doubling up to 15 s, each wait drawn in
+ *  [base/2, base]. Built into the widget too (scripts/build-widget copies its text). */
+function backoffDelay(attempt) {
+  const base = Math.min(15000, 500 * 2 ** attempt);
+  return base / 2 + Math.random() * base / 2;
+}
+
+// ==== static/widget/src/composer.js
+
+// ---- composer and typing ------------------------------------------------------------
+
+let typingOn = false;
+let typingSentAt = 0;
+let typingIdle = null;
+let typingTrail = null;
+
+function autoGrow() {
+  input.style.height = '';  // empty: back to one line (a long placeholder must not count)
+  if (input.value) input.style.height = Math.min(input.scrollHeight + 2, 120) + 'px';
+}
+
+function onComposerKey(e) {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    submit();
+  }
+}
+
+function onInput() {
+  autoGrow();
+  if (!S.conv) return;
+  if (!input.value.trim()) { stopTyping(); return; }
+  clearTimeout(typingIdle);
+  typingIdle = setTimeout(stopTyping, 4000);
+  const wait = 1200 - (Date.now() - typingSentAt);
+  if (wait <= 0) sendTyping();
+  else if (!typingTrail) typingTrail = setTimeout(sendTyping, wait);
+}
+
+function sendTyping() {
+  clearTimeout(typingTrail);
+  typingTrail = null;
+  if (!S.conv || !S.ready || !input.value.trim()) return;
+  typingSentAt = Date.now();
+  typingOn = true;
+  // 4,000 UTF-16 units, never half of an emoji (a lone surrogate is refused by the server)
+  const preview = input.value.slice(0, 4000).replace(/[\uD800-\uDBFF]$/, '');
+  send('typing', { cid: S.conv.id, on: true, preview });
+}
+
+function stopTyping() {
+  clearTimeout(typingIdle);
+  clearTimeout(typingTrail);
+  typingTrail = null;
+  if (typingOn && S.conv) send('typing', { cid: S.conv.id, on: false });
+  typingOn = false;
+}
+
+// ==== static/widget/src/panel.js
+
+// ---- open / close -------------------------------------------------------------------
+
+function onRootKey(e) {
+  if (e.key !== 'Escape' || !S.open) return;
+  e.stopPropagation();
+  if (!confirmBar.hidden) { hideConfirm(true); return; }
+  close();
+}
+
+/** First-time visitors connect when they show interest (hover, focus or open the
+ *  launcher), not on every page view; returning ones at once (history, unread badge). */
+function ensureConnected() {
+  if (S.conn !== 'idle') return;
+  setConn('connecting');
+  connect();
+}
+
+function open(focus) {
+  ensureConnected();
+  if (S.open) return;
+  S.open = true;
+  session.set('open', '1');
+  panel.hidden = false;
+  root.classList.add('open');
+  launcher.setAttribute('aria-expanded', 'true');
+  renderBadge();
+  scrollDown(true);
+  const first = prechat.card && prechat.card.isConnected &&
+    Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
+  if (focus !== false) (first || input).focus();
+  markRead();
+  cbWidgetMoved();
+}
+
+function close() {
+  if (!S.open) return;
+  S.open = false;
+  session.set('open', null);
+  panel.hidden = true;
+  root.classList.remove('open');
+  launcher.setAttribute('aria-expanded', 'false');
+  hideConfirm(false);
+  renderBadge();
+  launcher.focus();
+  cbWidgetMoved();
+}
+
+// ==== static/widget/src/main.js
+
+// ---- start: mount once the page has a body; follow navigation, network and visibility
+
+function mount() {
+  document.body.append(host);
+  for (const name of PRECHAT) S.profile[name] = null;
+  restoreOutbox();
+  renderHeader();
+  renderBadge();
+  if (session.get('open')) open();
+  if (local.get('token') || S.outbox.length) ensureConnected();
+  launcher.addEventListener('pointerenter', ensureConnected);
+  launcher.addEventListener('focus', ensureConnected);
+}
+
+// navigation: single-page apps change the URL without a reload
+let lastUrl = location.href;
+function checkPage() {
+  if (location.href === lastUrl || !S.ready) return;
+  lastUrl = location.href;
+  send('page', pageInfo());
+}
+window.addEventListener('popstate', checkPage);
+window.addEventListener('hashchange', checkPage);
+setInterval(checkPage, 2000);
+const started = () => S.conn !== 'idle' && S.conn !== 'unavailable';
+window.addEventListener('online', () => { if (!ws && started()) { attempt = 0; connect(); } });
+window.addEventListener('offline', () => {
+  if (!started()) return;
+  // the browser lost its network: say so now rather than when the socket times out
+  dropSocket();
+  setConn('offline');
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) return;
+  if (S.open) markRead();
+  if (!ws && started()) { attempt = 0; connect(); }  // a phone woke up: do not wait for the backoff
+});
+
+window.ChatWidget = { open, close, codec: { encode: mpEncode, decode: mpDecode } };
+if (document.body) mount();
+else document.addEventListener('DOMContentLoaded', mount);
 })();

@@ -201,3 +201,23 @@ async def test_team_profile_gzip_and_earlier_transcripts(live: Live) -> None:
         assert earlier.status_code == 200  # she serves this visitor now
         widget = await http.get("/widget.js", headers={"Accept-Encoding": "gzip"})
         assert widget.headers.get("content-encoding") == "gzip"
+
+
+async def test_cookie_counts_only_for_fetch(live: Live) -> None:
+    """A URL of the API loaded as an image, style, frame or page (e.g. from replayed
+    co-browse content) carries the agent's cookie but is not the console asking: only
+    `fetch` (`Sec-Fetch-Dest: empty`, or no such header) is authenticated by the cookie;
+    an API token works whatever the destination."""
+    agent = await live.add_agent("Alice")
+    cookie = (await login(live, agent.email)).cookies["chat_session"]
+    async with httpx.AsyncClient(base_url=live.base, cookies={"chat_session": cookie}) as http:
+        assert (await http.get("/api/me")).status_code == 200
+        assert (await http.get("/api/me", headers={"Sec-Fetch-Dest": "empty"})).status_code == 200
+        for dest in ("image", "style", "iframe", "document", "script"):
+            answer = await http.get("/api/conversations", headers={"Sec-Fetch-Dest": dest})
+            assert answer.status_code == 401, dest
+    token = await live.token(agent)
+    async with httpx.AsyncClient(
+        base_url=live.base, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        assert (await http.get("/api/me", headers={"Sec-Fetch-Dest": "image"})).status_code == 200

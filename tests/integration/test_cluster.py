@@ -43,6 +43,10 @@ class Cluster:
                 CHAT_REDIS_PREFIX=self.prefix,
                 CHAT_SWEEP_INTERVAL_S="0.2",
                 CHAT_QUEUE_INTERVAL_S="0.1",
+                # 100 visitors from 127.0.0.1 in a second or two: more new visitors than
+                # one address may create by default
+                CHAT_NEW_VISITOR_RATE="10000",
+                CHAT_NEW_VISITOR_BURST="10000",
                 **env,
             )
             node.start()

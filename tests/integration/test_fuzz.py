@@ -112,6 +112,12 @@ class ThreadServer:
             log_level="warning",
             chat_rate=1e6,
             chat_burst=10**6,
+            # every example is a new socket (and visitor) from 127.0.0.1, faster than the
+            # per-address defaults allow one client
+            handshake_rate=1e6,
+            handshake_burst=10**6,
+            new_visitor_rate=1e6,
+            new_visitor_burst=10**6,
             hello_timeout_s=30,
         )
         self.server = uvicorn.Server(uvicorn_config(self.settings, create_app(self.settings)))

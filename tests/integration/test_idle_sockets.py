@@ -29,6 +29,10 @@ async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> Non
         tmp_path / "data",
         CHAT_HELLO_TIMEOUT_S="3",
         CHAT_MAX_CONNECTIONS_PER_ADDRESS="10000",
+        # 250 handshakes at once from one address, far beyond one client's defaults
+        CHAT_MAX_HTTP_CONNECTIONS_PER_ADDRESS="10000",
+        CHAT_HANDSHAKE_RATE="100000",
+        CHAT_HANDSHAKE_BURST="100000",
         CHAT_DEMO="1",
     )
     server.start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.client import open_ws
 from tests.conftest import Live, ServerFactory
@@ -92,3 +92,58 @@ async def test_a_client_that_never_reads_is_disconnected(start_server: ServerFac
         assert 'chat_connections{role="agent"} 0.0' in metrics
     assert (await visitor.reply("ping"))["t"] == "pong"
     await slow.close()
+
+
+async def test_a_slow_cobrowse_viewer_is_disconnected_by_bytes(start_server: ServerFactory) -> None:
+    """Issue 21, flaw 4: co-browse frames of 512 KiB to an agent who does not read. The
+    outbox's byte bound (`send_queue_bytes`) closes it with 1013 long before its frame
+    bound (`send_queue`, 1,000) would, and the visitor carries on."""
+    import json
+
+    import httpx
+
+    live = await start_server(
+        send_queue_bytes=1024 * 1024, cobrowse_rate=1000.0, cobrowse_burst=1000
+    )
+    agent = await live.add_agent("Viewer", max_chats=1)
+    slow = await open_ws(f"{live.ws}/ws/agent", codec="chat.v1.json")
+
+    async def answer(frame_id: int) -> None:
+        while True:
+            frame = json.loads(await slow.recv())
+            if frame.get("re") == frame_id:
+                assert frame["t"] == "ok", frame
+                return
+
+    await slow.send(json.dumps({"t": "hello", "id": 1, "token": await live.token(agent)}))
+    await answer(1)
+    await slow.send(json.dumps({"t": "status", "id": 2, "state": "online"}))
+    await answer(2)
+    visitor = await live.visitor(codec="chat.v1.msgpack")
+    cid = (await visitor.request("start", text="look at my screen"))["conversation"]["id"]
+    await asyncio.sleep(0.2)  # routed to the viewer
+    await slow.send(json.dumps({"t": "cobrowse", "id": 3, "cid": cid, "op": "request"}))
+    await answer(3)
+    await visitor.event("cobrowse", op="request")
+    await visitor.request("cobrowse", cid=cid, op="accept")
+    # from here on the viewer never reads
+
+    batch = [{"type": 3, "data": {"source": 0, "text": "x" * 512 * 1024}, "timestamp": 1}]
+    sent = 0
+    try:
+        async with httpx.AsyncClient(base_url=live.base) as http:
+            while (
+                "chat_slow_readers_disconnected_total 1.0" not in (await http.get("/metrics")).text
+            ):
+                assert sent < 200, "the slow viewer was never disconnected"
+                for _ in range(5):  # the kernel's loopback buffers take a few MiB first
+                    await visitor.request("cobrowse", cid=cid, op="events", events=batch)
+                sent += 5
+        assert sent < live.settings.send_queue  # the byte bound, not the frame bound
+        with pytest.raises(ConnectionClosed):
+            while True:  # what the kernel buffered, then the close
+                await asyncio.wait_for(slow.recv(), 5)
+        assert slow.close_code == 1013
+    finally:  # a viewer that does not read would hold the server's shutdown
+        slow.transport.abort()
+    assert (await visitor.reply("ping"))["t"] == "pong"

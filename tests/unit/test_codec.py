@@ -1,4 +1,6 @@
-"""`chat_server/protocol/codec.py`: subprotocol choice, both encodings, and bad_frame."""
+"""`chat_server/protocol/codec.py`: subprotocol choice, both encodings, bad_frame, and
+strings that are not Unicode text (lone surrogates) refused at decode and repaired at
+encode."""
 
 from __future__ import annotations
 
@@ -11,7 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chat_server.core.errors import ChatError, ErrorCode
-from chat_server.protocol.codec import Codec, choose_subprotocol, decode, encode
+from chat_server.protocol.codec import (
+    Codec,
+    InvalidText,
+    choose_subprotocol,
+    decode,
+    encode,
+    is_text,
+    repaired,
+)
+from chat_server.protocol.frames import frame_id
 
 MSGPACK = "chat.v1.msgpack"
 JSON = "chat.v1.json"
@@ -229,12 +240,98 @@ def test_absurd_msgpack_nesting_is_bad_frame() -> None:
     assert_bad_frame(Codec.MSGPACK, b"\x81\xa1a" + b"\x91" * 100_000 + b"\x90")
 
 
+# --- Unicode text: lone surrogates ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"t": "start", "text": "hi", "topic": "\ud800"},
+        {"t": "msg", "text": "a\udfffb"},
+        {"t": "ping", "\ud83d": 1},
+        {"t": "cobrowse", "events": [{"type": 3, "data": {"texts": [{"v": "\udc00"}]}}]},
+        {"t": "\ud800"},
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_json_is_invalid_text(frame: dict[str, object]) -> None:
+    text = json.dumps({**frame, "id": 4})  # ensure_ascii: written as a "\ud800" escape
+    with pytest.raises(InvalidText) as info:
+        decode(Codec.JSON, text)
+    assert info.value.code is ErrorCode.BAD_REQUEST
+    assert frame_id(info.value.frame) == 4  # the answer can carry `re`
+
+
+def test_a_lone_surrogate_in_the_id_gives_no_usable_id() -> None:
+    with pytest.raises(InvalidText) as info:
+        decode(Codec.JSON, json.dumps({"t": "ping", "id": "a\ud800"}))
+    assert frame_id(info.value.frame) is None
+
+
+def test_a_surrogate_pair_escape_is_one_character_and_accepted() -> None:
+    assert decode(Codec.JSON, '{"t":"msg","text":"\\ud83d\\ude00"}')["text"] == "\U0001f600"
+
+
+def test_msgpack_cannot_carry_a_surrogate_it_is_not_utf8() -> None:
+    """msgpack strings are strict UTF-8: the CESU-8 bytes of U+D800 are not a frame."""
+    assert_bad_frame(Codec.MSGPACK, b"\x81\xa1t\xa3\xed\xa0\x80")
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+def test_non_characters_nul_and_bidi_marks_are_text(codec: Codec) -> None:
+    """Non-characters are valid Unicode scalar values (Corrigendum #9) and UTF-8 carries
+    them: accepted. NUL is refused by the schema (`bad_request`), not here."""
+    value = "\ufffe\uffff\ufdd0\ufdef\U0001fffe\U0010ffff\u202e\u200f\x00"
+    frame = {"t": "msg", "text": value, value: value}
+    assert decode(codec, encode(codec, frame)) == frame
+    assert is_text(value)
+
+
+def test_is_text() -> None:
+    assert is_text("") and is_text("ascii") and is_text("héllo \U0001f600")
+    assert not is_text("\ud800") and not is_text("é\udfff")
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+def test_encode_sends_a_stored_lone_surrogate_as_the_replacement_character(codec: Codec) -> None:
+    frame = {"t": "queue", "waiting": [{"topic": "x\ud800y", "\udc00": ["\udfff"]}]}
+    data = encode(codec, frame)
+    if isinstance(data, str):
+        data.encode()  # sendable as a text frame
+    expected = {"t": "queue", "waiting": [{"topic": "x\ufffdy", "\ufffd": ["\ufffd"]}]}
+    assert decode(codec, data) == expected
+    assert repaired(frame) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(st.characters(exclude_categories=()), max_size=6),
+        st.text(st.characters(exclude_categories=()), max_size=12)
+        | st.sampled_from(["\ud800", "\ufffe", "\uffff", "\ufdd0", "\u202e", "\x00"]),
+        max_size=4,
+    )
+)
+def test_whatever_decodes_encodes_again(fields: dict[str, str]) -> None:
+    """Any Unicode, surrogates included, in JSON: decode either refuses it (InvalidText)
+    or returns a frame that both encodings can carry."""
+    for codec in Codec:
+        try:
+            frame = decode(Codec.JSON, json.dumps({**fields, "t": "x"}))
+        except InvalidText:
+            assert not all(is_text(k) and is_text(v) for k, v in fields.items())
+            continue
+        data = encode(codec, frame)
+        assert decode(codec, data) == frame
+
+
 # --- properties: decode returns a dict or raises bad_frame, nothing else ----------------
 
 
 def _decode_is_total(codec: Codec, data: bytes | str) -> None:
     try:
         frame = decode(codec, data)
+    except InvalidText as exc:
+        assert exc.code is ErrorCode.BAD_REQUEST
     except ChatError as exc:
         assert exc.code is ErrorCode.BAD_FRAME
     else:

@@ -21,6 +21,7 @@ def test_defaults_with_an_empty_environment() -> None:
     assert s.behind_proxy is False
     assert s.max_frame_bytes == 2 * 1024 * 1024
     assert s.hello_timeout_s == 10.0
+    assert (s.send_queue, s.send_queue_bytes) == (1000, 8 * 1024 * 1024)
 
 
 def test_reads_chat_environment_variables() -> None:
@@ -130,6 +131,10 @@ def test_other_variables_are_ignored() -> None:
         ("CHAT_SQLITE_SYNCHRONOUS", "OFF"),
         ("CHAT_MAX_FRAME_BYTES", "100"),
         ("CHAT_MAX_FRAME_BYTES", "2MiB"),
+        ("CHAT_SEND_QUEUE", "0"),
+        ("CHAT_SEND_QUEUE_BYTES", "0"),
+        ("CHAT_SEND_QUEUE_BYTES", "8MiB"),
+        ("CHAT_SECRET", "undecodable \udcff"),
     ],
 )
 def test_invalid_values_raise_value_error_naming_the_variable(variable: str, raw: str) -> None:

@@ -1,11 +1,12 @@
 """The in-process bus: publishing is delivering, synchronously, to this process's hub.
 
-The hub already knows which channels have local listeners, so subscriptions are no-ops.
+The hub already knows which channels have local listeners: subscriptions are only noted,
+to answer `listening`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chat_server.backends.base import Event, Handler
 
@@ -15,6 +16,7 @@ class LocalBus:
 
     def __init__(self) -> None:
         self._handler: Handler | None = None
+        self._channels: set[str] = set()
 
     def set_handler(self, handler: Handler) -> None:
         self._handler = handler
@@ -22,8 +24,14 @@ class LocalBus:
     def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
         return None  # never disconnected
 
+    def set_lost_handler(self, callback: Callable[[], None]) -> None:
+        return None
+
     def ready(self) -> bool:
         return True
+
+    async def listening(self, channels: Iterable[str]) -> set[str]:
+        return {c for c in channels if c in self._channels}
 
     def deliver(self, channel: str, event: Event) -> None:
         """Publish without yielding to the loop (the store relies on this for ordering)."""
@@ -34,10 +42,10 @@ class LocalBus:
         self.deliver(channel, event)
 
     async def subscribe(self, channel: str) -> None:
-        return None
+        self._channels.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        return None
+        self._channels.discard(channel)
 
     async def start(self) -> None:
         return None

@@ -9,21 +9,29 @@ the writer thread. Reads always run in a reader thread. A write's
 `after_commit` callback runs on the event loop right after its transaction commits and
 before any awaiting task resumes, in submission order: this is what lets the store publish
 messages in `seq` order, and never before they are durable.
+
+A write that does not commit, for any reason and with any exception, has its `Change`
+undone on the event loop at once (newest first), before any awaiting task resumes and
+whether or not anyone still waits for it: the store changes memory before the commit, and
+this puts it back. A later write that shares a key with a failed one was built on it, so it
+fails with it (`WriteSkipped`) instead of committing on top of what is not on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -61,11 +69,36 @@ CREATE TABLE IF NOT EXISTS ratings (
 """
 
 
+class WriteFailed(Exception):
+    """A write did not commit (the cause, when there is one, is chained)."""
+
+
+class WriteSkipped(WriteFailed):
+    """Not attempted: an earlier write it was built on (a shared key) failed."""
+
+
+class WriteRefused(WriteFailed):
+    """The database takes no writes: a commit failed earlier, or it is stopping."""
+
+
+class Change(Protocol):
+    """What a write changed in memory before its commit, and how to take it back."""
+
+    @property
+    def keys(self) -> Collection[str]:
+        """What it touched: a later write touching any of these builds on it."""
+
+    def undo(self) -> None:
+        """Put memory back exactly as it was before the change."""
+
+
 @dataclass(slots=True)
 class _Write:
     op: Op
     future: asyncio.Future[Any]
     after_commit: Callable[[], None] | None
+    change: Change | None
+    keys: frozenset[str]
 
 
 CHECKPOINT_S = 1.0
@@ -88,7 +121,9 @@ class Database:
         self._pending: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.failed: BaseException | None = None
+        """Why writes are refused: a commit failed (memory was stepped back to the disk)."""
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -111,8 +146,10 @@ class Database:
 
     async def stop(self) -> None:
         if self._task is not None:
-            if self.failed is None:
-                await self.submit(lambda conn: None)  # every write queued before it is done
+            last = self.submit(lambda conn: None)  # every write queued before it is done
+            self._closing = True
+            with contextlib.suppress(Exception):  # failed: it says so itself (`failed`)
+                await last
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -135,13 +172,22 @@ class Database:
         conn = self._rconn
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, op, conn)
 
-    def submit(self, op: Op, after_commit: Callable[[], None] | None = None) -> asyncio.Future[Any]:
-        """Queue a write; the future resolves once its transaction has committed."""
+    def submit(
+        self, op: Op, after_commit: Callable[[], None] | None = None, change: Change | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue a write; the future resolves once its transaction has committed. From here
+        on `change` belongs to the database: undone exactly once if the write does not
+        commit (at once when the write is refused). Cancelling the future does not stop the
+        write; keys are read now."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.failed is not None:
-            future.set_exception(self.failed)
+        write = _Write(
+            op, future, after_commit, change, frozenset(change.keys) if change else _NO_KEYS
+        )
+        if self.failed is not None or self._closing:
+            reason = "the database failed earlier" if self.failed else "the database is stopping"
+            self._fail([write], WriteRefused(reason))
             return future
-        self._pending.append(_Write(op, future, after_commit))
+        self._pending.append(write)
         self._wakeup.set()
         return future
 
@@ -150,35 +196,100 @@ class Database:
         return result
 
     async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
-                continue
-            try:
-                ops = [w.op for w in batch]
-                if self.inline:
-                    results = self._run_batch(ops)
-                else:
-                    results = await loop.run_in_executor(self._writer_pool, self._run_batch, ops)
-            except Exception as exc:  # the commit itself failed: nothing in it is durable
-                self.failed = exc
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(exc)
-                continue
-            for w, result in zip(batch, results, strict=True):
-                if not isinstance(result, BaseException) and w.after_commit is not None:
-                    w.after_commit()
-            for w, result in zip(batch, results, strict=True):
-                if w.future.done():
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                batch, self._pending = self._pending, []
+                if not batch:
                     continue
-                if isinstance(result, BaseException):
-                    w.future.set_exception(result)
-                else:
-                    w.future.set_result(result)
+                try:
+                    await self._commit(batch)
+                except Exception as exc:  # a bug past the commit: what is on disk is unknown
+                    log.exception("settling a batch of writes failed")
+                    self.failed = self.failed or exc
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(WriteFailed("the write's outcome is unknown"))
+        finally:  # stopped (or a bug): nothing queued will run, and nobody waits in vain
+            pending, self._pending = self._pending, []
+            self._fail(pending, WriteRefused("the database is stopped"))
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        """Run one batch and settle each of its writes: undo, publish, answer."""
+        try:
+            if self.inline:
+                results = self._run_batch(batch)
+            else:
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._writer_pool, self._run_batch, batch)
+        except BaseException as exc:  # the commit itself failed: nothing in it is durable
+            self.failed = exc
+            # what was queued since (commits in the writer thread) is newer: undone first
+            queued, self._pending = self._pending, []
+            self._fail(queued, WriteRefused("an earlier commit failed"))
+            self._fail(batch, _failure(exc))
+            if not isinstance(exc, Exception):
+                raise  # cancelled (stopping) or the process is exiting
+            return
+        failed = [
+            (w, r) for w, r in zip(batch, results, strict=True) if isinstance(r, BaseException)
+        ]
+        if failed:
+            failed += self._skip_dependents({key for w, _ in failed for key in w.keys})
+            for w, _ in reversed(failed):  # newest first: each undo finds what it changed
+                self._undo(w)
+        for w, result in zip(batch, results, strict=True):
+            if not isinstance(result, BaseException) and w.after_commit is not None:
+                self._after_commit(w.after_commit)
+        for w, result in zip(batch, results, strict=True):
+            if not isinstance(result, BaseException) and not w.future.done():
+                w.future.set_result(result)
+        for w, error in failed:
+            if not w.future.done():
+                w.future.set_exception(_failure(error))
+
+    def _skip_dependents(self, failed_keys: set[str]) -> list[tuple[_Write, BaseException]]:
+        """Writes queued while the batch ran (commits in the writer thread) that build on a
+        failed one leave the queue failed, in order (a skipped write's keys spread it)."""
+        skipped: list[tuple[_Write, BaseException]] = []
+        kept: list[_Write] = []
+        keys = failed_keys
+        for w in self._pending:
+            if keys.isdisjoint(w.keys):
+                kept.append(w)
+            else:
+                keys |= w.keys
+                skipped.append((w, WriteSkipped("an earlier write it builds on failed")))
+        self._pending = kept
+        return skipped
+
+    def _fail(self, writes: list[_Write], error: BaseException) -> None:
+        """None of `writes` committed: undo them newest first, then tell their waiters."""
+        for w in reversed(writes):
+            self._undo(w)
+        for w in writes:
+            if not w.future.done():
+                w.future.set_exception(error)
+
+    def _undo(self, write: _Write) -> None:
+        if write.change is None:
+            return
+        change, write.change = write.change, None  # exactly once
+        try:
+            change.undo()
+        except Exception as exc:  # memory is now unknown: stop taking writes
+            log.exception("stepping memory back after a failed write failed")
+            self.failed = self.failed or exc
+
+    @staticmethod
+    def _after_commit(callback: Callable[[], None]) -> None:
+        """The write is durable whatever happens here: a failing callback (a subscriber that
+        raises) is logged, and neither stops the writer nor fails the write."""
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed (the write is committed)")
 
     async def _checkpoint_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -193,19 +304,29 @@ class Database:
                         self._writer_pool, self._cconn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
                     )
 
-    def _run_batch(self, ops: list[Op]) -> list[Any]:
+    def _run_batch(self, batch: list[_Write]) -> list[Any]:
+        """Each write in a savepoint: one that raises (anything but the process exiting) is
+        rolled back alone, and the later ones built on it (a shared key) are not run."""
         conn = self._wconn
         assert conn is not None
         results: list[Any] = []
+        failed_keys: set[str] = set()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
+            for w in batch:
+                if not failed_keys.isdisjoint(w.keys):
+                    failed_keys |= w.keys
+                    results.append(WriteSkipped("an earlier write it builds on failed"))
+                    continue
                 conn.execute("SAVEPOINT op")
                 try:
-                    results.append(op(conn))
-                except Exception as exc:
+                    results.append(w.op(conn))
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:
                     conn.execute("ROLLBACK TO op")
                     results.append(exc)
+                    failed_keys |= w.keys
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")
             self._commits += 1
@@ -214,3 +335,17 @@ class Database:
                 conn.execute("ROLLBACK")
             raise
         return results
+
+
+_NO_KEYS: frozenset[str] = frozenset()
+
+
+def _failure(error: BaseException) -> Exception:
+    """What a waiter is told: the error itself, or a `WriteFailed` for one that is not an
+    `Exception` (a `CancelledError` raised by a write must not look like the waiter's own
+    cancellation)."""
+    if isinstance(error, Exception):
+        return error
+    failure = WriteFailed(f"the write failed: {error!r}")
+    failure.__cause__ = error
+    return failure

@@ -3,8 +3,10 @@
 This process is the only writer, so each check-and-change runs on the event loop without
 an `await` in between (that is what makes `claim` and capacity atomic), then the change is
 committed (group commit, see `sqlite.py`) and only then published and acknowledged.
-If a commit fails the store stops accepting writes (`unavailable`, `/readyz` fails):
-memory would otherwise be ahead of disk.
+Memory changes before the commit, as `Edits` the database undoes if the write does not
+commit, for any reason: memory is never ahead of disk. A write that fails is stepped back
+and the store goes on; if a commit itself fails, the store stops accepting writes
+(`unavailable`, `/readyz` fails), since what that commit left on disk is not known for sure.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 
 from chat_server.backends.base import AgentLoad, Appended, Changed, PresenceKind
 from chat_server.backends.embedded.bus import LocalBus
-from chat_server.backends.embedded.sqlite import Database
+from chat_server.backends.embedded.edits import Edits
+from chat_server.backends.embedded.sqlite import Database, WriteFailed
 from chat_server.backends.records import (
     agent_from_row,
     agent_row,
@@ -57,7 +59,10 @@ from chat_server.core.model import (
 MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid"
 AGENT_COLUMNS = "id, email, name, role, max_chats, topics, password_hash, status"
 VISITOR_COLUMNS = "id, site, created, name, email, page_url, page_title"
-CmidKey = tuple[str, str | None, str]
+CmidKey = tuple[str | None, str]
+"""A message's sender id and cmid, within its conversation."""
+Stored = tuple[Message, asyncio.Future[Any]]
+"""A message with a cmid, and the commit that stores it (done once committed)."""
 
 
 class EmbeddedStore:
@@ -69,9 +74,10 @@ class EmbeddedStore:
         self.clock = clock
         self._open: dict[str, Conversation] = {}
         self._by_visitor: dict[str, str] = {}
-        self._active: dict[str, set[str]] = defaultdict(set)
+        self._active: dict[str, set[str]] = {}
         self._last_assigned: dict[str, int] = {}
-        self._cmids: dict[CmidKey, tuple[Message, asyncio.Future[Any]]] = {}
+        self._cmids: dict[str, dict[CmidKey, Stored]] = {}
+        """Per open conversation: a resent cmid is answered with its message's seq."""
         self._conns: dict[PresenceKind, dict[str, set[str]]] = {"agent": {}, "visitor": {}}
         self._gone: dict[PresenceKind, dict[str, int]] = {"agent": {}, "visitor": {}}
         self._cobrowse: dict[str, CobrowseSession] = {}
@@ -93,7 +99,7 @@ class EmbeddedStore:
             self._resolved = {k: (v[0], tuple(v[1]), v[2]) for k, v in snapshot["resolved"].items()}
         now = self.clock.now_ms()
         for conv in open_convs:
-            self._remember(conv)
+            self._remember(conv, Edits())
             self._gone["visitor"][conv.visitor_id] = now
             if conv.agent is not None:
                 self._gone["agent"][conv.agent.id] = now
@@ -102,7 +108,7 @@ class EmbeddedStore:
             done.set_result(None)
             m = message_from_row(row)
             assert m.cmid is not None
-            self._cmids[(m.cid, m.sender.id, m.cmid)] = (m, done)
+            self._cmids.setdefault(m.cid, {})[(m.sender.id, m.cmid)] = (m, done)
 
     async def stop(self) -> None:
         if self.db.failed is None:
@@ -163,15 +169,12 @@ class EmbeddedStore:
         return site_from_json(row[0], row[1]) if row else None
 
     async def add_agent(self, agent: Agent) -> None:
-        try:
-            await self._write(
-                lambda c: c.execute(
-                    f"INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    agent_row(agent),
-                )
-            )
-        except sqlite3.IntegrityError:
-            raise conflict(f"an agent with email {agent.email} exists") from None
+        def op(c: sqlite3.Connection) -> bool:
+            sql = f"INSERT OR IGNORE INTO agents ({AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            return c.execute(sql, agent_row(agent)).rowcount == 1
+
+        if not await self._write(op):
+            raise conflict(f"an agent with email {agent.email} exists")
 
     async def agent(self, agent_id: str) -> Agent | None:
         return await self._one_agent("id", agent_id)
@@ -331,7 +334,6 @@ class EmbeddedStore:
             conv.id, 1, conv.created, first.kind, first.sender, first.text, first.cmid
         )
         conv = flow.after_message(conv, message)
-        self._remember(conv)
         data = json.dumps(conversation_to_dict(conv))
 
         def op(c: sqlite3.Connection) -> None:
@@ -342,7 +344,7 @@ class EmbeddedStore:
             )
             _insert_messages(c, [message])
 
-        await self._store(op, conv, None, [message], origin)
+        await self._store(op, conv, [message], origin)
         return message
 
     async def append(
@@ -356,10 +358,10 @@ class EmbeddedStore:
     ) -> Appended:
         conv = await self._require_open(cid, draft.sender if guarded else None)
         if draft.cmid is not None:
-            seen = self._cmids.get((cid, draft.sender.id, draft.cmid))
+            seen = self._cmids.get(cid, {}).get((draft.sender.id, draft.cmid))
             if seen is not None:
                 message, stored = seen
-                await self._await_durable(asyncio.shield(stored))
+                await self._await_durable(stored)
                 return Appended(message, created=False)
         message = Message(
             cid,
@@ -371,7 +373,6 @@ class EmbeddedStore:
             draft.cmid,
         )
         updated = flow.after_message(conv, message)
-        self._remember(updated)
         data = (
             json.dumps(conversation_to_dict(updated)) if flow.row_changed(conv, updated) else None
         )
@@ -383,7 +384,7 @@ class EmbeddedStore:
             if audit is not None:
                 _insert_audit(c, audit)
 
-        await self._store(op, updated, conv, [message], origin)
+        await self._store(op, updated, [message], origin)
         return Appended(message, created=True, timing=conv.timing)
 
     async def assign(
@@ -395,8 +396,7 @@ class EmbeddedStore:
         ):
             raise conflict(f"{agent.name} has no free capacity")
         transition = flow.assign(conv, AgentRef(agent.id, agent.name), now, reassign=reassign)
-        self._last_assigned[agent.id] = now
-        return await self._apply(conv, transition)
+        return await self._apply(conv, transition, assigned=(agent.id, now))
 
     async def requeue(
         self,
@@ -422,28 +422,19 @@ class EmbeddedStore:
         return await self._apply(conv, transition)
 
     async def rate(self, rating: Rating) -> None:
-        def op(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO ratings (cid, ts, csat, nps, ces, comment, agent_id, topic) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rating.cid,
-                    rating.ts,
-                    rating.csat,
-                    rating.nps,
-                    rating.ces,
-                    rating.comment,
-                    rating.agent_id,
-                    rating.topic,
-                ),
-            )
+        r = rating
+        row = (r.cid, r.ts, r.csat, r.nps, r.ces, r.comment, r.agent_id, r.topic)
 
-        try:
-            await self._write(op)
-        except sqlite3.IntegrityError:
-            raise ChatError(
-                ErrorCode.ALREADY_RATED, "this conversation was already rated"
-            ) from None
+        def op(c: sqlite3.Connection) -> bool:
+            inserted = c.execute(
+                "INSERT OR IGNORE INTO ratings (cid, ts, csat, nps, ces, comment, agent_id, "
+                "topic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return inserted.rowcount == 1  # 0: the conversation was rated before
+
+        if not await self._write(op):
+            raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")
 
     async def rating(self, cid: str) -> Rating | None:
         row = await self.db.read(
@@ -536,34 +527,52 @@ class EmbeddedStore:
     # internals --------------------------------------------------------------------------
 
     async def _require_open(self, cid: str, author: Sender | None = None) -> Conversation:
-        """The open conversation (`not_found`, then `require_author` when given, `closed`)."""
+        """The open conversation (`not_found`, then `require_author` when given, `closed`).
+
+        Memory holds every open conversation, ahead of the disk: one that is not there is
+        closed (perhaps not yet on disk) or unknown, and the disk only tells which. A write
+        is never decided on the disk's copy, which a pending close has not reached yet."""
         conv = self._open.get(cid)
         if conv is None:
-            conv = await self.conversation(cid)
+            stored = await self.conversation(cid)
+            conv = self._open.get(cid)  # a close that failed meanwhile reopened it
             if conv is None:
-                raise flow.unknown_conversation()
+                if stored is None:
+                    raise flow.unknown_conversation()
+                if author is not None:
+                    flow.require_author(stored, author)
+                raise flow.closed_conversation()
         if author is not None:
             flow.require_author(conv, author)
         flow.ensure_open(conv)
         return conv
 
-    def _remember(self, conv: Conversation) -> None:
-        """Keep the in-memory indexes (open, by visitor, active per agent) in step."""
-        old = self._open.get(conv.id)
-        if old is not None and old.agent is not None:
-            self._active[old.agent.id].discard(conv.id)
+    def _remember(self, conv: Conversation, edits: Edits) -> None:
+        """Keep the in-memory indexes (open, by visitor, active per agent, cmids) in step,
+        as `edits`. Keys: the conversation, its visitor (one open conversation each) and
+        each agent whose active set or last assignment changes (capacity, routing)."""
+        cid, visitor = conv.id, f"v:{conv.visitor_id}"
+        old = self._open.get(cid)
+        holder = conv.agent.id if conv.state is State.ACTIVE and conv.agent else None
+        if old is not None and old.agent is not None and old.agent.id != holder:
+            edits.discard(f"a:{old.agent.id}", self._active, old.agent.id, cid)
+        if holder is not None:
+            edits.add(f"a:{holder}", self._active, holder, cid)
         if conv.state is State.CLOSED:
-            self._open.pop(conv.id, None)
-            self._by_visitor.pop(conv.visitor_id, None)
-            for key in [k for k in self._cmids if k[0] == conv.id]:
-                del self._cmids[key]
+            edits.pop(cid, self._open, cid)
+            edits.pop(cid, self._cmids, cid)
+            edits.pop(visitor, self._by_visitor, conv.visitor_id)
             return
-        self._open[conv.id] = conv
-        self._by_visitor[conv.visitor_id] = conv.id
-        if conv.state is State.ACTIVE and conv.agent is not None:
-            self._active[conv.agent.id].add(conv.id)
+        edits.put(cid, self._open, cid, conv)
+        edits.put(visitor, self._by_visitor, conv.visitor_id, cid)
 
-    async def _apply(self, before: Conversation, transition: flow.Transition) -> Changed:
+    async def _apply(
+        self,
+        before: Conversation,
+        transition: flow.Transition,
+        *,
+        assigned: tuple[str, int] | None = None,
+    ) -> Changed:
         conv = transition.conversation
         messages: list[Message] = []
         ts = self.clock.now_ms()
@@ -571,7 +580,6 @@ class EmbeddedStore:
             m = Message(conv.id, conv.last_seq + 1, ts, draft.kind, draft.sender, draft.text)
             conv = flow.after_message(conv, m)
             messages.append(m)
-        self._remember(conv)
         data = json.dumps(conversation_to_dict(conv))
         agent_id = conv.agent.id if conv.agent else (before.agent.id if before.agent else None)
 
@@ -582,47 +590,43 @@ class EmbeddedStore:
             )
             _insert_messages(c, messages)
 
-        await self._store(op, conv, before, messages, None)
+        await self._store(op, conv, messages, None, assigned=assigned)
         return Changed(conv, tuple(messages), before)
 
     async def _store(
         self,
         op: Any,
         conv: Conversation,
-        before: Conversation | None,
         messages: list[Message],
         origin: str | None,
+        *,
+        assigned: tuple[str, int] | None = None,
     ) -> None:
-        """Commit `op` (which writes `conv` and its new `messages`), publish the messages
-        right after the commit, and step memory back to `before` if it fails. Meanwhile a
-        resent `cmid` waits for this same commit."""
-        future = self._submit(op, lambda: self._publish(conv, messages, origin))
-        for m in messages:
-            if m.cmid is not None:
-                self._cmids[(m.cid, m.sender.id, m.cmid)] = (m, future)
+        """Show `conv` (and its new `messages`' cmids) in memory, commit `op` (which writes
+        them), and publish the messages right after the commit. If the write does not
+        commit, the database steps memory back, with or without anyone waiting here.
+        Meanwhile a resent `cmid` waits for this same commit."""
+        if self.db.failed is not None:
+            raise unavailable()
+        edits = Edits()
         try:
-            await self._await_durable(future)
-        except ChatError:
-            self._forget_failed(conv, before)
+            self._remember(conv, edits)
+            if assigned is not None:
+                agent_id, now = assigned
+                edits.put(f"a:{agent_id}", self._last_assigned, agent_id, now)
+            future = self.db.submit(op, lambda: self._publish(conv, messages, origin), edits)
+        except BaseException:
+            edits.undo()  # never queued: nothing of it stays
             raise
-
-    def _forget_failed(self, attempted: Conversation, before: Conversation | None) -> None:
-        """A write did not commit: step memory back if nothing came after it; otherwise
-        memory and disk can no longer agree, and the store stops taking writes."""
-        current = self._open.get(attempted.id)
-        if current is not attempted and not (current is None and not attempted.is_open):
-            self.db.failed = self.db.failed or RuntimeError("a write failed after later ones")
-            return
-        kept = before.last_seq if before is not None else 0
-        for key in [
-            k for k, (m, _) in self._cmids.items() if k[0] == attempted.id and m.seq > kept
-        ]:
-            del self._cmids[key]
-        if before is None:
-            self._open.pop(attempted.id, None)
-            self._by_visitor.pop(attempted.visitor_id, None)
-        else:
-            self._remember(before)
+        # from here `edits` is the database's to undo; the cmids join them (nothing has run)
+        if conv.is_open:
+            for m in messages:
+                if m.cmid is not None:
+                    cmids = self._cmids.get(conv.id)
+                    if cmids is None:
+                        edits.put(conv.id, self._cmids, conv.id, cmids := {})
+                    edits.put(conv.id, cmids, (m.sender.id, m.cmid), (m, future))
+        await self._await_durable(future)
 
     def _publish(self, conv: Conversation, messages: list[Message], origin: str | None) -> None:
         for m in messages:
@@ -635,18 +639,20 @@ class EmbeddedStore:
                     {"frame": views.msg_event(m, for_visitor=True), "skip": origin},
                 )
 
-    def _submit(self, op: Any, after_commit: Any = None) -> asyncio.Future[Any]:
-        return self.db.submit(op, after_commit)
-
     async def _write(self, op: Any) -> Any:
+        """A write that changes nothing in memory (sites, agents, credentials, audit...)."""
         if self.db.failed is not None:
             raise unavailable()
-        return await self.db.write(op)
+        return await self._await_durable(self.db.submit(op))
 
-    async def _await_durable(self, future: Any) -> None:
+    @staticmethod
+    async def _await_durable(future: asyncio.Future[Any]) -> Any:
+        """The write's result once committed. Cancelling the waiter does not cancel the
+        write (a resent cmid may be waiting for it too). Storage failures are `unavailable`;
+        any other exception is a bug, raised as it is."""
         try:
-            await future
-        except (sqlite3.Error, OSError):
+            return await asyncio.shield(future)
+        except (sqlite3.Error, OSError, WriteFailed):
             raise unavailable() from None
 
 

@@ -30,6 +30,10 @@ end
 
 local seq = tonumber(live[1] or '0') + 1
 local s = tostring(seq)
+-- A script's writes before an error stay, so the one write that can refuse (XADD, when the
+-- id is not above the stream's last) goes first; Redis refuses a script for lack of memory
+-- only at its first write. Either way a failed append leaves nothing, and no seq is used up.
+redis.call('XADD', KEYS[3], s .. '-0', 'm', ARGV[7] .. s .. ARGV[8])
 redis.call('HSET', KEYS[1], 'seq', s)
 if ARGV[6] == 'text' then
   if role == 'agent' then
@@ -39,7 +43,6 @@ if ARGV[6] == 'text' then
     redis.call('HSET', KEYS[1], 'turn', ARGV[5])
   end
 end
-redis.call('XADD', KEYS[3], s .. '-0', 'm', ARGV[7] .. s .. ARGV[8])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
 local packed = cmsgpack.pack(seq)
 redis.call('PUBLISH', ARGV[9], ARGV[10] .. packed .. ARGV[11])

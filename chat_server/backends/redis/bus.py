@@ -2,10 +2,12 @@
 
 Channels are subscribed and unsubscribed as local interest comes and goes, one channel per
 command, in the order the hub asks (one connection keeps that order). When the connection
-to Redis drops, the listener reconnects with backoff, subscribes again to every channel,
-and tells the hub, which catches its sessions up from the store (pub/sub is at-most-once;
-the store's streams are the history). Both directions use the lean `Wire`: a message's
-delivery is one hiredis parse and one handler call.
+to Redis drops, the bus tells the hub at once (its sessions hold live messages from then
+on), reconnects promptly (backoff from 0.05 s to at most 0.5 s), subscribes again to every
+channel and, once every subscription is confirmed, tells the hub, which catches its
+sessions up from the store (pub/sub is at-most-once; the store's streams are the history).
+Both directions use the lean `Wire`: a message's delivery is one hiredis parse and one
+handler call.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -27,6 +29,11 @@ from chat_server.core.errors import unavailable
 log = logging.getLogger(__name__)
 PING_S = 5.0
 """How often an idle subscriber checks that Redis still answers."""
+RETRY_MIN_S = 0.05
+RETRY_MAX_S = 0.5
+"""Reconnection backoff: a refused connection costs nothing, and every moment without
+pub/sub is a moment this node's sockets are deaf, so a Redis that comes back is heard
+again within half a second."""
 Failure = (ConnectionError, ReplyError, OSError, TimeoutError)
 
 
@@ -41,9 +48,15 @@ class RedisBus:
         self._subscriber: Wire | None = None
         self._handler: Handler | None = None
         self._on_reconnect: Callable[[], None] | None = None
+        self._on_lost: Callable[[], None] | None = None
         self._channels: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        """The subscriber may be sent commands (set before the resubscription is confirmed,
+        so that channels joined meanwhile are sent after it, in order)."""
+        self._hearing = False
+        """Connected and every channel's subscription confirmed."""
+        self._lost_at: float | None = None
 
     def set_handler(self, handler: Handler) -> None:
         self._handler = handler
@@ -51,12 +64,17 @@ class RedisBus:
     def set_reconnect_handler(self, callback: Callable[[], None]) -> None:
         self._on_reconnect = callback
 
+    def set_lost_handler(self, callback: Callable[[], None]) -> None:
+        self._on_lost = callback
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), 5)
 
     async def stop(self) -> None:
+        self._hearing = False  # closing is not losing: sessions are ending anyway
+        self._on_lost = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -66,7 +84,7 @@ class RedisBus:
         self._publisher.close()
 
     def ready(self) -> bool:
-        return self.connected.is_set()
+        return self._hearing
 
     async def publish(self, channel: str, event: Event) -> None:
         payload = msgpack.packb(event, use_bin_type=True)
@@ -74,6 +92,21 @@ class RedisBus:
             await self._publisher.execute("PUBLISH", self.keys.channel(channel), payload)
         except Failure:
             raise unavailable() from None
+
+    async def listening(self, channels: Iterable[str]) -> set[str]:
+        """`PUBSUB NUMSUB`: subscriptions live on each node's connection, so a channel with
+        none is one no node would hear now (Redis restarted and not resubscribed yet, or
+        the pub/sub connection of every node holding it is cut)."""
+        names = list(channels)
+        if not names:
+            return set()
+        try:
+            reply = await self._publisher.execute(
+                "PUBSUB", "NUMSUB", *(self.keys.channel(n) for n in names)
+            )
+        except Failure:
+            raise unavailable() from None
+        return {name for name, count in zip(names, reply[1::2], strict=True) if int(count) > 0}
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -85,34 +118,41 @@ class RedisBus:
 
     async def _tell(self, command: str, channel: str) -> None:
         """Sent at once, in call order; while disconnected, the reconnect subscribes to
-        whatever `_channels` holds then."""
+        whatever `_channels` holds then. A subscription that fails makes the bus deaf
+        before this returns (so nobody takes it for in place), and one that Redis refuses
+        starts the connection again (the reconnect subscribes to everything)."""
         subscriber = self._subscriber
-        if subscriber is not None and self.connected.is_set():
-            with contextlib.suppress(*Failure):
-                await subscriber.execute(command, self.keys.channel(channel))
+        if subscriber is None or not self.connected.is_set():
+            return
+        try:
+            reply = await subscriber.send(command, self.keys.channel(channel))
+        except Failure as exc:
+            self._lose(subscriber, exc)
+            return
+        if isinstance(reply, Exception):
+            log.warning("Redis refused %s %s: %s; reconnecting pub/sub", command, channel, reply)
+            self._lose(subscriber, reply)
 
     async def _listen(self) -> None:
-        delay = 0.1
-        first = True
+        delay = RETRY_MIN_S
         while True:
+            subscriber: Wire | None = None
             try:
-                await self._connect()
-                delay = 0.1
-                if not first and self._on_reconnect is not None:
-                    self._on_reconnect()
-                first = False
-                await self._watch()
+                subscriber = await self._connect()
+                delay = RETRY_MIN_S
+                self._heard(subscriber)
+                await self._watch(subscriber)
             except asyncio.CancelledError:
                 raise
-            except Failure as exc:
-                if self.connected.is_set():
-                    log.warning("lost Redis pub/sub: %s; reconnecting", exc)
-                self.connected.clear()
-                first = False
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                if not isinstance(exc, Failure):
+                    log.exception("Redis pub/sub listener failed")
+                self._lose(subscriber or self._subscriber, exc)
+                await asyncio.sleep(delay * (0.5 + 0.5 * random.random()))
+                delay = min(delay * 2, RETRY_MAX_S)
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> Wire:
+        """A fresh connection subscribed to every channel, each subscription confirmed."""
         if self._subscriber is not None:
             self._subscriber.close()
         subscriber = self._subscriber = Wire(self.url, push=self._on_push)
@@ -125,16 +165,62 @@ class RedisBus:
         for reply in await asyncio.gather(*confirmations):
             if isinstance(reply, Exception):
                 raise ReplyError(str(reply))
+        if subscriber.lost is None or subscriber.lost.done():
+            raise ConnectionError("Redis pub/sub connection closed while subscribing")
+        # a drop is told to the hub at once, not when the listener next wakes
+        subscriber.lost.add_done_callback(
+            lambda _: self._lose(subscriber, ConnectionError("Redis pub/sub connection closed"))
+        )
+        return subscriber
 
-    async def _watch(self) -> None:
+    def _heard(self, subscriber: Wire) -> None:
+        """Every subscription is in place: the hub catches its sessions up."""
+        if subscriber is not self._subscriber:
+            return
+        self._hearing = True
+        loop = asyncio.get_running_loop()
+        if self._lost_at is not None:
+            log.warning(
+                "pub/sub back after %.2f s, resubscribed %d channels",
+                loop.time() - self._lost_at,
+                len(self._channels),
+            )
+        self._lost_at = None
+        if self._on_reconnect is not None:
+            try:
+                self._on_reconnect()
+            except Exception:  # the listener must outlive a failing handler
+                log.exception("pub/sub reconnect handler failed")
+
+    def _lose(self, subscriber: Wire | None, exc: BaseException) -> None:
+        """This connection no longer hears (idempotent; a stale connection is ignored)."""
+        if subscriber is not None and subscriber is not self._subscriber:
+            return
+        self.connected.clear()
+        if subscriber is not None:
+            subscriber.close()
+        if self._lost_at is None:
+            self._lost_at = asyncio.get_running_loop().time()
+        if not self._hearing:
+            return
+        self._hearing = False
+        log.warning("lost Redis pub/sub: %s; reconnecting", exc)
+        if self._on_lost is not None:
+            try:
+                self._on_lost()
+            except Exception:
+                log.exception("pub/sub lost handler failed")
+
+    async def _watch(self, subscriber: Wire) -> None:
         """Return (raising) when the subscriber's connection ends; ping it while idle."""
-        subscriber = self._subscriber
-        assert subscriber is not None and subscriber.lost is not None
+        assert subscriber.lost is not None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(subscriber.lost), PING_S)
                 raise ConnectionError("Redis pub/sub connection closed")
-            await subscriber.execute("PING")
+            reply = await subscriber.send("PING")
+            if isinstance(reply, Exception):
+                raise ReplyError(str(reply))
 
     def _on_push(self, reply: list[Any]) -> None:
         _, raw_channel, data = reply

@@ -6,6 +6,12 @@ as the embedded store (`core.conversation`), then MULTI/EXEC the new state, the 
 (a stream whose ids are the seqs) and their PUBLISH. A concurrent write makes EXEC fail
 and the decision is taken again on fresh state: that is what makes seq allocation, claim,
 capacity and rate-once atomic across nodes, and publish order equal seq order.
+
+A failed write leaves nothing of itself: rows are built before anything is sent, a
+transaction that fails before EXEC is discarded whole, and an append is one script. When
+the reply of a write that did run is lost, a retry finds that write and answers as if the
+reply had come: by the message's cmid (append), by the conversation (transitions, start),
+by the agent's id (add_agent).
 """
 
 from __future__ import annotations
@@ -178,13 +184,29 @@ class RedisStore:
         return site_from_json(site_id, raw) if raw else None
 
     async def add_agent(self, agent: Agent) -> None:
-        async with redis_errors():
-            if not await self.redis.hsetnx(self.keys.agent_email(), agent.email, agent.id):
-                raise conflict(f"an agent with email {agent.email} exists")
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(self.keys.agent(agent.id), _json(agent_row(agent)))
-                pipe.sadd(self.keys.agents(), agent.id)
-                await pipe.execute()
+        """The email, the agent and the list of agents in one transaction: an email is never
+        taken by an agent that was not stored."""
+        emails, row = self.keys.agent_email(), _json(agent_row(agent))
+        attempted = False
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(emails)
+                    holder = await pipe.hget(emails, agent.email)
+                    if holder is not None:
+                        if attempted and decoded(holder) == agent.id:
+                            return  # our EXEC ran; its reply was lost
+                        raise conflict(f"an agent with email {agent.email} exists")
+                    pipe.multi()
+                    pipe.hset(emails, agent.email, agent.id)
+                    pipe.set(self.keys.agent(agent.id), row)
+                    pipe.sadd(self.keys.agents(), agent.id)
+                    attempted = True
+                    await self._execute(pipe)
+                    return
+                except WatchError:
+                    continue
+        raise unavailable("too much contention, retry")
 
     async def agent(self, agent_id: str) -> Agent | None:
         async with redis_errors():
@@ -216,10 +238,11 @@ class RedisStore:
                     row[7] = status.value
                     pipe.multi()
                     pipe.set(key, _json(row))
-                    await pipe.execute()
+                    await self._execute(pipe)
                     return
                 except WatchError:
                     continue
+        raise unavailable("too much contention, retry")
 
     async def add_credential(
         self, secret_hash: str, agent_id: str, kind: str, expires: int | None
@@ -408,16 +431,21 @@ class RedisStore:
         )
         conv = flow.after_message(conv, message)
         open_key = self.keys.visitor_open(conv.visitor_id)
+        attempted = False
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             for _ in range(RETRIES):
                 try:
                     await pipe.watch(open_key)
-                    if await pipe.exists(open_key):
+                    holder = await pipe.get(open_key)
+                    if holder is not None:
+                        if attempted and decoded(holder) == conv.id:
+                            return message  # our EXEC ran; its reply was lost
                         raise conflict("you already have an open conversation")
                     pipe.multi()
                     pipe.set(open_key, conv.id)
                     self._write(pipe, None, conv, [message], origin)
-                    await pipe.execute()
+                    attempted = True
+                    await self._execute(pipe)
                     return message
                 except WatchError:
                     continue
@@ -530,9 +558,13 @@ class RedisStore:
                 rating.topic,
             ]
         )
+        key = self.keys.rating(rating.cid)
         async with redis_errors():
-            if not await self.redis.set(self.keys.rating(rating.cid), value, nx=True):
-                raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")
+            if await self.redis.set(key, value, nx=True):
+                return
+            if await self.redis.get(key) == value:
+                return  # our SET ran, its reply was lost, and redis-py sent it again
+        raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")
 
     async def rating(self, cid: str) -> Rating | None:
         async with redis_errors():
@@ -622,10 +654,8 @@ class RedisStore:
         keys = [self.keys.cobrowse_replay(cid), self.keys.cobrowse_replay_meta(cid)]
         async with redis_errors():
             kept = await self._replay_script(
-                keys=keys, args=[encoded, 1 if restarts else 0, max_bytes]
+                keys=keys, args=[encoded, 1 if restarts else 0, max_bytes, COBROWSE_TTL_MS]
             )
-            for key in keys:
-                await self.redis.pexpire(key, COBROWSE_TTL_MS)
         return bool(kept)
 
     async def cobrowse_replay(self, cid: str) -> list[bytes]:
@@ -667,23 +697,25 @@ class RedisStore:
 
     # internals --------------------------------------------------------------------------
 
-    async def _require_open(self, pipe: Any, cid: str) -> Conversation:
+    async def _read(self, pipe: Any, cid: str) -> Conversation | None:
         raw_conv = await pipe.get(self.keys.conv(cid))
         if raw_conv is None:
-            raise flow.unknown_conversation()
-        conv = _with_live(
-            conversation_from_dict(json.loads(raw_conv)),
-            await pipe.hmget(self.keys.live(cid), *LIVE_MOVED),
-        )
-        flow.ensure_open(conv)
-        return conv
+            return None
+        moved = await pipe.hmget(self.keys.live(cid), *LIVE_MOVED)
+        return _with_live(conversation_from_dict(json.loads(raw_conv)), moved)
 
     async def _transition(self, cid: str, decide: Decide, watch: tuple[str, ...] = ()) -> Changed:
+        attempted: Changed | None = None
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             for _ in range(RETRIES):
                 try:
                     await pipe.watch(self.keys.conv(cid), self.keys.live(cid), *watch)
-                    before = await self._require_open(pipe, cid)
+                    before = await self._read(pipe, cid)
+                    if attempted is not None and before == attempted.conversation:
+                        return attempted  # our EXEC ran; its reply was lost
+                    if before is None:
+                        raise flow.unknown_conversation()
+                    flow.ensure_open(before)
                     transition = await decide(pipe, before)
                     conv, messages = transition.conversation, []
                     ts = self.clock.now_ms()
@@ -695,11 +727,19 @@ class RedisStore:
                         messages.append(m)
                     pipe.multi()
                     self._write(pipe, before, conv, messages, None)
-                    await pipe.execute()
-                    return Changed(conv, tuple(messages), before)
+                    attempted = Changed(conv, tuple(messages), before)
+                    await self._execute(pipe)
+                    return attempted
                 except WatchError:
                     continue
         raise unavailable("too much contention, retry")
+
+    @staticmethod
+    async def _execute(pipe: Any) -> None:
+        """EXEC the queued transaction. When the connection drops after EXEC was sent,
+        redis-py raises `WatchError` (the watch died with it) whether or not EXEC ran: the
+        callers decide again, and recognise their own write if it did."""
+        await pipe.execute()
 
     def _write(
         self,

@@ -1,0 +1,60 @@
+// ---- conversation lifecycle -------------------------------------------------------
+
+function adoptConversation(conv) {
+  const agentName = conv.agent ? conv.agent.name : null;
+  if (!S.conv || S.conv.id !== conv.id) {
+    if (S.conv) S.prevCid = S.conv.id;
+    S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
+    const read = local.json('read');
+    S.readSeq = read && read.cid === conv.id ? read.seq : 0;
+    const seen = local.json('seen');
+    S.agentRead = seen && seen.cid === conv.id ? seen.seq : 0;
+    S.readSent = S.readSeq;
+    S.unread.clear();
+    local.set('last', conv.id);
+  } else {
+    S.conv.state = conv.state;
+    S.conv.agentName = agentName;
+    if ('position' in conv) S.conv.position = conv.position;
+    if ('eta_s' in conv) S.conv.eta = conv.eta_s;
+  }
+  renderQueue();
+  renderHeader();
+  renderBadge();
+}
+
+function conversationEnded() {
+  if (!S.conv) return;
+  cbEnd();
+  stopTyping();
+  S.prevCid = S.conv.id;
+  S.conv = null;
+  S.unread.clear();
+  renderBadge();
+  renderQueue();
+  renderSeen();
+  showAgentTyping(false);
+  renderHeader();
+}
+
+function askEnd() {
+  confirmBar.hidden = false;
+  confirmBar.querySelector('.danger').focus();
+}
+
+function hideConfirm(refocus) {
+  if (confirmBar.hidden) return;
+  confirmBar.hidden = true;
+  if (refocus) input.focus();
+}
+
+function endChat() {
+  if (!S.conv) return;
+  const cid = S.conv.id;
+  hideConfirm(false);
+  request('close', { cid }).then(() => {
+    if (S.conv && S.conv.id === cid) conversationEnded();
+    input.focus();
+  }, () => {});
+}
+

@@ -1,0 +1,165 @@
+// ---- styles -----------------------------------------------------------------------
+
+const CSS = `
+:host { all: initial !important; }
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+.root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
+-webkit-font-smoothing: antialiased; }
+button, input, textarea { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
+button { cursor: pointer; }
+:focus { outline: none; }
+:focus-visible { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
+input:focus-visible, textarea:focus-visible { outline: none; }
+.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px;
+border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
+box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
+.launcher:hover { transform: scale(1.06); }
+.launcher:focus-visible { outline: 3px solid #111827; outline-offset: 3px; }
+.launcher svg { width: 28px; height: 28px; }
+.badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px;
+border-radius: 11px; background: #dc2626; color: #fff; font-size: 12px; font-weight: 700;
+line-height: 18px; text-align: center; border: 2px solid #fff; }
+.panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483000; width: 380px;
+height: min(620px, calc(100vh - 112px)); display: flex; flex-direction: column; background: #fff;
+border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17,24,39,.24), 0 0 0 1px rgba(17,24,39,.06); }
+header { display: flex; align-items: center; gap: 10px; padding: 14px 10px 14px 16px;
+background: ${ACCENT}; color: #fff; }
+.avatar { flex: none; width: 36px; height: 36px; border-radius: 50%; background: rgba(255,255,255,.2);
+display: grid; place-items: center; font-weight: 700; font-size: 15px; position: relative; }
+.avatar svg { width: 20px; height: 20px; }
+.dot { position: absolute; right: -1px; bottom: -1px; width: 11px; height: 11px; border-radius: 50%;
+border: 2px solid ${ACCENT}; background: #22c55e; }
+.dot.off { background: #f59e0b; }
+.dot.down { background: #9ca3af; }
+header .title { flex: 1; min-width: 0; }
+header h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; white-space: nowrap; overflow: hidden;
+text-overflow: ellipsis; color: #fff; }
+header p { margin: 0; font-size: 12.5px; opacity: .9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: #fff; }
+header button { border: 0; background: rgba(255,255,255,.16); color: #fff; border-radius: 8px;
+padding: 6px 10px; font-size: 13px; white-space: nowrap; }
+header button:hover { background: rgba(255,255,255,.3); }
+header button:focus-visible { outline-color: #fff; }
+header .icon { width: 34px; height: 34px; padding: 0; display: grid; place-items: center; }
+header .icon svg { width: 22px; height: 22px; }
+.confirm { display: flex; align-items: center; gap: 8px; padding: 8px 12px; background: #f3f4f6;
+border-bottom: 1px solid #e5e7eb; font-size: 13px; }
+.confirm span { flex: 1; }
+.btn { border: 1px solid #d1d5db; background: #fff; border-radius: 8px; padding: 5px 12px; font-size: 13px; }
+.btn:hover { background: #f9fafb; }
+.btn.primary { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; font-weight: 600; }
+.btn.danger { background: #b91c1c; border-color: #b91c1c; color: #fff; font-weight: 600; }
+.banner { padding: 7px 12px; font-size: 12.5px; text-align: center; background: #fef3c7; color: #92400e;
+border-bottom: 1px solid #fde68a; }
+.banner.offline { background: #fee2e2; color: #991b1b; border-color: #fecaca; }
+.queue { padding: 8px 12px; font-size: 13px; text-align: center; background: #eff6ff; color: #1e3a8a;
+border-bottom: 1px solid #dbeafe; }
+.list { flex: 1; overflow-y: auto; padding: 14px 12px 6px; display: flex; flex-direction: column; gap: 4px;
+background: #f9fafb; overscroll-behavior: contain; }
+.empty { align-self: flex-start; max-width: 85%; margin: 4px 0; padding: 10px 14px; background: #fff; color: #111827;
+border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; }
+.row { display: flex; flex-direction: column; max-width: 82%; }
+.row.me { align-self: flex-end; align-items: flex-end; }
+.row.agent { align-self: flex-start; align-items: flex-start; }
+.row.sys { align-self: center; max-width: 92%; color: #6b7280; font-size: 12px; text-align: center;
+margin: 6px 0; }
+.who { font-size: 12px; color: #6b7280; margin: 6px 0 2px 4px; }
+.bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
+word-break: normal; }
+.me .bubble { background: ${ACCENT}; color: #fff; border-bottom-right-radius: 4px; }
+.agent .bubble { background: #fff; color: #111827; border: 1px solid #e5e7eb; border-bottom-left-radius: 4px; }
+.bubble a { color: inherit; text-decoration: underline; }
+.meta { font-size: 11px; color: #6b7280; margin: 2px 4px 2px; display: flex; gap: 6px; align-items: center; }
+.meta .seen { color: ${ACCENT}; font-weight: 600; }
+.pending .bubble { opacity: .65; }
+.failed .bubble { background: #fee2e2; color: #991b1b; }
+.failed .meta { color: #b91c1c; }
+.meta button { border: 0; background: none; color: ${ACCENT}; padding: 0; font-size: 11px; font-weight: 600;
+text-decoration: underline; }
+.typing { display: flex; align-items: center; gap: 8px; padding: 2px 16px 6px; min-height: 24px; font-size: 12px;
+color: #6b7280; background: #f9fafb; }
+.dots { display: inline-flex; gap: 3px; }
+.dots i { width: 6px; height: 6px; border-radius: 50%; background: #9ca3af; animation: blink 1.2s infinite both; }
+.dots i:nth-child(2) { animation-delay: .2s; }
+.dots i:nth-child(3) { animation-delay: .4s; }
+@keyframes blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }
+.card { align-self: stretch; background: #fff; border: 1px solid #e5e7eb; border-radius: 12px;
+padding: 12px 14px; margin: 6px 0; }
+.card h3 { margin: 0 0 4px; font-size: 14px; font-weight: 650; }
+.card p { margin: 0 0 8px; font-size: 12.5px; color: #4b5563; }
+.field { display: flex; flex-direction: column; gap: 3px; margin-bottom: 8px; font-size: 12.5px; color: #374151;
+font-weight: 500; }
+input, textarea { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
+font-weight: 400; color: #111827; }
+input:focus, textarea:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
+input[aria-invalid="true"] { border-color: #dc2626; }
+.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
+form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
+border-top: 1px solid #e5e7eb; background: #fff; }
+form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 40px; line-height: 1.4; }
+.send { flex: none; border: 0; border-radius: 10px; background: ${ACCENT}; color: #fff; width: 40px; height: 40px;
+display: grid; place-items: center; padding: 0; }
+.send svg { width: 20px; height: 20px; }
+.send:disabled { opacity: .45; cursor: default; }
+.survey fieldset { border: 0; margin: 0 0 12px; padding: 0; min-width: 0; }
+.survey legend { font-size: 12.5px; color: #374151; margin-bottom: 6px; padding: 0; font-weight: 500; }
+.scale { display: grid; grid-template-columns: repeat(var(--n), minmax(0, 1fr)); gap: 3px; }
+.scale button { min-width: 0; height: 30px; padding: 0; border: 1px solid #d1d5db;
+border-radius: 6px; background: #fff; color: #111827; font-size: 12.5px; }
+.scale.short { max-width: 240px; }
+.scale button:hover { border-color: ${ACCENT}; }
+.scale button[aria-checked="true"] { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
+.scale.stars { display: flex; gap: 2px; }
+.stars button, .stars button[aria-checked="true"] { border: 0; background: none; width: 36px; height: 36px;
+padding: 2px; color: #d1d5db; border-radius: 8px; }
+.stars button svg { width: 30px; height: 30px; }
+.stars button.on { color: #f59e0b; }
+.hint { display: flex; justify-content: space-between; font-size: 11px; color: #6b7280; margin-top: 3px; }
+.scale.short + .hint { max-width: 240px; }
+.survey textarea { width: 100%; min-height: 56px; resize: vertical; }
+.actions { display: flex; gap: 8px; justify-content: flex-end; margin-top: 8px; }
+.done { align-self: center; color: #166534; background: #dcfce7; border-radius: 999px; padding: 4px 12px;
+font-size: 12.5px; margin: 6px 0; }
+.cobrowse-ask { display: flex; gap: 10px; padding: 12px 14px; background: #eff6ff; border-bottom: 1px solid #bfdbfe; }
+.cobrowse-ask .cb-icon { flex: none; width: 34px; height: 34px; border-radius: 50%; background: ${ACCENT}; color: #fff;
+display: grid; place-items: center; }
+.cobrowse-ask .cb-icon svg { width: 18px; height: 18px; }
+.cobrowse-ask .cb-body { flex: 1; min-width: 0; }
+.cobrowse-ask p { margin: 0; }
+.cb-title { font-weight: 650; font-size: 14px; color: #111827; }
+.cb-text { font-size: 12.5px; color: #374151; margin-top: 3px !important; }
+.cb-actions { display: flex; gap: 8px; margin-top: 10px; justify-content: flex-end; }
+.cb-actions .btn { padding: 6px 14px; }
+.cobrowse-bar { position: fixed; top: 12px; left: 50%; transform: translateX(-50%); z-index: 2147483001;
+display: flex; align-items: center; gap: 10px; max-width: calc(100vw - 24px); padding: 6px 6px 6px 14px;
+border-radius: 999px; background: #111827; color: #fff; font-size: 13px; font-weight: 500;
+box-shadow: 0 8px 24px rgba(17,24,39,.35); }
+.cobrowse-bar .rec { flex: none; width: 10px; height: 10px; border-radius: 50%; background: #ef4444;
+box-shadow: 0 0 0 3px rgba(239,68,68,.35); }
+.cobrowse-bar .txt { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.cobrowse-bar button { flex: none; border: 0; border-radius: 999px; background: #dc2626; color: #fff; font-weight: 600;
+font-size: 12.5px; padding: 6px 14px; }
+.cobrowse-bar button:hover { background: #b91c1c; }
+.cobrowse-bar button:focus-visible { outline-color: #fff; }
+.cb-pointer { position: fixed; left: 0; top: 0; z-index: 2147483002; pointer-events: none; color: #db2777;
+transition: transform .1s linear; will-change: transform; }
+.cb-pointer svg { display: block; width: 24px; height: 24px; stroke: #fff; stroke-width: 1.2px;
+filter: drop-shadow(0 1px 2px rgba(0,0,0,.35)); }
+.cb-pointer .name { position: absolute; left: 18px; top: 20px; padding: 2px 8px; border-radius: 999px; background: #db2777;
+color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
+.cb-mark { position: fixed; left: 0; top: 0; z-index: 2147482999; pointer-events: none; border: 3px solid #db2777;
+border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
+.cb-mark.fade { opacity: 0; }
+@media (max-width: 480px) {
+.panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
+input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
+/* the larger text: a long hint would wrap below the one line the composer shows */
+form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.root.open .launcher { display: none; }
+}
+@media (prefers-reduced-motion: reduce) {
+.launcher, .cb-pointer, .cb-mark { transition: none; }
+.dots i { animation: none; opacity: .7; }
+}
+`;
