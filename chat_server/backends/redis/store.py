@@ -1,11 +1,14 @@
 """The Redis store: all shared state in Redis, so any number of nodes act as one server.
 
-Every conversation write is one optimistic transaction: WATCH the conversation (and what
-the decision reads, such as an agent's active set), decide with the same pure transitions
-as the embedded store (`core.conversation`), then MULTI/EXEC the new state, the messages
-(a stream whose ids are the seqs) and their PUBLISH. A concurrent write makes EXEC fail
-and the decision is taken again on fresh state: that is what makes seq allocation, claim,
-capacity and rate-once atomic across nodes, and publish order equal seq order.
+A message is one script (`append.lua`: the checks, cmid dedupe, seq, XADD to the
+conversation's stream, whose ids are the seqs, and PUBLISH), sent over the lean `Wire`.
+Every other conversation write (start, claim, transfer, requeue, close) is one optimistic
+transaction: WATCH the conversation's keys (and what the decision reads, such as an
+agent's active set), decide with the same pure transitions as the embedded store
+(`core.conversation`), then MULTI/EXEC the new state, its system lines and their PUBLISH.
+A concurrent write makes EXEC fail and the decision is taken again on fresh state: that
+is what makes seq allocation, claim, capacity and rate-once atomic across nodes, and
+publish order equal seq order.
 
 A failed write leaves nothing of itself: rows are built before anything is sent, a
 transaction that fails before EXEC is discarded whole, and an append is one script. When
