@@ -32,28 +32,16 @@ from the first to the second (a conversation must not wait for the next kick).""
 
 async def _guarded(work: Awaitable[None], what: str) -> bool:
     """A background loop survives any one failed round (logged; a backend that is down
-    is a warning, anything else a bug with its traceback). False when it failed.
-
-    A loop being stopped stops, even when the cancellation reached a client library that
-    turned it into an error of its own (seen with redis-py: the loop then waited for its
-    next round, and shutdown for it, for ever)."""
+    is a warning, anything else a bug with its traceback). False when it failed."""
     try:
         await work
     except ChatError as exc:
-        _stop_if_cancelled()
         log.warning("%s failed: %s", what, exc.message)
     except Exception:
-        _stop_if_cancelled()
         log.exception("%s failed", what)
     else:
         return True
     return False
-
-
-def _stop_if_cancelled() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class Dispatcher:
@@ -83,8 +71,8 @@ class Dispatcher:
         for task in self._tasks:
             while not task.done():
                 await asyncio.wait({task}, timeout=STOP_AGAIN_S)
-                if not task.done():  # a client library swallowed the cancellation
-                    task.cancel()
+                if not task.done():  # the cancellation was swallowed below us (seen in
+                    task.cancel()  # Redis mode; where is not known): cancel again
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
