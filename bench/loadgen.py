@@ -389,7 +389,7 @@ def setup_ours_store(
         store, _ = open_backends(settings, clock)
         await store.start()
         try:
-            await store.put_site(Site(SITE, (ORIGIN,)))
+            await store.directory.put_site(Site(SITE, (ORIGIN,)))
 
             async def agent(i: int) -> None:
                 a = Agent(
@@ -400,19 +400,21 @@ def setup_ours_store(
                     max_chats=max_chats,
                     password_hash=password_hash,
                 )
-                await store.add_agent(a)
-                await store.add_credential(tokens.hash_secret(agent_tokens[i]), a.id, "token", None)
+                await store.directory.add_agent(a)
+                await store.directory.add_credential(
+                    tokens.hash_secret(agent_tokens[i]), a.id, "token", None
+                )
                 made[i] = a
 
             async def conversation(c: int) -> None:
                 now = clock.now_ms()
                 visitor = Visitor(ids.visitor_id(), SITE, now, name=f"Visitor {c}")
-                await store.put_visitor(visitor)
+                await store.directory.put_visitor(visitor)
                 conv = flow.open_conversation(ids.conversation_id(), SITE, visitor.id, None, now)
                 first = Draft(Kind.TEXT, Sender(Role.VISITOR, visitor.id, visitor.name), "hello")
-                await store.open_conversation(conv, first, origin=None)
-                await store.assign(
-                    conv.id, made[c // chats_per_agent], now, reassign=False, enforce_capacity=False
+                await store.conversations.open(conv, first, origin=None)
+                await store.conversations.transfer(
+                    conv.id, made[c // chats_per_agent], now, ignore_capacity=True
                 )
                 visitor_tokens[c] = tokens.sign_visitor(
                     secret, visitor.id, SITE, now + 24 * 3600 * 1000

@@ -181,27 +181,27 @@ async def _agent_add(store: Any, args: argparse.Namespace) -> None:
         topics=frozenset(t.strip() for t in args.topics.split(",") if t.strip()),
         password_hash=hash_password(password),
     )
-    await store.add_agent(agent)
+    await store.directory.add_agent(agent)
     print(f"added {role.value} {agent.email} ({agent.id})")
 
 
 async def _agent_token(store: Any, email: str) -> None:
     from chat_server.core import tokens
 
-    agent = await store.agent_by_email(email.strip().lower())
+    agent = await store.directory.agent_by_email(email.strip().lower())
     if agent is None:
         sys.exit(f"chat-server: no agent with email {email}")
     token = tokens.new_secret_token("cat")
-    await store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+    await store.directory.add_credential(tokens.hash_secret(token), agent.id, "token", None)
     print(f"API token for {agent.email} (keep it secret):")
     print(token)
 
 
 async def _agent_revoke(store: Any, email: str) -> None:
-    agent = await store.agent_by_email(email.strip().lower())
+    agent = await store.directory.agent_by_email(email.strip().lower())
     if agent is None:
         sys.exit(f"chat-server: no agent with email {email}")
-    revoked = await store.revoke_agent_credentials(agent.id)
+    revoked = await store.directory.revoke_agent_credentials(agent.id)
     print(
         f"revoked {revoked} token(s) and session(s) of {agent.email}; "
         "sockets already open stay until they reconnect"
@@ -216,13 +216,13 @@ async def _site_add(store: Any, site_id: str, origins: list[str], identity: bool
     for origin in origins:
         if origin not in {"*", "self"} and "://" not in origin:
             sys.exit(f"chat-server: {origin!r} is not an origin like https://shop.example")
-    existing = await store.site(site_id)
+    existing = await store.directory.site(site_id)
     secret = existing.identity_secret if existing else None  # re-adding a site keeps it
     if identity and secret is None:
         import secrets
 
         secret = secrets.token_urlsafe(32)
-    await store.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins), secret))
+    await store.directory.put_site(Site(site_id, tuple(o.rstrip("/") for o in origins), secret))
     print(f"site {site_id}: {', '.join(origins)}")
     if identity and secret:
         print("identity secret (sign user ids with HMAC-SHA256 on your server, keep it there):")

@@ -33,12 +33,12 @@ async def seed_demo(store: Store) -> None:
     """Create what is missing; never overwrite an existing account's password."""
     from chat_server.web.auth import hash_password
 
-    await store.put_site(Site(DEMO_SITE, ("self",)))
+    await store.directory.put_site(Site(DEMO_SITE, ("self",)))
     for account in DEMO_ACCOUNTS:
-        if await store.agent_by_email(account.email) is not None:
+        if await store.directory.agent_by_email(account.email) is not None:
             continue
         with contextlib.suppress(ChatError):  # another node seeded it at the same moment
-            await store.add_agent(
+            await store.directory.add_agent(
                 Agent(
                     id=ids.agent_id(),
                     email=account.email,

@@ -188,7 +188,7 @@ class Scenario:
             node.start()
             self.nodes.append(node)
         await asyncio.gather(*(node.ready() for node in self.nodes))
-        await self.store.put_site(Site("shop", (ORIGIN,)))
+        await self.store.directory.put_site(Site("shop", (ORIGIN,)))
 
     async def stop(self) -> None:
         for s in self.sockets:
@@ -210,9 +210,11 @@ class Scenario:
             max_chats=max_chats,
             password_hash=password_hash(),
         )
-        await self.store.add_agent(agent)
+        await self.store.directory.add_agent(agent)
         token = tokens.new_secret_token("cat")
-        await self.store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+        await self.store.directory.add_credential(
+            tokens.hash_secret(token), agent.id, "token", None
+        )
         return token
 
     async def _connect_agent(self, node: int, token: str, codec: str) -> TimedClient:
@@ -276,7 +278,7 @@ class Scenario:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                conv = await self.store.conversation(cid)
+                conv = await self.store.conversations.get(cid)
                 if conv is not None and conv.agent is not None:
                     return conv.agent.id
             await asyncio.sleep(0.05)
@@ -423,7 +425,7 @@ class Scenario:
             report.problems.append(str(exc))
             return
         assert self.store is not None
-        conv = await self.store.conversation(cid)
+        conv = await self.store.conversations.get(cid)
         assert conv is not None and conv.assigned_at is not None
         agent = next(s for s in self.sockets if s.client.hello.get("agent", {}).get("id") == owner)
         self.pairs.append((cid, sock, agent))
@@ -456,7 +458,7 @@ class Scenario:
         assert self.store is not None
         history: dict[str, list[Any]] = {}
         for cid, _, _ in self.pairs:
-            messages, more = await self.store.messages_after(cid, 0, 10_000, notes=True)
+            messages, more = await self.store.conversations.history(cid, 0, 10_000, notes=True)
             assert not more
             history[cid] = messages
         report.conversations = len(self.pairs)

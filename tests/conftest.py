@@ -102,14 +102,16 @@ class Live:
             topics=topics,
             password_hash=password_hash(),
         )
-        await self.store.add_agent(agent)
+        await self.store.directory.add_agent(agent)
         return agent
 
     async def token(self, agent: Agent) -> str:
         from chat_server.core import tokens
 
         token = tokens.new_secret_token("cat")
-        await self.store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+        await self.store.directory.add_credential(
+            tokens.hash_secret(token), agent.id, "token", None
+        )
         return token
 
     async def agent(
@@ -195,7 +197,7 @@ async def start_server(
             await task
             raise RuntimeError("server did not start")
         live = Live(settings, app.state.runtime)
-        await live.store.put_site(Site("shop", ("https://shop.example",)))
+        await live.store.directory.put_site(Site("shop", ("https://shop.example",)))
         running.append((server, task, live))
         return live
 

@@ -7,6 +7,7 @@ that is illegal in the current state raises `ChatError` at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from chat_server.core.errors import ChatError, ErrorCode, conflict, forbidden, not_found
@@ -79,14 +80,24 @@ def ensure_open(conv: Conversation) -> None:
         raise closed_conversation()
 
 
-def assign(conv: Conversation, agent: AgentRef, now: int, *, reassign: bool = False) -> Transition:
-    """Give a conversation to an agent: a queued one, or with `reassign` an active one too."""
+def claim(conv: Conversation, agent: AgentRef, now: int) -> Transition:
+    """An agent takes a queued conversation (routing's offer, or the agent's own pick)."""
     ensure_open(conv)
     if conv.state is State.ACTIVE:
-        if not reassign:
-            raise conflict("the conversation was already taken")
-        if conv.agent is not None and conv.agent.id == agent.id:
-            raise conflict("the conversation is already with this agent")
+        raise conflict("the conversation was already taken")
+    return _give(conv, agent, now)
+
+
+def transfer(conv: Conversation, agent: AgentRef, now: int) -> Transition:
+    """Hand a conversation to another agent: an active one, or a queued one straight to
+    someone (a supervisor's `assign`)."""
+    ensure_open(conv)
+    if conv.state is State.ACTIVE and conv.agent is not None and conv.agent.id == agent.id:
+        raise conflict("the conversation is already with this agent")
+    return _give(conv, agent, now)
+
+
+def _give(conv: Conversation, agent: AgentRef, now: int) -> Transition:
     line = (
         f"Transferred to {agent.name}"
         if conv.state is State.ACTIVE
@@ -99,6 +110,23 @@ def assign(conv: Conversation, agent: AgentRef, now: int, *, reassign: bool = Fa
         assigned_at=conv.assigned_at if conv.assigned_at is not None else now,
     )
     return Transition(new, (system_line(line),))
+
+
+def number(
+    conv: Conversation, drafts: Iterable[Draft], ts: int
+) -> tuple[Conversation, list[Message]]:
+    """The one place a seq is allocated: each draft becomes the message with the next seq
+    after the conversation's last (gap-free, in order), and the conversation moves past
+    it. Every store calls this; in Redis, `append.lua` does the same `last + 1` for a
+    single message inside its atomic step (the contract suite checks both agree)."""
+    messages: list[Message] = []
+    for draft in drafts:
+        message = Message(
+            conv.id, conv.last_seq + 1, ts, draft.kind, draft.sender, draft.text, draft.cmid
+        )
+        conv = after_message(conv, message)
+        messages.append(message)
+    return conv, messages
 
 
 REQUEUE_LINES = {

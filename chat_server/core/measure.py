@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chat_server.core import metrics
+from chat_server.core import samples
 from chat_server.core.metrics import Figures
 from chat_server.core.model import Conversation, Kind, Message, Rating, Role, State, Timing
 
@@ -44,7 +44,7 @@ def _seconds(start: int, end: int) -> float:
 
 
 def opened(conv: Conversation) -> Contribution:
-    return Contribution(conv.created, dims(conv), metrics.started())
+    return Contribution(conv.created, dims(conv), samples.started())
 
 
 def message_added(before: Timing, message: Message, frt_target_s: float) -> list[Contribution]:
@@ -58,13 +58,13 @@ def message_added(before: Timing, message: Message, frt_target_s: float) -> list
         frt = _seconds(before.created, message.ts)
         out.append(
             Contribution(
-                message.ts, where, metrics.first_response(frt, frt_target_s), (("frt_s", frt),)
+                message.ts, where, samples.first_response(frt, frt_target_s), (("frt_s", frt),)
             )
         )
     if before.visitor_turn_at is not None:
         response = _seconds(before.visitor_turn_at, message.ts)
         out.append(
-            Contribution(message.ts, where, metrics.response(response), (("response_s", response),))
+            Contribution(message.ts, where, samples.response(response), (("response_s", response),))
         )
     return out
 
@@ -75,20 +75,20 @@ def transitioned(before: Conversation, after: Conversation, now: int) -> list[Co
     if before.assigned_at is None and after.assigned_at is not None:
         wait = _seconds(after.created, after.assigned_at)
         out.append(
-            Contribution(now, dims(after), metrics.assigned_first(wait), (("wait_s", wait),))
+            Contribution(now, dims(after), samples.assigned_first(wait), (("wait_s", wait),))
         )
     if after.state is State.CLOSED and before.state is not State.CLOSED:
         resolved = bool(after.resolved)
         abandoned = after.first_response_at is None and after.closed_by in {"visitor", "system"}
         resolution = _seconds(after.created, now) if resolved else None
-        figures = metrics.closed(resolved=resolved, resolution_s=resolution, abandoned=abandoned)
+        figures = samples.closed(resolved=resolved, resolution_s=resolution, abandoned=abandoned)
         out.append(Contribution(now, dims(after), figures))
     return out
 
 
 def transferred(before: Conversation, now: int) -> Contribution:
     """Counted for the agent who handed the conversation on."""
-    return Contribution(now, dims(before), metrics.transferred())
+    return Contribution(now, dims(before), samples.transferred())
 
 
 def rated(conv: Conversation, rating: Rating) -> Contribution:
@@ -97,10 +97,10 @@ def rated(conv: Conversation, rating: Rating) -> Contribution:
         if conv.first_response_at is not None
         else None
     )
-    figures = metrics.rated(csat=rating.csat, nps=rating.nps, ces=rating.ces, frt_s=frt)
+    figures = samples.rated(csat=rating.csat, nps=rating.nps, ces=rating.ces, frt_s=frt)
     return Contribution(rating.ts, dims(conv), figures)
 
 
 def recontact(closed_at: int, closed_dims: tuple[str, ...]) -> Contribution:
     """The visitor came back within `fcr_hours`: their last resolved close was not FCR."""
-    return Contribution(closed_at, closed_dims, metrics.recontacted())
+    return Contribution(closed_at, closed_dims, samples.recontacted())

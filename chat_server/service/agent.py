@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -31,24 +30,11 @@ from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import Envelope
+from chat_server.service.agent_audit import AUDITED, AUDITED_WITH_MESSAGE, audit_entry
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import ASSIGNED_HISTORY, Node
 from chat_server.service.session import FollowUp, Handler, Result, Session
 from chat_server.service.stats import stats_frame
-
-AUDITED: dict[str, tuple[str, ...]] = {
-    "claim": (),
-    "msg": ("cmid",),
-    "note": ("cmid",),
-    "transfer": ("to", "topic"),
-    "close": ("resolved",),
-    "assign": ("to",),
-    "watch": ("on",),
-    "sync": ("after",),
-}
-"""Frame types audited, with the fields worth keeping (never message text)."""
-AUDITED_WITH_MESSAGE = frozenset({"msg", "note"})
-"""Audited by `Store.append`, with the message (a resent one is not a second action)."""
 
 
 class AgentSession(Session):
@@ -85,21 +71,11 @@ class AgentSession(Session):
     async def handle(self, envelope: Envelope) -> Result:
         result = await super().handle(envelope)
         if envelope.t in AUDITED and envelope.t not in AUDITED_WITH_MESSAGE:
-            await self.store.audit(self._audit_entry(envelope.t, envelope.body))
+            await self.store.audit.record(self._audit_entry(envelope.t, envelope.body))
         return result
 
     def _audit_entry(self, action: str, body: Any) -> AuditEntry:
-        """Every agent action on a conversation, reads included, for supervisors to review."""
-        detail = {
-            k: getattr(body, k) for k in AUDITED[action] if getattr(body, k, None) is not None
-        }
-        return AuditEntry(
-            self.node.clock.now_ms(),
-            self.me.id,
-            action,
-            getattr(body, "cid", None),
-            json.dumps(detail, separators=(",", ":")) if detail else "",
-        )
+        return audit_entry(self.node.clock.now_ms(), self.me.id, action, body)
 
     @property
     def me(self) -> Agent:
@@ -138,8 +114,8 @@ class AgentSession(Session):
             return None
         touched = self._touched = set()
         try:
-            agent = await self.store.agent(self.me.id) or self.me
-            mine = await self.store.active_of(agent.id)
+            agent = await self.store.directory.agent(self.me.id) or self.me
+            mine = await self.store.conversations.active_of(agent.id)
             frame: dict[str, Any] = {
                 "t": "state",
                 "status": agent.status.value,
@@ -149,7 +125,7 @@ class AgentSession(Session):
             watched: list[Conversation] = []
             if agent.is_supervisor:
                 for cid in sorted(self.watching):
-                    conv = await self.store.conversation(cid)
+                    conv = await self.store.conversations.get(cid)
                     if conv is not None:
                         watched.append(conv)
                 frame["watching"] = [await self.node.conversation_view(c) for c in watched]
@@ -184,7 +160,9 @@ class AgentSession(Session):
     async def closed(self) -> None:
         await super().closed()
         if self.agent is not None and self.greeted:
-            await self.store.disconnected("agent", self.me.id, self.id, self.node.clock.now_ms())
+            await self.store.presence.disconnected(
+                "agent", self.me.id, self.id, self.node.clock.now_ms()
+            )
             self.dispatcher.kick()
 
     # frames -----------------------------------------------------------------------------
@@ -194,8 +172,8 @@ class AgentSession(Session):
             raise conflict("hello was already said on this connection")
         agent = await self._authenticate(hello.token)
         self.agent = agent
-        mine = await self.store.active_of(agent.id)
-        await self.store.connected("agent", agent.id, self.id, self.node.clock.now_ms())
+        mine = await self.store.conversations.active_of(agent.id)
+        await self.store.presence.connected("agent", agent.id, self.id, self.node.clock.now_ms())
         self.greet()
         self.subscribe(channels.agent(agent.id))
         self.hub.spawn(self._kick_when_heard(channels.agent(agent.id)))
@@ -220,7 +198,7 @@ class AgentSession(Session):
     async def _authenticate(self, token: str | None) -> Agent:
         """The cookie's agent (re-read for fresh status), else the agent of `hello.token`."""
         if self.agent is not None:
-            agent = await self.store.agent(self.agent.id)
+            agent = await self.store.directory.agent(self.agent.id)
         else:
             agent = await self.node.agent_of_secret(token)
         if agent is None:
@@ -236,7 +214,7 @@ class AgentSession(Session):
             state = AgentStatus(status.state)
         except ValueError:
             raise bad_request("state must be online, away or offline") from None
-        await self.store.set_agent_status(self.me.id, state)
+        await self.store.directory.set_agent_status(self.me.id, state)
         self.agent = replace(self.me, status=state)
         await self.node.hub.publish(
             channels.agent(self.me.id), {"t": "status", "state": state}, skip=self.id
@@ -246,9 +224,7 @@ class AgentSession(Session):
 
     async def claim(self, claim: f.Claim) -> Result:
         await self.require(claim.cid)
-        changed = await self.store.assign(
-            claim.cid, self.me, self.node.clock.now_ms(), reassign=False, enforce_capacity=True
-        )
+        changed = await self.store.conversations.claim(claim.cid, self.me, self.node.clock.now_ms())
         await self.node.announce_assigned(changed)
         self.dispatcher.kick()
         return {"conversation": await self.node.conversation_view(changed.conversation)}
@@ -267,7 +243,7 @@ class AgentSession(Session):
         the write: one round trip, one commit."""
         sender = Sender(Role.AGENT, self.me.id, self.me.name)
         draft = Draft(kind, sender, body.text, body.cmid)
-        appended = await self.store.append(
+        appended = await self.store.conversations.append(
             body.cid,
             draft,
             origin=self.id,
@@ -315,14 +291,12 @@ class AgentSession(Session):
         now = self.node.clock.now_ms()
         if transfer.to is not None:
             target = await self._agent(transfer.to)
-            if target.id not in await self.store.online("agent"):
+            if target.id not in await self.store.presence.online("agent"):
                 raise conflict(f"{target.name} is not connected")
-            changed = await self.store.assign(
-                conv.id, target, now, reassign=True, enforce_capacity=True
-            )
+            changed = await self.store.conversations.transfer(conv.id, target, now)
             await self.node.announce_assigned(changed)
         else:
-            changed = await self.store.requeue(
+            changed = await self.store.conversations.requeue(
                 conv.id, now, reason="transferred", front=True, topic=transfer.topic
             )
             await self.node.announce_requeued(changed, "transferred")
@@ -332,7 +306,7 @@ class AgentSession(Session):
     async def close(self, close: f.AgentClose) -> Result:
         conv = await self.require(close.cid)
         flow.require_own_or_supervisor(conv, self.me)
-        changed = await self.store.close(
+        changed = await self.store.conversations.close(
             conv.id,
             self.node.clock.now_ms(),
             by="agent",
@@ -347,8 +321,8 @@ class AgentSession(Session):
         self._require_supervisor()
         await self.require(assign.cid)
         target = await self._agent(assign.to)
-        changed = await self.store.assign(
-            assign.cid, target, self.node.clock.now_ms(), reassign=True, enforce_capacity=False
+        changed = await self.store.conversations.transfer(
+            assign.cid, target, self.node.clock.now_ms(), ignore_capacity=True
         )
         await self.node.announce_assigned(changed)
         self.dispatcher.kick()
@@ -366,7 +340,7 @@ class AgentSession(Session):
         self.watching.add(conv.id)
         self.subscribe(channel)
         self.replay_cobrowse(conv.id)
-        messages, _ = await self.store.messages_after(
+        messages, _ = await self.store.conversations.history(
             conv.id, max(0, conv.last_seq - 200), 200, notes=True
         )
         for m in messages:
@@ -407,7 +381,7 @@ class AgentSession(Session):
         flow.require_own(conv, self.me)
 
     async def _agent(self, agent_id: str) -> Agent:
-        agent = await self.store.agent(agent_id)
+        agent = await self.store.directory.agent(agent_id)
         if agent is None:
             raise not_found("no such agent")
         return agent

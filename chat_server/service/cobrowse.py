@@ -81,15 +81,15 @@ class CobrowseRelay:
 
     async def end_by_system(self, conv: Conversation) -> None:
         """Consent was for this agent and this conversation: it ends with either."""
-        current = await self.store.cobrowse(conv.id)
+        current = await self.store.cobrowse.session(conv.id)
         if current.state is cobrowse.CobrowseState.NONE:
             return
-        if await self.store.cobrowse_change(conv.id, current, cobrowse.NONE):
+        if await self.store.cobrowse.change(conv.id, current, cobrowse.NONE):
             await self._ended(conv, "system", transcript=conv.state is not State.CLOSED)
 
     async def replay_frames(self, cid: str) -> list[dict[str, Any]]:
         """What a viewer who joins now is sent first (§5 Replay)."""
-        if (await self.store.cobrowse(cid)).state is not cobrowse.CobrowseState.ACTIVE:
+        if (await self.store.cobrowse.session(cid)).state is not cobrowse.CobrowseState.ACTIVE:
             return []
         return [
             {
@@ -99,7 +99,7 @@ class CobrowseRelay:
                 "replay": True,
                 "events": msgpack.unpackb(batch, raw=False),
             }
-            for batch in await self.store.cobrowse_replay(cid)
+            for batch in await self.store.cobrowse.replay(cid)
         ]
 
     # internals --------------------------------------------------------------------------
@@ -107,19 +107,19 @@ class CobrowseRelay:
     async def _current(self, conv: Conversation) -> cobrowse.Session:
         if conv.state is not State.ACTIVE:
             raise ChatError(ErrorCode.CLOSED, "co-browsing needs an active conversation")
-        return await self.store.cobrowse(conv.id)
+        return await self.store.cobrowse.session(conv.id)
 
     async def _change(
         self, conv: Conversation, current: cobrowse.Session, new: cobrowse.Session
     ) -> None:
-        if not await self.store.cobrowse_change(conv.id, current, new):
+        if not await self.store.cobrowse.change(conv.id, current, new):
             raise ChatError(ErrorCode.CONFLICT, "the co-browse changed meanwhile, try again")
 
     async def _relay_events(self, conv: Conversation, events: list[dict[str, Any]]) -> None:
         restart = cobrowse.restart_index(events)
         kept = events[restart:] if restart is not None else events
         encoded: bytes = msgpack.packb(kept, use_bin_type=True)
-        fits = await self.store.cobrowse_record(
+        fits = await self.store.cobrowse.record(
             conv.id,
             encoded,
             restarts=restart is not None,
@@ -139,12 +139,12 @@ class CobrowseRelay:
         conv_channel, visitor_channel = self._channels(conv)
         await self.node.hub.publish(visitor_channel, frame)
         await self.node.hub.publish(conv_channel, frame)
-        await self.store.cobrowse_forget(conv.id)
+        await self.store.cobrowse.forget(conv.id)
         if transcript:
             await self._transcript(conv, LINES["end"])
 
     async def _transcript(self, conv: Conversation, line: str) -> None:
-        await self.store.append(conv.id, Draft(Kind.EVENT, SYSTEM, line))
+        await self.store.conversations.append(conv.id, Draft(Kind.EVENT, SYSTEM, line))
 
     @staticmethod
     def _channels(conv: Conversation) -> tuple[str, str]:

@@ -109,18 +109,18 @@ class Dispatcher:
         one whose every node has lost its pub/sub (or not resubscribed since Redis came
         back) would never get `assigned`."""
         store = self.node.store
-        online = await store.online("agent")
+        online = await store.presence.online("agent")
         if not online:
             return []
         team = [
             a
-            for a in (agents if agents is not None else await store.agents())
+            for a in (agents if agents is not None else await store.directory.agents())
             if a.id in online and a.status is AgentStatus.ONLINE and a.max_chats > 0
         ]
         if not team:
             return []
         heard = await self.node.hub.bus.listening(channels.agent(a.id) for a in team)
-        loads = await store.loads()
+        loads = await store.conversations.loads()
         out = []
         for agent in team:
             if channels.agent(agent.id) not in heard:
@@ -139,10 +139,10 @@ class Dispatcher:
 
     async def assign_waiting(self) -> None:
         store = self.node.store
-        queue = await store.waiting()
+        queue = await store.conversations.waiting()
         if not queue:
             return
-        team = await store.agents()
+        team = await store.directory.agents()
         candidates = await self.candidates(team)
         if not candidates:
             return
@@ -151,9 +151,7 @@ class Dispatcher:
         raced = False
         for cid, agent_id in routing.plan_assignments(queue, candidates, now):
             try:
-                changed = await store.assign(
-                    cid, agents[agent_id], now, reassign=False, enforce_capacity=True
-                )
+                changed = await store.conversations.claim(cid, agents[agent_id], now)
             except ChatError:
                 raced = True  # claimed or closed meanwhile, or capacity moved
                 continue
@@ -165,7 +163,7 @@ class Dispatcher:
     # the waiting list -------------------------------------------------------------------
 
     async def announce_queue(self) -> None:
-        queue = await self.node.store.waiting()
+        queue = await self.node.store.conversations.waiting()
         now = self.node.clock.now_ms()
         waiting = [await self._waiting_entry(conv, now) for conv in queue]
         if waiting != self._last_queue:
@@ -190,13 +188,15 @@ class Dispatcher:
 
     async def waiting_list(self) -> list[dict[str, Any]]:
         now = self.node.clock.now_ms()
-        return [await self._waiting_entry(c, now) for c in await self.node.store.waiting()]
+        return [
+            await self._waiting_entry(c, now) for c in await self.node.store.conversations.waiting()
+        ]
 
     async def positions(
         self, queue: list[Conversation] | None = None
     ) -> dict[str, tuple[int, int | None]]:
         if queue is None:
-            queue = await self.node.store.waiting()
+            queue = await self.node.store.conversations.waiting()
         slots = sum(c.max_chats for c in await self.candidates())
         mean = self.node.settings.mean_handle_s
         return {
@@ -205,7 +205,7 @@ class Dispatcher:
         }
 
     async def _waiting_entry(self, conv: Conversation, now: int) -> dict[str, Any]:
-        visitor = await self.node.store.visitor(conv.visitor_id)
+        visitor = await self.node.store.directory.visitor(conv.visitor_id)
         return {
             "cid": conv.id,
             "topic": conv.topic,
@@ -216,7 +216,7 @@ class Dispatcher:
 
     async def _preview(self, cid: str) -> str:
         if cid not in self._previews:
-            first, _ = await self.node.store.messages_after(cid, 0, 1, notes=False)
+            first, _ = await self.node.store.conversations.history(cid, 0, 1, notes=False)
             self._previews[cid] = first[0].text[:PREVIEW_CHARS] if first else ""
         return self._previews[cid]
 
@@ -230,7 +230,7 @@ class Dispatcher:
             await _guarded(self.sweep(), "sweep")
             if loop.time() >= next_checkpoint:
                 next_checkpoint = loop.time() + CHECKPOINT_S
-                await _guarded(self.node.store.checkpoint(), "checkpoint")
+                await _guarded(self.node.store.figures.checkpoint(), "checkpoint")
 
     async def _heartbeat_loop(self) -> None:
         """Its own loop, so a long sweep (many timeouts at once) never lets the node expire."""
@@ -243,33 +243,33 @@ class Dispatcher:
     async def heartbeat(self) -> None:
         """Keep this node, and so its connections, present: one write whatever their number
         (a node that dies stops doing this)."""
-        await self.node.store.heartbeat(self.node.clock.now_ms())
+        await self.node.store.presence.heartbeat(self.node.clock.now_ms())
 
     async def sweep(self) -> None:
         """Requeue the chats of agents gone past their grace; close those of gone visitors."""
         store, now = self.node.store, self.node.clock.now_ms()
         grace_ms = int(self.node.settings.agent_grace_s * 1000)
-        for agent_id in await store.gone_since("agent", now - grace_ms):
-            if await store.online("agent", among=[agent_id]):
+        for agent_id in await store.presence.gone_since("agent", now - grace_ms):
+            if await store.presence.online("agent", among=[agent_id]):
                 continue  # came back since the list was read
-            for mine in await store.active_of(agent_id):
+            for mine in await store.conversations.active_of(agent_id):
                 with contextlib.suppress(ChatError):
-                    changed = await store.requeue(
+                    changed = await store.conversations.requeue(
                         mine.id, now, reason="agent_left", front=True, only_agent=agent_id
                     )
                     await self.node.announce_requeued(changed, "agent_left")
-            await store.forget_gone("agent", agent_id)
+            await store.presence.forget_gone("agent", agent_id)
             self.kick()
         timeout_ms = int(self.node.settings.visitor_timeout_s * 1000)
-        for visitor_id in await store.gone_since("visitor", now - timeout_ms):
-            if await store.online("visitor", among=[visitor_id]):
+        for visitor_id in await store.presence.gone_since("visitor", now - timeout_ms):
+            if await store.presence.online("visitor", among=[visitor_id]):
                 continue
-            conv = await store.open_conversation_of(visitor_id)
+            conv = await store.conversations.open_of(visitor_id)
             if conv is not None:
                 with contextlib.suppress(ChatError):
-                    changed = await store.close(
+                    changed = await store.conversations.close(
                         conv.id, now, by="system", reason="visitor_left", resolved=None
                     )
                     await self.node.announce_closed(changed)
                     self.kick()
-            await store.forget_gone("visitor", visitor_id)
+            await store.presence.forget_gone("visitor", visitor_id)

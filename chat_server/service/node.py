@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_server.backends.base import Appended, Changed, Store
+from chat_server.backends.base import Store
+from chat_server.backends.roles.conversations import Appended, Changed
 from chat_server.config import Settings
 from chat_server.core import channels, measure, tokens, views
 from chat_server.core.clock import Clock
@@ -40,10 +41,10 @@ class Node:
         """The agent an API token or a session id belongs to, while it is valid."""
         if not secret or len(secret) > 256:
             return None
-        agent_id = await self.store.credential_agent(
+        agent_id = await self.store.directory.credential_agent(
             tokens.hash_secret(secret), self.clock.now_ms()
         )
-        return await self.store.agent(agent_id) if agent_id else None
+        return await self.store.directory.agent(agent_id) if agent_id else None
 
     async def conversation_view(
         self,
@@ -53,7 +54,7 @@ class Node:
         position: int | None = None,
         eta_s: int | None = None,
     ) -> dict[str, Any]:
-        visitor = await self.store.visitor(conv.visitor_id)
+        visitor = await self.store.directory.visitor(conv.visitor_id)
         return views.conversation(
             conv, visitor, for_visitor=for_visitor, position=position, eta_s=eta_s
         )
@@ -66,11 +67,11 @@ class Node:
                 self.metrics.observe(name, seconds)
             # never fails the event: the stores keep figures in memory (embedded) or queue
             # them (Redis, which logs a failed write)
-            await self.store.record_figures(c.ts, c.dims, c.figures)
+            await self.store.figures.record(c.ts, c.dims, c.figures)
 
     async def measure_opened(self, conv: Conversation) -> None:
         contributions = [measure.opened(conv)]
-        earlier = await self.store.take_resolved(conv.visitor_id, conv.created)
+        earlier = await self.store.figures.take_resolved(conv.visitor_id, conv.created)
         if earlier is not None:
             contributions.append(measure.recontact(*earlier))
         await self.record(contributions)
@@ -87,7 +88,7 @@ class Node:
         await self.record(measure.transitioned(changed.previous, conv, now))
         if conv.state is State.CLOSED and conv.resolved:
             ttl_ms = int(self.settings.fcr_hours * 3_600_000)
-            await self.store.mark_resolved(conv.visitor_id, now, measure.dims(conv), ttl_ms)
+            await self.store.figures.mark_resolved(conv.visitor_id, now, measure.dims(conv), ttl_ms)
 
     async def measure_transfer(self, before: Conversation) -> None:
         await self.record([measure.transferred(before, self.clock.now_ms())])
@@ -108,7 +109,9 @@ class Node:
             await self.cobrowse.end_by_system(conv)
             await self.announce_unassigned(previous.id, conv.id, "transferred")
         newest = max(0, conv.last_seq - ASSIGNED_HISTORY)
-        history, _ = await self.store.messages_after(conv.id, newest, ASSIGNED_HISTORY, notes=True)
+        history, _ = await self.store.conversations.history(
+            conv.id, newest, ASSIGNED_HISTORY, notes=True
+        )
         await self.hub.publish(
             channels.agent(conv.agent.id),
             {

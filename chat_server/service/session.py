@@ -337,7 +337,7 @@ class Session(Connection, ABC):
         after = self._seen.get(cid, 0) if self._seen is not None else 0
         frames: list[Frame] = []
         while True:
-            page, more = await self.store.messages_after(
+            page, more = await self.store.conversations.history(
                 cid, after, SYNC_PAGE, notes=not for_visitor
             )
             frames += [views.msg_event(m, for_visitor=for_visitor) for m in page]
@@ -378,14 +378,14 @@ class Session(Connection, ABC):
         self._advance(cid, last)
 
     async def require(self, cid: str) -> Conversation:
-        conv = await self.store.conversation(cid)
+        conv = await self.store.conversations.get(cid)
         if conv is None:
             raise flow.unknown_conversation()
         return conv
 
     async def sync_page(self, f: Sync, *, for_visitor: bool) -> Result:
         limit = min(f.limit or SYNC_PAGE, SYNC_PAGE)
-        messages, more = await self.store.messages_after(
+        messages, more = await self.store.conversations.history(
             f.cid, f.after, limit, notes=not for_visitor
         )
         return {

@@ -19,10 +19,10 @@ WINDOWS = tuple(metrics.WINDOWS)
 
 async def live_figures(node: Node) -> dict[str, Any]:
     store, now = node.store, node.clock.now_ms()
-    waiting = await store.waiting()
-    loads = await store.loads()
-    online = await store.online("agent")
-    agents = [a for a in await store.agents() if a.id in online]
+    waiting = await store.conversations.waiting()
+    loads = await store.conversations.loads()
+    online = await store.presence.online("agent")
+    agents = [a for a in await store.directory.agents() if a.id in online]
     available = [
         a
         for a in agents
@@ -43,7 +43,7 @@ async def window_figures(
     node: Node, dim: str = "all", windows: tuple[str, ...] = WINDOWS
 ) -> dict[str, Any]:
     now = node.clock.now_ms()
-    return {w: metrics.window_view(await node.store.read_figures(w, now, dim)) for w in windows}
+    return {w: metrics.window_view(await node.store.figures.read(w, now, dim)) for w in windows}
 
 
 async def stats_frame(node: Node) -> dict[str, Any]:

@@ -70,9 +70,9 @@ class VisitorSession(Session):
         from then on (its messages come after the frame)."""
         if self.visitor is None:
             return None
-        conv = await self.store.open_conversation_of(self.me.id)
+        conv = await self.store.conversations.open_of(self.me.id)
         if conv is None and self.cid is not None:
-            conv = await self.store.conversation(self.cid)
+            conv = await self.store.conversations.get(self.cid)
         frame: Frame = {"t": "state", "conversation": await self._view(conv) if conv else None}
         if conv is not None and await self._survey_owed(conv):
             frame["survey"] = list(self.node.settings.survey)
@@ -91,13 +91,13 @@ class VisitorSession(Session):
             conv.state is State.CLOSED
             and conv.assigned_at is not None
             and bool(self.node.settings.survey)
-            and await self.store.rating(conv.id) is None
+            and await self.store.conversations.rating(conv.id) is None
         )
 
     async def closed(self) -> None:
         await super().closed()
         if self.visitor is not None:
-            await self.store.disconnected(
+            await self.store.presence.disconnected(
                 "visitor", self.visitor.id, self.id, self.node.clock.now_ms()
             )
 
@@ -109,7 +109,7 @@ class VisitorSession(Session):
         now = self.node.clock.now_ms()
         identified = self._identified_id(hello)
         if identified is not None:
-            visitor = await self.store.visitor(identified)
+            visitor = await self.store.directory.visitor(identified)
             updated = visitor or Visitor(identified, self.site.id, now)
         else:
             visitor = await self._known_visitor(hello.token, now)
@@ -119,13 +119,13 @@ class VisitorSession(Session):
             updated, name=hello.name or updated.name, email=hello.email or updated.email, page=page
         )
         if updated != visitor:
-            await self.store.put_visitor(updated)
+            await self.store.directory.put_visitor(updated)
         self.visitor = updated
-        conv = await self.store.open_conversation_of(updated.id)
+        conv = await self.store.conversations.open_of(updated.id)
         if conv is not None:
             self.cid = conv.id
             self.mark_seen(conv.id, conv.last_seq)  # the client syncs up to here itself
-        await self.store.connected("visitor", updated.id, self.id, now)
+        await self.store.presence.connected("visitor", updated.id, self.id, now)
         self.greet()
         self.subscribe(channels.visitor(updated.id))
         token = tokens.sign_visitor(
@@ -160,18 +160,18 @@ class VisitorSession(Session):
         visitor_id = tokens.verify_visitor(self.node.secret, token, self.site.id, now)
         if visitor_id is None:
             return None
-        visitor = await self.store.visitor(visitor_id)
+        visitor = await self.store.directory.visitor(visitor_id)
         return visitor if visitor is not None and visitor.site == self.site.id else None
 
     async def start(self, start: f.Start) -> Result:
-        if await self.store.open_conversation_of(self.me.id) is not None:
+        if await self.store.conversations.open_of(self.me.id) is not None:
             raise conflict("you already have an open conversation")
         now = self.node.clock.now_ms()
         conv = flow.open_conversation(
             ids.conversation_id(), self.site.id, self.me.id, start.topic, now
         )
         first = Draft(Kind.TEXT, self._sender(), start.text, start.cmid)
-        message = await self.store.open_conversation(conv, first, origin=self.id)
+        message = await self.store.conversations.open(conv, first, origin=self.id)
         self.cid = conv.id
         self.mark_seen(conv.id, message.seq)
         self.node.metrics.conversations_started.inc()
@@ -179,11 +179,11 @@ class VisitorSession(Session):
         await self.node.measure_opened(conv)
         self.dispatcher.remember_preview(conv.id, start.text)
         self.dispatcher.kick()
-        stored = await self.store.conversation(conv.id)
+        stored = await self.store.conversations.get(conv.id)
         return {"conversation": await self._view(stored or conv)}
 
     async def msg(self, msg: f.Msg) -> Result:
-        appended = await self.store.append(
+        appended = await self.store.conversations.append(
             msg.cid,
             Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid),
             origin=self.id,
@@ -216,8 +216,8 @@ class VisitorSession(Session):
 
     async def page(self, page: f.PageChange) -> Result:
         self.visitor = replace(self.me, page=Page(page.url, page.title))
-        await self.store.put_visitor(self.visitor)
-        conv = await self.store.open_conversation_of(self.me.id)
+        await self.store.directory.put_visitor(self.visitor)
+        conv = await self.store.conversations.open_of(self.me.id)
         if conv is not None:
             await self.node.hub.publish(
                 channels.conversation(conv.id),
@@ -234,8 +234,8 @@ class VisitorSession(Session):
         self.visitor = replace(
             self.me, name=profile.name or self.me.name, email=profile.email or self.me.email
         )
-        await self.store.put_visitor(self.visitor)
-        conv = await self.store.open_conversation_of(self.me.id)
+        await self.store.directory.put_visitor(self.visitor)
+        conv = await self.store.conversations.open_of(self.me.id)
         if conv is not None:
             await self.node.hub.publish(
                 channels.conversation(conv.id),
@@ -252,7 +252,7 @@ class VisitorSession(Session):
 
     async def close(self, close: f.VisitorClose) -> Result:
         await self._own(close.cid)
-        changed = await self.store.close(
+        changed = await self.store.conversations.close(
             close.cid,
             self.node.clock.now_ms(),
             by="visitor",
@@ -279,7 +279,7 @@ class VisitorSession(Session):
             agent_id=conv.agent.id if conv.agent else None,
             topic=conv.topic,
         )
-        await self.store.rate(rating)
+        await self.store.conversations.rate(rating)
         await self.node.measure_rating(conv, rating)
         return None
 
@@ -295,7 +295,7 @@ class VisitorSession(Session):
         return Sender(Role.VISITOR, self.me.id, self.me.name)
 
     async def _own(self, cid: str) -> Conversation:
-        conv = await self.store.conversation(cid)
+        conv = await self.store.conversations.get(cid)
         if conv is None or conv.visitor_id != self.me.id:
             raise flow.unknown_conversation()
         return conv

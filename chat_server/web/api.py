@@ -11,10 +11,11 @@ from starlette import responses
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chat_server.backends.base import Store
-from chat_server.core import metrics, tokens, views
-from chat_server.core.model import Agent, AuditEntry, State
+from chat_server.core import views
+from chat_server.core.model import Agent, Rating, State
 from chat_server.protocol.codec import is_text, repaired
+from chat_server.service import records
+from chat_server.service.accounts import Member
 from chat_server.service.stats import WINDOWS, live_figures, window_figures
 from chat_server.web import auth
 from chat_server.web.runtime import client_address, runtime
@@ -97,23 +98,19 @@ async def login(request: Request) -> Response:
     if not rt.throttle.begin(*keys):
         return _error(429, "rate_limited")
     try:
-        agent = await node.store.agent_by_email(email)
-        valid = await auth.verify_password(agent.password_hash if agent else None, password)
+        agent = await rt.accounts.sign_in(email, password)
     except BaseException:
         rt.throttle.succeeded(clear=(), refund=keys)  # not an attempt that failed
         raise
-    if agent is None or not valid:
+    if agent is None:
         rt.throttle.failed(*keys)
         return _error(401, "unauthorized")
     rt.throttle.succeeded(
         clear=(f"account:{email}", f"device:{email}"),
         refund=tuple(k for k in keys if k.startswith("address:")),
     )
-    secret = tokens.new_secret_token("cs")
+    secret = await rt.accounts.open_session(agent)
     ttl = node.settings.session_ttl_s
-    await node.store.add_credential(
-        tokens.hash_secret(secret), agent.id, "session", node.clock.now_ms() + ttl * 1000
-    )
     response = JSONResponse({"agent": agent_json(agent)})
     secure = auth.is_secure(request, node.settings)
     response.set_cookie(
@@ -137,7 +134,7 @@ async def logout(request: Request) -> Response:
         return _error(403, "forbidden")
     secret = request.cookies.get(auth.SESSION_COOKIE)
     if secret:
-        await rt.node.store.revoke_credential(tokens.hash_secret(secret))
+        await rt.accounts.end_session(secret)
     response = JSONResponse({"ok": True})
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response
@@ -149,6 +146,14 @@ async def _agent_or_401(request: Request) -> Agent | Response:
     return agent if agent is not None else _error(401, "unauthorized")
 
 
+async def _supervisor_or_error(request: Request) -> Agent | Response:
+    """The supervisor asking; an agent gets 403 (before anything else of theirs is read)."""
+    agent = await _agent_or_401(request)
+    if isinstance(agent, Response) or agent.is_supervisor:
+        return agent
+    return _error(403, "forbidden")
+
+
 async def me(request: Request) -> Response:
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
@@ -157,79 +162,47 @@ async def me(request: Request) -> Response:
 
 
 async def conversations(request: Request) -> Response:
-    """Supervisors see every conversation; agents their own and the queue."""
+    """Supervisors see every conversation; agents their own and the queue (`records`)."""
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
         return agent
-    store = runtime(request).node.store
     q = request.query_params
     try:
         state = State(q["state"]) if q.get("state") else None
         limit = max(1, min(int(q.get("limit", "50")), 500))
     except ValueError:
         return _error(400, "bad_request")
-    agent_id = q.get("agent") or None
-    visitor_id = q.get("visitor") or None
-    if visitor_id is not None and not agent.is_supervisor:
-        if not await _serving_visitor(store, agent, visitor_id):
-            return _error(403, "forbidden")
-        found = await store.conversations(state=state, visitor_id=visitor_id, limit=limit)
-        node = runtime(request).node
-        return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
-    if not agent.is_supervisor:
-        if state is State.QUEUED and agent_id is None:
-            pass
-        elif agent_id not in (None, agent.id):
-            return _error(403, "forbidden")
-        else:
-            agent_id = agent.id
-    found = await store.conversations(
-        state=state, agent_id=agent_id, visitor_id=visitor_id, limit=limit
+    found = await records.conversations(
+        runtime(request).node,
+        agent,
+        state=state,
+        agent_id=q.get("agent") or None,
+        visitor_id=q.get("visitor") or None,
+        limit=limit,
     )
-    node = runtime(request).node
-    return JSONResponse({"conversations": [await node.conversation_view(c) for c in found]})
-
-
-async def _serving_visitor(store: Store, agent: Agent, visitor_id: str) -> bool:
-    """An agent sees a visitor's earlier conversations while serving that visitor."""
-    return visitor_id in {c.visitor_id for c in await store.active_of(agent.id)}
+    return JSONResponse({"conversations": found})
 
 
 async def conversation(request: Request) -> Response:
+    """One transcript; a refusal (404, 403) is a `ChatError` answered by `app._chat_error`."""
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
         return agent
-    node = runtime(request).node
-    cid = request.path_params["cid"]
-    conv = await node.store.conversation(cid)
-    if conv is None:
-        return _error(404, "not_found")
-    mine = conv.agent is not None and conv.agent.id == agent.id
-    if not (
-        agent.is_supervisor
-        or mine
-        or conv.state is State.QUEUED
-        or await _serving_visitor(node.store, agent, conv.visitor_id)
-    ):
-        return _error(403, "forbidden")
-    messages, more = await node.store.messages_after(cid, 0, 1000, notes=True)
-    rating = await node.store.rating(cid)
-    await node.store.audit(AuditEntry(node.clock.now_ms(), agent.id, "view", cid))
+    read = await records.transcript(runtime(request).node, agent, request.path_params["cid"])
     return JSONResponse(
         {
-            "conversation": await node.conversation_view(conv),
-            "messages": [views.message(m) for m in messages],
-            "more": more,
-            "rating": None
-            if rating is None
-            else {
-                "csat": rating.csat,
-                "nps": rating.nps,
-                "ces": rating.ces,
-                "comment": rating.comment,
-            },
+            "conversation": read.conversation,
+            "messages": [views.message(m) for m in read.messages],
+            "more": read.more,
+            "rating": _rating_json(read.rating),
         }
     )
+
+
+def _rating_json(rating: Rating | None) -> dict[str, Any] | None:
+    if rating is None:
+        return None
+    return {"csat": rating.csat, "nps": rating.nps, "ces": rating.ces, "comment": rating.comment}
 
 
 async def stats(request: Request) -> Response:
@@ -266,53 +239,50 @@ async def stats(request: Request) -> Response:
 async def agents(request: Request) -> Response:
     """The team for the supervisor dashboard: status, presence, load and the last hour's
     first response time and CSAT of each agent."""
-    agent = await _agent_or_401(request)
+    agent = await _supervisor_or_error(request)
     if isinstance(agent, Response):
         return agent
-    if not agent.is_supervisor:
-        return _error(403, "forbidden")
-    node = runtime(request).node
-    now = node.clock.now_ms()
-    team = []
-    for member, row in await _team(node.store):
-        hour = metrics.window_view(await node.store.read_figures("1h", now, f"agent:{member.id}"))
-        team.append(
-            {**row, "frt_s": hour["frt_s"], "csat": hour["csat"], "answered": hour["answered"]}
-        )
-    return JSONResponse({"agents": team})
+    team = await runtime(request).accounts.team_figures()
+    return JSONResponse(
+        {
+            "agents": [
+                {
+                    **_member_json(member),
+                    "frt_s": hour["frt_s"],
+                    "csat": hour["csat"],
+                    "answered": hour["answered"],
+                }
+                for member, hour in team
+            ]
+        }
+    )
 
 
-async def _team(store: Store) -> list[tuple[Agent, dict[str, Any]]]:
-    """Every agent with their status, presence and load: what both team views show."""
-    online, loads = await store.online("agent"), await store.loads()
-    return [
-        (
-            member,
-            {
-                **agent_json(member),
-                "status": member.status.value,
-                "connected": member.id in online,
-                "active": loads[member.id].active if member.id in loads else 0,
-            },
-        )
-        for member in await store.agents()
-    ]
+def _member_json(member: Member) -> dict[str, Any]:
+    """What both team views show of an agent."""
+    return {
+        **agent_json(member.agent),
+        "status": member.agent.status.value,
+        "connected": member.connected,
+        "active": member.active,
+    }
 
 
 async def audit(request: Request) -> Response:
     """Supervisors: who did what on which conversation (`?cid=&agent=&limit=`)."""
-    agent = await _agent_or_401(request)
+    agent = await _supervisor_or_error(request)
     if isinstance(agent, Response):
         return agent
-    if not agent.is_supervisor:
-        return _error(403, "forbidden")
     q = request.query_params
     try:
         limit = max(1, min(int(q.get("limit", "100")), 1000))
     except ValueError:
         return _error(400, "bad_request")
-    entries = await runtime(request).node.store.audit_log(
-        cid=q.get("cid") or None, agent_id=q.get("agent") or None, limit=limit
+    entries = await records.audit_log(
+        runtime(request).node,
+        cid=q.get("cid") or None,
+        agent_id=q.get("agent") or None,
+        limit=limit,
     )
     return JSONResponse(
         {
@@ -335,7 +305,7 @@ async def team(request: Request) -> Response:
     agent = await _agent_or_401(request)
     if isinstance(agent, Response):
         return agent
-    team = await _team(runtime(request).node.store)
+    members = await runtime(request).accounts.team()
     return JSONResponse(
-        {"agents": [{**row, "topics": sorted(member.topics)} for member, row in team]}
+        {"agents": [{**_member_json(m), "topics": sorted(m.agent.topics)} for m in members]}
     )

@@ -1,7 +1,7 @@
 """ASGI middleware at the HTTP edge: request bodies bounded in size and time before any
 route reads them, and the pages' security headers on every response.
 
-Request heads are bounded by the HTTP protocol itself (`chat_server/server.py`).
+Request heads are bounded by the HTTP protocol itself (`chat_server/guarded_http.py`).
 """
 
 from __future__ import annotations

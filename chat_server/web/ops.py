@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.core.model import State
+from chat_server.service import health
 from chat_server.web.runtime import runtime
 
 
@@ -15,18 +15,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    node = runtime(request).node
-    store, bus = await node.store.ready(), node.hub.bus.ready()
-    ready = store and bus
+    state = await health.readiness(runtime(request).node)
     return JSONResponse(
-        {"ready": ready, "store": store, "bus": bus}, status_code=200 if ready else 503
+        {"ready": state.ready, "store": state.store, "bus": state.bus},
+        status_code=200 if state.ready else 503,
     )
 
 
 async def metrics(request: Request) -> Response:
     node = runtime(request).node
-    waiting = await node.store.waiting()
-    loads = await node.store.loads()
-    node.metrics.conversations.labels(State.QUEUED.value).set(len(waiting))
-    node.metrics.conversations.labels(State.ACTIVE.value).set(sum(x.active for x in loads.values()))
+    await health.refresh_gauges(node)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from chat_server.core.limits import TokenBucket
+from chat_server.service.accounts import Accounts
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
-from chat_server.web.auth import LoginThrottle
+from chat_server.web.auth import LoginThrottle, verify_password
 
 
 def client_address(conn: HTTPConnection) -> str:
@@ -57,9 +58,12 @@ class Runtime:
     """WebSocket handshakes per client address (`handshake_rate`, `handshake_burst`)."""
     new_visitors: AddressRates = field(init=False)
     """Visitor identities created per client address (`new_visitor_rate`, `_burst`)."""
+    accounts: Accounts = field(init=False)
+    """Sign-in, sessions and the team, checking passwords with argon2 (`web/auth`)."""
 
     def __post_init__(self) -> None:
         settings = self.node.settings
+        self.accounts = Accounts(self.node, verify_password)
         self.handshakes = AddressRates(settings.handshake_rate, settings.handshake_burst)
         self.new_visitors = AddressRates(settings.new_visitor_rate, settings.new_visitor_burst)
 

@@ -9,6 +9,7 @@ from starlette.websockets import WebSocket
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Site, Visitor
 from chat_server.protocol.codec import Codec
+from chat_server.service import sites
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.visitor import VisitorSession
@@ -36,7 +37,7 @@ async def _admitted_site(ws: WebSocket, rt: Runtime) -> Site | None:
     is refused and None. (Apart, so that what it reads is not held by the socket's frame.)"""
     site_id = ws.query_params.get("site", "")
     try:
-        site = await rt.node.store.site(site_id) if 0 < len(site_id) <= 64 else None
+        site = await sites.site_named(rt.node, site_id)
     except ChatError:
         await refuse(ws, 503, "unavailable")
         return None

@@ -1,6 +1,6 @@
 /* static/widget/cobrowse.js,
  * built from static/widget/src by scripts/build-widget: edit the sources, then run it
- * (tests/unit/test_widget_build.py checks that this file is a fresh build).
+ * (tests/integration/test_widget_build.py checks that this file is a fresh build).
  * The widget's co-browse part: it loads this only once the visitor accepts. */
 (function () {
 'use strict';

@@ -1,11 +1,11 @@
 /* static/widget/widget.js,
  * built from static/widget/src by scripts/build-widget: edit the sources, then run it
- * (tests/unit/test_widget_build.py checks that this file is a fresh build).
+ * (tests/integration/test_widget_build.py checks that this file is a fresh build).
  * The visitor widget that sites embed: see src/embed.js for how. */
 (function () {
 'use strict';
 
-const COBROWSE_BUILD = 'fd5d76d80de1';  // cobrowse.js's content hash, for its URL
+const COBROWSE_BUILD = 'c9ad80ff87d4';  // cobrowse.js's content hash, for its URL
 
 // ==== static/widget/src/embed.js
 

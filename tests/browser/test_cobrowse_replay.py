@@ -184,7 +184,7 @@ class Requests:
 
 async def views_of(live: Live, cid: str) -> list[Any]:
     """The `view` entries of the audit log for this conversation: the server's side."""
-    return [e for e in await live.store.audit_log(cid=cid) if e.action == "view"]
+    return [e for e in await live.store.audit.log(cid=cid) if e.action == "view"]
 
 
 async def serve_shop(agent: Any) -> list[str]:

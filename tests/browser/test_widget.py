@@ -273,7 +273,7 @@ async def test_signed_in_user_gets_the_same_chat_on_every_device(
 ) -> None:
     live = await start_server(demo=True)
     secret = "site-identity-secret"
-    await live.store.put_site(Site("members", ("self",), identity_secret=secret))
+    await live.store.directory.put_site(Site("members", ("self",), identity_secret=secret))
     good = hmac.new(secret.encode(), b"user-42", hashlib.sha256).hexdigest()
 
     async def device(user_hash: str) -> Any:

@@ -52,7 +52,7 @@ class Cluster:
             node.start()
             self.nodes.append(node)
         await asyncio.gather(*(node.ready() for node in self.nodes))
-        await self.store.put_site(Site("shop", (ORIGIN,)))
+        await self.store.directory.put_site(Site("shop", (ORIGIN,)))
 
     async def add_agent(self, name: str, **fields: Any) -> tuple[Agent, str]:
         agent = Agent(
@@ -64,9 +64,11 @@ class Cluster:
             password_hash=password_hash(),
             **fields,
         )
-        await self.store.add_agent(agent)
+        await self.store.directory.add_agent(agent)
         token = tokens.new_secret_token("cat")
-        await self.store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+        await self.store.directory.add_credential(
+            tokens.hash_secret(token), agent.id, "token", None
+        )
         return agent, token
 
     async def agent(
@@ -185,14 +187,16 @@ async def test_hundred_visitors_ten_agents(cluster: Cluster) -> None:
     assert len(cids) == 100
 
     async def settled() -> bool:
-        return len(await cluster.store.waiting()) == 70
+        return len(await cluster.store.conversations.waiting()) == 70
 
     await eventually(settled, timeout=30)  # three nodes racing; slow on a busy machine
-    loads = await cluster.store.loads()
+    loads = await cluster.store.conversations.loads()
     assert sorted(load.active for load in loads.values()) == [3] * 10
     owners: dict[str, str] = {}
     for agent in cluster.clients[:10]:
-        for cid in {c.id for c in await cluster.store.active_of(agent.hello["agent"]["id"])}:
+        for cid in {
+            c.id for c in await cluster.store.conversations.active_of(agent.hello["agent"]["id"])
+        }:
             assert cid not in owners, "assigned twice"
             owners[cid] = agent.hello["agent"]["id"]
     assert len(owners) == 30
@@ -233,7 +237,9 @@ async def test_sigkill_the_agents_node(cluster: Cluster) -> None:
     requeues = [m for m in history["messages"] if "disconnected" in m["text"]]
     assert len(requeues) == 1
     await asyncio.sleep(1.0)
-    assert len([c for c in await cluster.store.active_of(bob.hello["agent"]["id"])]) == 1
+    assert (
+        len([c for c in await cluster.store.conversations.active_of(bob.hello["agent"]["id"])]) == 1
+    )
 
 
 async def test_presence_spans_nodes(cluster: Cluster) -> None:

@@ -86,7 +86,7 @@ async def test_whole_dialogue(live: Live, codec: str) -> None:
 
     await visitor.request("rate", cid=cid, csat=5, nps=9, ces=6, comment="Quick!")
     assert await visitor.error("rate", cid=cid, csat=1) == "already_rated"
-    rating = await live.store.rating(cid)
+    rating = await live.store.conversations.rating(cid)
     assert rating.csat == 5 and rating.agent_id == agent.agent.id and rating.topic == "orders"
 
     # the next message opens a new conversation

@@ -147,7 +147,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Thre
     async def seed() -> None:
         store = EmbeddedStore(data, LocalBus(), SystemClock())
         await store.start()
-        await store.put_site(Site("shop", (ORIGIN,)))
+        await store.directory.put_site(Site("shop", (ORIGIN,)))
         agent = Agent(
             ids.agent_id(),
             "fuzz@x.example",
@@ -156,8 +156,8 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Thre
             2,
             password_hash=password_hash(),
         )
-        await store.add_agent(agent)
-        await store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+        await store.directory.add_agent(agent)
+        await store.directory.add_credential(tokens.hash_secret(token), agent.id, "token", None)
         await store.stop()
 
     asyncio.run(seed())

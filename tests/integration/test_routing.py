@@ -166,7 +166,7 @@ async def test_grace_period_requeues_to_the_front(start_server: ServerFactory) -
     bob = await live.agent(name="Bob", max_chats=1)
     first = await bob.event("assigned")
     assert first["conversation"]["id"] == c_early  # front of the queue, before c_late
-    waiting = await live.store.waiting()
+    waiting = await live.store.conversations.waiting()
     assert [c.id for c in waiting] == [c_late]
 
 

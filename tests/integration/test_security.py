@@ -20,7 +20,7 @@ async def test_expired_and_foreign_site_tokens_give_a_new_visitor(live: Live) ->
     secret, now = live.runtime.node.secret, live.runtime.node.clock.now_ms()
     expired = tokens.sign_visitor(secret, vid, "shop", now - 1)
     assert (await live.visitor(token=expired)).hello["visitor"]["id"] != vid
-    await live.store.put_site(Site("other", ("https://shop.example",)))
+    await live.store.directory.put_site(Site("other", ("https://shop.example",)))
     elsewhere = tokens.sign_visitor(secret, vid, "other", now + 60_000)
     assert (await live.visitor(token=elsewhere)).hello["visitor"]["id"] != vid
     valid = tokens.sign_visitor(secret, vid, "shop", now + 60_000)
@@ -28,7 +28,7 @@ async def test_expired_and_foreign_site_tokens_give_a_new_visitor(live: Live) ->
 
 
 async def test_verified_identity_reaches_only_its_own_history(live: Live) -> None:
-    await live.store.put_site(Site("shop", ("https://shop.example",), "site-secret"))
+    await live.store.directory.put_site(Site("shop", ("https://shop.example",), "site-secret"))
     good = tokens.identity_hash("site-secret", "user-42")
     phone = await live.visitor(user_id="user-42", user_hash=good)
     cid = (await phone.request("start", text="my order"))["conversation"]["id"]
@@ -57,7 +57,7 @@ async def test_verified_identity_reaches_only_its_own_history(live: Live) -> Non
 async def test_revoked_tokens_stop_working(live: Live) -> None:
     agent = await live.add_agent("Alice")
     token = await live.token(agent)
-    assert await live.store.revoke_agent_credentials(agent.id) == 1
+    assert await live.store.directory.revoke_agent_credentials(agent.id) == 1
     client = await connect_agent(live.ws, codec="chat.v1.json")
     live.clients.append(client)
     assert (await client.reply("hello", token=token))["code"] == "unauthorized"

@@ -123,7 +123,7 @@ async def test_bad_strings_stored_before_the_fix_do_not_brick_hello_or_rest(
     data = tmp_path / "data0"
     store = EmbeddedStore(data, LocalBus(), SystemClock())
     await store.start()
-    await store.put_site(Site("shop", ("https://shop.example",)))
+    await store.directory.put_site(Site("shop", ("https://shop.example",)))
     await store.stop()
     cid = ids.new_id("c")
     conv = Conversation(

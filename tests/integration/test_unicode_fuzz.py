@@ -176,10 +176,10 @@ def target(
     supervisor_token, agent_token = tokens.new_secret_token("cat"), tokens.new_secret_token("cat")
 
     async def seed() -> None:
-        await store.put_site(Site("shop", (ORIGIN,)))
+        await store.directory.put_site(Site("shop", (ORIGIN,)))
         for agent, token in ((supervisor, supervisor_token), (bystander, agent_token)):
-            await store.add_agent(agent)
-            await store.add_credential(tokens.hash_secret(token), agent.id, "token", None)
+            await store.directory.add_agent(agent)
+            await store.directory.add_credential(tokens.hash_secret(token), agent.id, "token", None)
 
     server.call(seed())
     found = Target(server, loop, supervisor, supervisor_token, agent_token)

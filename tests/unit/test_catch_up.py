@@ -36,10 +36,12 @@ class LateBus(LocalBus):
 
 
 class Stored:
-    """What the catch-up reads: the stored messages; reads fail while `failures` > 0, and
-    wait for `gate` when it is set up (to act in the middle of a read)."""
+    """What the catch-up reads: the stored messages (`store.conversations.history`); reads
+    fail while `failures` > 0, and wait for `gate` when it is set up (to act in the middle
+    of a read)."""
 
     def __init__(self) -> None:
+        self.conversations = self
         self.messages: list[Message] = []
         self.failures = 0
         self.reads = 0
@@ -51,7 +53,7 @@ class Stored:
             sender = Sender(Role.VISITOR, "v_1", "Vera")
             self.messages.append(Message(CID, seq, seq, Kind.TEXT, sender, f"m{seq}"))
 
-    async def messages_after(
+    async def history(
         self, cid: str, after: int, limit: int, *, notes: bool
     ) -> tuple[list[Message], bool]:
         self.reads += 1

@@ -32,7 +32,7 @@ def opened(topic: str | None = None) -> Conversation:
 
 
 def active(agent: AgentRef = ANN) -> Conversation:
-    return flow.assign(opened(), agent, T0 + 5_000).conversation
+    return flow.claim(opened(), agent, T0 + 5_000).conversation
 
 
 def closed() -> Conversation:
@@ -71,7 +71,7 @@ def test_open_is_queued() -> None:
 
 def test_assign_queued_makes_it_active_with_the_agent() -> None:
     conv = opened()
-    t = flow.assign(conv, ANN, T0 + 5_000)
+    t = flow.claim(conv, ANN, T0 + 5_000)
     assert t.conversation.state is State.ACTIVE
     assert t.conversation.agent == ANN
     assert t.conversation.assigned_at == T0 + 5_000
@@ -85,20 +85,18 @@ def test_assign_queued_makes_it_active_with_the_agent() -> None:
     assert conv.state is State.QUEUED  # the input value is untouched
 
 
-def test_assign_active_without_reassign_is_conflict() -> None:
-    assert_code(ErrorCode.CONFLICT, lambda: flow.assign(active(ANN), BOB, T0 + 6_000))
-    assert_code(ErrorCode.CONFLICT, lambda: flow.assign(active(ANN), ANN, T0 + 6_000))
+def test_claim_of_an_active_conversation_is_conflict() -> None:
+    assert_code(ErrorCode.CONFLICT, lambda: flow.claim(active(ANN), BOB, T0 + 6_000))
+    assert_code(ErrorCode.CONFLICT, lambda: flow.claim(active(ANN), ANN, T0 + 6_000))
 
 
-def test_reassign_to_the_same_agent_is_conflict() -> None:
-    assert_code(
-        ErrorCode.CONFLICT, lambda: flow.assign(active(ANN), ANN, T0 + 6_000, reassign=True)
-    )
+def test_transfer_to_the_same_agent_is_conflict() -> None:
+    assert_code(ErrorCode.CONFLICT, lambda: flow.transfer(active(ANN), ANN, T0 + 6_000))
 
 
-def test_reassign_to_another_agent_transfers() -> None:
+def test_transfer_to_another_agent() -> None:
     before = active(ANN)
-    t = flow.assign(before, BOB, T0 + 60_000, reassign=True)
+    t = flow.transfer(before, BOB, T0 + 60_000)
     assert t.conversation.state is State.ACTIVE
     assert t.conversation.agent == BOB
     assert [d.text for d in t.drafts] == ["Transferred to Bob"]
@@ -107,8 +105,8 @@ def test_reassign_to_another_agent_transfers() -> None:
     assert t.conversation.assigned_at == before.assigned_at == T0 + 5_000
 
 
-def test_reassign_of_a_queued_conversation_is_a_plain_assignment() -> None:
-    t = flow.assign(opened(), BOB, T0 + 1, reassign=True)
+def test_transfer_of_a_queued_conversation_is_a_plain_assignment() -> None:
+    t = flow.transfer(opened(), BOB, T0 + 1)
     assert t.conversation.agent == BOB
     assert t.conversation.state is State.ACTIVE
     assert not t.drafts[0].text.startswith("Transferred")
@@ -138,13 +136,13 @@ def test_requeue_to_the_back() -> None:
 
 def test_requeue_accumulates_excluded_agents() -> None:
     first = flow.requeue(active(ANN), T0 + 1, reason="transferred", front=True).conversation
-    again = flow.assign(first, BOB, T0 + 2).conversation
+    again = flow.claim(first, BOB, T0 + 2).conversation
     second = flow.requeue(again, T0 + 3, reason="transferred", front=True).conversation
     assert second.excluded_agents == frozenset({"a_ann", "a_bob"})
 
 
 def test_requeue_topic_override_and_keep() -> None:
-    start = flow.assign(opened(topic="sales"), ANN, T0).conversation
+    start = flow.claim(opened(topic="sales"), ANN, T0).conversation
     kept = flow.requeue(start, T0 + 1, reason="transferred", front=True).conversation
     assert kept.topic == "sales"
     moved = flow.requeue(start, T0 + 1, reason="transferred", front=True, topic="billing")
@@ -182,8 +180,8 @@ def test_close_records_who_why_and_resolution(
 
 
 TRANSITIONS_ON_CLOSED: dict[str, Callable[[Conversation], Any]] = {
-    "assign": lambda c: flow.assign(c, BOB, T0 + 10_000),
-    "reassign": lambda c: flow.assign(c, BOB, T0 + 10_000, reassign=True),
+    "claim": lambda c: flow.claim(c, BOB, T0 + 10_000),
+    "transfer": lambda c: flow.transfer(c, BOB, T0 + 10_000),
     "requeue": lambda c: flow.requeue(c, T0 + 10_000, reason="transferred", front=True),
     "close": lambda c: flow.close(c, T0 + 10_000, by="agent", reason="again", resolved=None),
     "ensure_open": flow.ensure_open,
@@ -198,7 +196,7 @@ def test_anything_on_a_closed_conversation_is_closed(name: str) -> None:
 
 def test_closed_queued_conversation_is_closed_too() -> None:
     conv = flow.close(opened(), T0, by="system", reason="visitor_left", resolved=None).conversation
-    assert_code(ErrorCode.CLOSED, lambda: flow.assign(conv, ANN, T0))
+    assert_code(ErrorCode.CLOSED, lambda: flow.claim(conv, ANN, T0))
 
 
 def test_ensure_open_passes_open_conversations() -> None:

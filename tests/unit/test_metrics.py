@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat_server.core import metrics
+from chat_server.core import metrics, samples
 from chat_server.core.metrics import (
     BANDS,
     EPS,
@@ -191,14 +191,14 @@ def event_figures(rng: random.Random, count: int) -> list[Figures]:
     for _ in range(count):
         pick = rng.randrange(6)
         if pick == 0:
-            out.append(metrics.started())
+            out.append(samples.started())
         elif pick == 1:
-            out.append(metrics.first_response(rng.uniform(0, 400), 60))
+            out.append(samples.first_response(rng.uniform(0, 400), 60))
         elif pick == 2:
-            out.append(metrics.response(rng.expovariate(1 / 30)))
+            out.append(samples.response(rng.expovariate(1 / 30)))
         elif pick == 3:
             out.append(
-                metrics.closed(
+                samples.closed(
                     resolved=rng.random() < 0.7,
                     resolution_s=rng.uniform(60, 4000),
                     abandoned=rng.random() < 0.1,
@@ -206,7 +206,7 @@ def event_figures(rng: random.Random, count: int) -> list[Figures]:
             )
         elif pick == 4:
             out.append(
-                metrics.rated(
+                samples.rated(
                     csat=rng.randint(1, 5),
                     nps=rng.randint(0, 10),
                     ces=rng.randint(1, 7),
@@ -214,7 +214,7 @@ def event_figures(rng: random.Random, count: int) -> list[Figures]:
                 )
             )
         else:
-            out.append(metrics.assigned_first(rng.uniform(0, 120)))
+            out.append(samples.assigned_first(rng.uniform(0, 120)))
     return out
 
 
@@ -253,7 +253,7 @@ def test_merge_is_associative_and_does_not_alias() -> None:
     right.merge(a)
     right.merge(bc)
     assert window_view(left) == window_view(right)
-    source = metrics.response(5.0)
+    source = samples.response(5.0)
     target = Figures()
     target.merge(source)
     target.observe("response_s", 5.0)
@@ -264,7 +264,7 @@ def test_fields_round_trip_as_str_and_as_bytes() -> None:
     f = Figures()
     for part in event_figures(random.Random(11), 200):
         f.merge(part)
-    f.merge(metrics.recontacted())
+    f.merge(samples.recontacted())
     fields = f.to_fields()
     assert Figures.from_fields(fields) == f
     as_redis = {k.encode(): repr(v).encode() for k, v in fields.items()}
@@ -338,42 +338,42 @@ def test_window_view_is_json_with_int_counters() -> None:
 
 
 def test_csat_pct_and_mean() -> None:
-    w = view_of(*(metrics.rated(csat=v, nps=None, ces=None, frt_s=None) for v in (5, 4, 2)))
+    w = view_of(*(samples.rated(csat=v, nps=None, ces=None, frt_s=None) for v in (5, 4, 2)))
     assert w["csat"] == {"n": 3, "pct": 66.7, "mean": 3.67}
     assert w["nps"] == {"n": 0, "score": None}
     assert all(row["n"] == 0 for row in w["csat_by_frt"])
 
 
 def test_nps_score() -> None:
-    w = view_of(*(metrics.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (10, 9, 7, 3)))
+    w = view_of(*(samples.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (10, 9, 7, 3)))
     # promoters 2/4 = 50 %, detractors 1/4 = 25 %
     assert w["nps"] == {"n": 4, "score": 25.0}
     assert w["csat"]["n"] == 0
 
 
 def test_nps_score_can_be_negative() -> None:
-    w = view_of(*(metrics.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (0, 6, 8)))
+    w = view_of(*(samples.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (0, 6, 8)))
     assert w["nps"] == {"n": 3, "score": -66.7}
 
 
 def test_ces_mean() -> None:
-    w = view_of(*(metrics.rated(csat=None, nps=None, ces=v, frt_s=None) for v in (7, 5)))
+    w = view_of(*(samples.rated(csat=None, nps=None, ces=v, frt_s=None) for v in (7, 5)))
     assert w["ces"] == {"n": 2, "mean": 6.0}
 
 
 def test_ratings_out_of_range_raise() -> None:
     with pytest.raises(ValueError):
-        metrics.rated(csat=6, nps=None, ces=None, frt_s=None)
+        samples.rated(csat=6, nps=None, ces=None, frt_s=None)
     with pytest.raises(ValueError):
-        metrics.rated(csat=None, nps=11, ces=None, frt_s=None)
+        samples.rated(csat=None, nps=11, ces=None, frt_s=None)
     with pytest.raises(ValueError):
-        metrics.rated(csat=None, nps=None, ces=0, frt_s=None)
+        samples.rated(csat=None, nps=None, ces=0, frt_s=None)
 
 
 def test_abandon_pct() -> None:
     w = view_of(
-        *(metrics.first_response(20, 60) for _ in range(3)),
-        metrics.closed(resolved=False, resolution_s=None, abandoned=True),
+        *(samples.first_response(20, 60) for _ in range(3)),
+        samples.closed(resolved=False, resolution_s=None, abandoned=True),
     )
     assert (w["answered"], w["abandoned"], w["abandon_pct"]) == (3, 1, 25.0)
     assert w["closed"] == 1
@@ -381,9 +381,9 @@ def test_abandon_pct() -> None:
 
 def test_sla_frt_pct_counts_the_target_itself_as_met() -> None:
     w = view_of(
-        metrics.first_response(59, 60),
-        metrics.first_response(60, 60),
-        metrics.first_response(61, 60),
+        samples.first_response(59, 60),
+        samples.first_response(60, 60),
+        samples.first_response(61, 60),
     )
     assert w["sla_frt_pct"] == 66.7
     assert w["frt_s"]["n"] == 3
@@ -391,36 +391,36 @@ def test_sla_frt_pct_counts_the_target_itself_as_met() -> None:
 
 
 def test_fcr_pct_and_recontact() -> None:
-    closes = [metrics.closed(resolved=True, resolution_s=600, abandoned=False) for _ in range(4)]
-    w = view_of(*closes, metrics.closed(resolved=False, resolution_s=None, abandoned=False))
+    closes = [samples.closed(resolved=True, resolution_s=600, abandoned=False) for _ in range(4)]
+    w = view_of(*closes, samples.closed(resolved=False, resolution_s=None, abandoned=False))
     assert (w["closed"], w["resolved"], w["fcr_pct"]) == (5, 4, 100.0)
     assert w["resolution_s"]["n"] == 4
-    w = view_of(*closes, metrics.recontacted())
+    w = view_of(*closes, samples.recontacted())
     assert w["fcr_pct"] == 75.0
 
 
 def test_fcr_pct_stays_a_percent_when_a_recontact_outlives_its_close() -> None:
-    assert view_of(metrics.recontacted())["fcr_pct"] is None
+    assert view_of(samples.recontacted())["fcr_pct"] is None
     w = view_of(
-        metrics.closed(resolved=True, resolution_s=1, abandoned=False),
-        metrics.recontacted(),
-        metrics.recontacted(),
+        samples.closed(resolved=True, resolution_s=1, abandoned=False),
+        samples.recontacted(),
+        samples.recontacted(),
     )
     assert w["fcr_pct"] == 0.0
 
 
 def test_resolved_close_without_a_resolution_time() -> None:
-    w = view_of(metrics.closed(resolved=True, resolution_s=None, abandoned=False))
+    w = view_of(samples.closed(resolved=True, resolution_s=None, abandoned=False))
     assert (w["resolved"], w["fcr_pct"], w["resolution_s"]["n"]) == (1, 100.0, 0)
 
 
 def test_csat_by_frt_bands() -> None:
     w = view_of(
-        metrics.rated(csat=5, nps=None, ces=None, frt_s=10),
-        metrics.rated(csat=2, nps=None, ces=None, frt_s=25),
-        metrics.rated(csat=4, nps=None, ces=None, frt_s=45),
-        metrics.rated(csat=1, nps=None, ces=None, frt_s=400),
-        metrics.rated(csat=5, nps=None, ces=None, frt_s=None),
+        samples.rated(csat=5, nps=None, ces=None, frt_s=10),
+        samples.rated(csat=2, nps=None, ces=None, frt_s=25),
+        samples.rated(csat=4, nps=None, ces=None, frt_s=45),
+        samples.rated(csat=1, nps=None, ces=None, frt_s=400),
+        samples.rated(csat=5, nps=None, ces=None, frt_s=None),
     )
     assert w["csat_by_frt"] == [
         {"band": "<30s", "n": 2, "pct": 50.0},
@@ -434,12 +434,12 @@ def test_csat_by_frt_bands() -> None:
 
 def test_event_helpers() -> None:
     w = view_of(
-        metrics.started(),
-        metrics.started(),
-        metrics.assigned_first(12),
-        metrics.response(3),
-        metrics.response(5),
-        metrics.transferred(),
+        samples.started(),
+        samples.started(),
+        samples.assigned_first(12),
+        samples.response(3),
+        samples.response(5),
+        samples.transferred(),
     )
     assert (w["started"], w["transfers"]) == (2, 1)
     assert w["wait_s"]["n"] == 1 and w["wait_s"]["avg"] == 12.0
@@ -480,7 +480,7 @@ def frt_n(windows: RollingWindows, window: str, now: int, dim: str = "all") -> i
 def test_a_sample_rolls_out_of_5m_but_stays_in_1h_and_24h() -> None:
     windows = RollingWindows()
     t = T0 + 4_321
-    windows.record(t, ["all"], metrics.first_response(20, 60))
+    windows.record(t, ["all"], samples.first_response(20, 60))
     for now in (t, t + 4 * MINUTE + 50 * SECOND - 4_321):
         assert frt_n(windows, "5m", now) == 1
     later = t + 5 * MINUTE + 10 * SECOND
@@ -494,7 +494,7 @@ def test_a_sample_rolls_out_of_5m_but_stays_in_1h_and_24h() -> None:
 
 def test_read_does_not_see_the_future_nor_alias_buckets() -> None:
     windows = RollingWindows()
-    windows.record(T0 + MINUTE, ["all"], metrics.started())
+    windows.record(T0 + MINUTE, ["all"], samples.started())
     assert windows.read("5m", T0, "all").counters == {}
     got = windows.read("5m", T0 + MINUTE)
     got.add("started", 10)
@@ -503,9 +503,9 @@ def test_read_does_not_see_the_future_nor_alias_buckets() -> None:
 
 def test_dims_are_kept_apart() -> None:
     windows = RollingWindows()
-    windows.record(T0, ["all", "agent:a_1", "topic:sales"], metrics.first_response(10, 60))
-    windows.record(T0, ["all", "agent:a_2"], metrics.first_response(100, 60))
-    windows.record(T0, ["all"], metrics.started())
+    windows.record(T0, ["all", "agent:a_1", "topic:sales"], samples.first_response(10, 60))
+    windows.record(T0, ["all", "agent:a_2"], samples.first_response(100, 60))
+    windows.record(T0, ["all"], samples.started())
     now = T0 + SECOND
     assert window_view(windows.read("1h", now))["answered"] == 2
     assert window_view(windows.read("1h", now))["started"] == 1
@@ -537,7 +537,7 @@ def test_windows_match_a_direct_merge_of_their_samples() -> None:
 
 def test_prune_keeps_memory_bounded_over_two_days() -> None:
     windows = RollingWindows()
-    sample = metrics.response(4.0)
+    sample = samples.response(4.0)
     per_dim = sum(length // bucket for length, bucket in WINDOWS.values())
     slack = sum(MINUTE // bucket + 1 for _, bucket in WINDOWS.values())
     most = 0
@@ -555,7 +555,7 @@ def test_prune_keeps_memory_bounded_over_two_days() -> None:
 
 def test_prune_drops_only_what_no_window_can_read() -> None:
     windows = RollingWindows()
-    windows.record(T0, ["all", "agent:a_1"], metrics.started())
+    windows.record(T0, ["all", "agent:a_1"], samples.started())
     windows.prune(T0 + 10 * MINUTE)
     assert window_view(windows.read("1h", T0 + 10 * MINUTE))["started"] == 1
     assert windows.read("5m", T0 + 10 * MINUTE).counters == {}
@@ -567,11 +567,11 @@ def test_a_late_correction_does_not_bring_back_a_pruned_bucket() -> None:
     windows = RollingWindows()
     close_ts = T0 + 5 * SECOND
     windows.record(
-        close_ts, ["all"], metrics.closed(resolved=True, resolution_s=9, abandoned=False)
+        close_ts, ["all"], samples.closed(resolved=True, resolution_s=9, abandoned=False)
     )
     now = close_ts + 2 * HOUR
     windows.prune(now)
-    windows.record(close_ts, ["all"], metrics.recontacted())  # the visitor came back
+    windows.record(close_ts, ["all"], samples.recontacted())  # the visitor came back
     assert windows.bucket_count() == 1  # only the 24h bucket of the close is still readable
     assert window_view(windows.read("24h", now))["fcr_pct"] == 0.0
 
@@ -595,7 +595,7 @@ def test_snapshot_restore_round_trip_through_json() -> None:
 
 def test_restore_drops_windows_whose_buckets_changed() -> None:
     windows = RollingWindows()
-    windows.record(T0, ["all"], metrics.started())
+    windows.record(T0, ["all"], samples.started())
     data = windows.snapshot()
     data["windows"]["5m"] = [300_000, 5_000]
     restored = RollingWindows.restore(data)
@@ -606,7 +606,7 @@ def test_restore_drops_windows_whose_buckets_changed() -> None:
 
 def test_stats_windows_has_every_window() -> None:
     windows = RollingWindows()
-    windows.record(T0, ["all"], metrics.started())
+    windows.record(T0, ["all"], samples.started())
     out = stats_windows(lambda name: windows.read(name, T0 + SECOND))
     assert list(out) == ["5m", "1h", "24h"]
     assert all(w["started"] == 1 for w in out.values())

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat_server.core.tokens import hash_secret, new_secret_token, sign_visitor, verify_visitor
+from chat_server.core.tokens import (
+    hash_secret,
+    identified_visitor_id,
+    identity_hash,
+    identity_matches,
+    new_secret_token,
+    sign_visitor,
+    verify_visitor,
+)
 
 SECRET = b"s" * 32
 NOW = 1_767_225_600_000
@@ -151,3 +159,31 @@ def test_new_secret_token_has_the_prefix_and_is_unique() -> None:
         assert prefix == "at"
         assert len(rest) >= 43  # 256 random bits, base64url
     assert new_secret_token("sess").startswith("sess_")
+
+
+# --- identified visitors -----------------------------------------------------------------
+
+
+def test_identity_hash_is_the_hex_hmac_a_website_computes() -> None:
+    expected = hmac.new(b"site-secret", b"user-1", hashlib.sha256).hexdigest()
+    assert identity_hash("site-secret", "user-1") == expected
+
+
+def test_identity_matches_only_the_right_hash_in_any_case() -> None:
+    good = identity_hash("site-secret", "user-1")
+    assert identity_matches("site-secret", "user-1", good)
+    assert identity_matches("site-secret", "user-1", good.upper())
+    assert not identity_matches("site-secret", "user-2", good)
+    assert not identity_matches("other-secret", "user-1", good)
+
+
+def test_an_identified_user_has_one_visitor_id_per_site() -> None:
+    first = identified_visitor_id(SECRET, "shop", "user-1")
+    assert first == identified_visitor_id(SECRET, "shop", "user-1")
+    assert first.startswith("v_") and len(first) == 18
+    others = {
+        identified_visitor_id(SECRET, "blog", "user-1"),
+        identified_visitor_id(SECRET, "shop", "user-2"),
+        identified_visitor_id(b"t" * 32, "shop", "user-1"),
+    }
+    assert first not in others and len(others) == 3

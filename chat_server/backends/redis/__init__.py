@@ -1,5 +1,5 @@
-"""The Redis backend: store, bus and presence, the Lua scripts they run, and two small
-helpers they share."""
+"""The Redis backend: the store (a container of roles, one module each), the bus, the Lua
+scripts they run (`lua/`), and two small helpers they share."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 
 def lua(name: str) -> str:
-    """The source of one of this package's Lua scripts."""
-    return (Path(__file__).parent / name).read_text()
+    """The source of one of this package's Lua scripts (`lua/`: one per atomic step)."""
+    return (Path(__file__).parent / "lua" / name).read_text()
 
 
 def decoded(value: Any) -> str:

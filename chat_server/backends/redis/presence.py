@@ -2,7 +2,7 @@
 with the number of connections.
 
 Each node keeps in memory which agents and visitors it has connections for. It writes to
-Redis only when one of them appears on the node or leaves it (`presence.lua`):
+Redis only when one of them appears on the node or leaves it (`presence_write.lua`):
 
 - `node-present:<kind>:<node>`: the identities this node holds;
 - `holders:<kind>:<id>`: the nodes holding one identity;
@@ -18,6 +18,8 @@ than the ttl) writes everything it holds again, which cancels those absences.
 The writes of one node are serialized and batched (one in flight at a time, carrying every
 change made meanwhile): a connect and a disconnect of the same identity can never reach
 Redis out of order, and a burst of connections costs a few round trips, not one each.
+
+Every call that reaches Redis answers `unavailable` when Redis cannot be reached.
 """
 
 from __future__ import annotations
@@ -28,15 +30,14 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from chat_server.backends.base import PresenceKind
 from chat_server.backends.redis import decoded, lua
-from chat_server.backends.redis.keys import Keys
-from chat_server.core.clock import Clock
+from chat_server.backends.redis.client import Client, redis_errors
+from chat_server.backends.roles.presence import PresenceKind
 
 log = logging.getLogger(__name__)
 KINDS: tuple[PresenceKind, ...] = ("agent", "visitor")
 WRITE_BATCH = 1_000
-"""Identities per `presence.lua` call (a rewrite of everything a node holds is chunked)."""
+"""Identities per `presence_write.lua` call (a rewrite of everything a node holds is chunked)."""
 REAP_BUDGET = 2_000
 """Identities per `presence_reap.lua` call: bounds how long one call blocks Redis."""
 REAP_ROUNDS = 50
@@ -48,12 +49,10 @@ Key = tuple[PresenceKind, str]
 class NodePresence:
     """One node's agents and visitors, and the cluster-wide view (`online`, `gone_since`)."""
 
-    def __init__(
-        self, redis: Any, keys: Keys, clock: Clock, ttl_ms: int, node_id: str | None = None
-    ) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.clock = clock
+    def __init__(self, client: Client, ttl_ms: int, node_id: str | None = None) -> None:
+        self.redis: Any = client.redis
+        self.keys = keys = client.keys
+        self.clock = client.clock
         self.ttl_ms = ttl_ms
         self.node_id = node_id or uuid.uuid4().hex
         self._conns: dict[Key, set[str]] = {}
@@ -62,8 +61,8 @@ class NodePresence:
         self._lock = asyncio.Lock()
         self._registered = False
         """This node has written to Redis: a missing or expired heartbeat means reaped."""
-        self._write_script = redis.register_script(lua("presence.lua"))
-        self._reap_script = redis.register_script(lua("presence_reap.lua"))
+        self._write_script = self.redis.register_script(lua("presence_write.lua"))
+        self._reap_script = self.redis.register_script(lua("presence_reap.lua"))
         self._reap_args: list[str] = []
         for kind in KINDS:
             self._reap_args += [
@@ -85,7 +84,8 @@ class NodePresence:
         added = conn_id not in conns
         conns.add(conn_id)
         try:
-            await self._flush()
+            async with redis_errors():
+                await self._flush()
         except BaseException:
             if added:
                 self._drop(key, conn_id, now)
@@ -97,7 +97,8 @@ class NodePresence:
         key = (kind, ident)
         left = self._drop(key, conn_id, now)
         if not left:
-            await self._flush()
+            async with redis_errors():
+                await self._flush()
         return left
 
     def _drop(self, key: Key, conn_id: str, now: int) -> int:
@@ -114,7 +115,7 @@ class NodePresence:
         """One round trip: this node is alive until now + ttl. Also retries failed writes, and
         writes everything again if the node had expired (and may have been reaped)."""
         nodes = self.keys.nodes()
-        async with self._lock:
+        async with redis_errors(), self._lock:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zscore(nodes, self.node_id)
                 pipe.zadd(nodes, {self.node_id: now + self.ttl_ms})
@@ -177,22 +178,26 @@ class NodePresence:
     async def online(self, kind: PresenceKind, among: Iterable[str] | None = None) -> set[str]:
         key = self.keys.online(kind)
         if among is None:
-            return {decoded(i) for i in await self.redis.smembers(key)}
+            async with redis_errors():
+                return {decoded(i) for i in await self.redis.smembers(key)}
         idents = list(among)
         if not idents:
             return set()
-        flags = await self.redis.smismember(key, idents)
+        async with redis_errors():
+            flags = await self.redis.smismember(key, idents)
         return {ident for ident, flag in zip(idents, flags, strict=True) if flag}
 
     async def gone_since(self, kind: PresenceKind, before: int) -> list[str]:
         """Reap the nodes whose heartbeat expired, then who is gone since before `before`."""
         keys = [self.keys.nodes(), self.keys.gone(kind)]
         args = [self.clock.now_ms(), REAP_BUDGET, before, *self._reap_args]
-        for _ in range(REAP_ROUNDS):
-            reply = await self._reap_script(keys=keys, args=args)
-            if not int(reply[0]):
-                break
+        async with redis_errors():
+            for _ in range(REAP_ROUNDS):
+                reply = await self._reap_script(keys=keys, args=args)
+                if not int(reply[0]):
+                    break
         return [decoded(g) for g in reply[1:]]
 
     async def forget_gone(self, kind: PresenceKind, ident: str) -> None:
-        await self.redis.zrem(self.keys.gone(kind), ident)
+        async with redis_errors():
+            await self.redis.zrem(self.keys.gone(kind), ident)

@@ -13,7 +13,7 @@ import msgpack
 import pytest
 
 from chat_server.backends.records import message_row
-from chat_server.backends.redis.store import _spliced_event, _spliced_row
+from chat_server.backends.redis.rows import spliced_event, spliced_row
 from chat_server.backends.redis.wire import ReplyError, Script, Wire, pack
 from chat_server.core import ids, views
 from chat_server.core.model import Kind, Message, Role, Sender
@@ -113,16 +113,16 @@ def test_a_spliced_event_is_the_event_with_its_seq(seq: int) -> None:
     packing of an int is what cmsgpack produces for an integral number."""
     m = Message("c_1", 0, 1700, Kind.TEXT, Sender(Role.VISITOR, "v_1", "Vera"), "héllo", "m1")
     frame = views.msg_event(m, for_visitor=True)
-    head, tail = _spliced_event(frame, "conn-1")
+    head, tail = spliced_event(frame, "conn-1")
     event = msgpack.unpackb(head + msgpack.packb(seq) + tail, raw=False)
     assert event == {"frame": {**frame, "seq": seq}, "skip": "conn-1"}
-    head, tail = _spliced_event(frame, None)
+    head, tail = spliced_event(frame, None)
     assert msgpack.unpackb(head + msgpack.packb(seq) + tail)["skip"] is None
 
 
 def test_a_spliced_row_is_the_row_with_its_seq() -> None:
     m = Message("c_1", 0, 1700, Kind.NOTE, Sender(Role.AGENT, "a_1", 'Ann "A"'), "x,]", None)
-    head, tail = _spliced_row(m)
+    head, tail = spliced_row(m)
     assert tuple(json.loads(head + b"42" + tail)) == message_row(replace(m, seq=42))
 
 

@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from chat_server.config import Settings
-from chat_server.server import Inbox, LeanWebSocketProtocol, Writable, uvicorn_config
+from chat_server.lean_websocket import Inbox, LeanWebSocketProtocol, Writable
+from chat_server.server import uvicorn_config
 from tests.conftest import free_port
 
 # --- Inbox -------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ async def open_session(
     live: Live, socket: Socket, hello_timeout_s: float | None = WAIT
 ) -> tuple[VisitorSession, asyncio.Task[None]]:
     rt = live.runtime
-    site = await live.store.site("shop")
+    site = await live.store.directory.site("shop")
     session = VisitorSession(rt.node, rt.dispatcher, Codec.JSON, site)
     task = asyncio.create_task(serve(socket, session, hello_timeout_s))  # type: ignore[arg-type]
     return session, task

@@ -28,6 +28,8 @@ if ARGV[4] ~= '' then
   if seen then return {'dup', tonumber(seen)} end
 end
 
+-- The seq: last + 1, as core.conversation.number allocates it (this mirrors it for one
+-- message, here inside the atomic step; the contract suite checks both agree).
 local seq = tonumber(live[1] or '0') + 1
 local s = tostring(seq)
 -- A script's writes before an error stay, so the one write that can refuse (XADD, when the

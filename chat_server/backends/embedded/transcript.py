@@ -1,0 +1,129 @@
+"""The conversations and messages tables: the SQL of the conversations role.
+
+A conversation row keeps the whole conversation as JSON (`data`), plus the columns it is
+looked up by. The write builders compute every row on the event loop, when the write is
+decided, and return the op that the writer runs later (`sqlite.py`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from chat_server.backends.embedded.audit import insert_audit
+from chat_server.backends.records import (
+    conversation_from_dict,
+    conversation_to_dict,
+    message_from_row,
+    message_row,
+)
+from chat_server.core.model import AuditEntry, Conversation, Message
+
+MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid"
+Op = Callable[[sqlite3.Connection], None]
+
+
+def _dump(conv: Conversation) -> str:
+    return json.dumps(conversation_to_dict(conv))
+
+
+def _load(data: str) -> Conversation:
+    return conversation_from_dict(json.loads(data))
+
+
+# writes ---------------------------------------------------------------------------------
+
+
+def opened(conv: Conversation, messages: list[Message]) -> Op:
+    row = (conv.id, conv.visitor_id, conv.state.value, conv.created, _dump(conv))
+
+    def op(c: sqlite3.Connection) -> None:
+        c.execute(
+            "INSERT INTO conversations (id, visitor_id, state, agent_id, created, data) "
+            "VALUES (?, ?, ?, NULL, ?, ?)",
+            row,
+        )
+        _insert_messages(c, messages)
+
+    return op
+
+
+def appended(
+    conv: Conversation, messages: list[Message], *, row_changed: bool, audit: AuditEntry | None
+) -> Op:
+    """New messages; the conversation's row only when it changed (most appends leave it)."""
+    data = _dump(conv) if row_changed else None
+
+    def op(c: sqlite3.Connection) -> None:
+        _insert_messages(c, messages)
+        if data is not None:
+            c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, conv.id))
+        if audit is not None:
+            insert_audit(c, audit)
+
+    return op
+
+
+def changed(conv: Conversation, agent_id: str | None, messages: list[Message]) -> Op:
+    """A transition: the new state and agent (the last one, once it has none), and its lines."""
+    row = (conv.state.value, agent_id, _dump(conv), conv.id)
+
+    def op(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE conversations SET state = ?, agent_id = ?, data = ? WHERE id = ?", row)
+        _insert_messages(c, messages)
+
+    return op
+
+
+def _insert_messages(c: sqlite3.Connection, messages: list[Message]) -> None:
+    c.executemany(
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [message_row(m) for m in messages],
+    )
+
+
+# reads ----------------------------------------------------------------------------------
+
+
+def conversation(c: sqlite3.Connection, cid: str) -> Conversation | None:
+    row = c.execute("SELECT data FROM conversations WHERE id = ?", (cid,)).fetchone()
+    return _load(row[0]) if row else None
+
+
+def conversations(
+    c: sqlite3.Connection, where: str, args: list[str], limit: int
+) -> list[Conversation]:
+    sql = f"SELECT data FROM conversations{where} ORDER BY created DESC LIMIT ?"
+    return [_load(r[0]) for r in c.execute(sql, (*args, limit)).fetchall()]
+
+
+def history(
+    c: sqlite3.Connection, cid: str, after: int, limit: int, *, notes: bool
+) -> tuple[list[Message], bool]:
+    kinds = "" if notes else " AND kind != 'note'"
+    sql = (
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ? AND seq > ?{kinds} "
+        "ORDER BY seq LIMIT ?"
+    )
+    rows = c.execute(sql, (cid, after, limit + 1)).fetchall()
+    return [message_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]:
+    """The open conversations (each at its last stored seq) and their messages with a cmid."""
+    rows = c.execute("SELECT data FROM conversations WHERE state != 'closed'").fetchall()
+    convs = [_load(r[0]) for r in rows]
+    last: dict[str, Any] = dict(
+        c.execute(
+            "SELECT m.cid, MAX(m.seq) FROM messages m JOIN conversations v ON v.id = m.cid "
+            "WHERE v.state != 'closed' GROUP BY m.cid"
+        ).fetchall()
+    )
+    convs = [replace(conv, last_seq=last.get(conv.id, conv.last_seq)) for conv in convs]
+    cmids = c.execute(
+        f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))} FROM messages m "
+        "JOIN conversations v ON v.id = m.cid WHERE v.state != 'closed' AND m.cmid IS NOT NULL"
+    ).fetchall()
+    return convs, [message_from_row(r) for r in cmids]

@@ -1,0 +1,196 @@
+"""The conversations role on Redis: the reads and ratings here, the writes in
+`transitions.py` (open, claim, transfer, requeue, close) and `append.py` (messages).
+
+Indexes, kept by `Transitions.write`: sorted sets of conversations by state, by agent and
+by visitor (score: created), the queue (score: rank, then arrival), each agent's active set
+and when each agent was last given one."""
+
+from __future__ import annotations
+
+import json
+
+from chat_server.backends.records import message_from_row
+from chat_server.backends.redis import decoded, rows, stored
+from chat_server.backends.redis.append import Appender
+from chat_server.backends.redis.client import Client, redis_errors
+from chat_server.backends.redis.transitions import Transitions
+from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed
+from chat_server.core import routing
+from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.model import (
+    Agent,
+    AuditEntry,
+    Conversation,
+    Draft,
+    Message,
+    Rating,
+    State,
+)
+
+
+class RedisConversations:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.keys = client.keys
+        self.redis = client.redis
+        self.transitions = Transitions(client)
+        self.appender = Appender(client)
+
+    # reads ------------------------------------------------------------------------------
+
+    async def get(self, cid: str) -> Conversation | None:
+        found = await stored.load_many(self.client, [cid])
+        return found[0] if found else None
+
+    async def open_of(self, visitor_id: str) -> Conversation | None:
+        async with redis_errors():
+            cid = await self.redis.get(self.keys.visitor_open(visitor_id))
+        return await self.get(decoded(cid)) if cid else None
+
+    async def find(
+        self,
+        *,
+        state: State | None = None,
+        agent_id: str | None = None,
+        visitor_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Conversation]:
+        if visitor_id:
+            source = self.keys.visitor_convs(visitor_id)
+        elif agent_id:
+            source = self.keys.agent_convs(agent_id)
+        else:
+            source = self.keys.convs(state.value if state else None)
+        found: list[Conversation] = []
+        start, batch = 0, max(limit, 50)
+        while len(found) < limit:
+            async with redis_errors():
+                page = await self.redis.zrevrange(source, start, start + batch - 1)
+            if not page:
+                break
+            for conv in await stored.load_many(self.client, [decoded(c) for c in page]):
+                if state is not None and conv.state is not state:
+                    continue
+                if agent_id is not None and (conv.agent is None or conv.agent.id != agent_id):
+                    continue
+                if visitor_id is not None and conv.visitor_id != visitor_id:
+                    continue
+                found.append(conv)
+            start += batch
+        return found[:limit]
+
+    async def waiting(self) -> list[Conversation]:
+        async with redis_errors():
+            cids = [decoded(c) for c in await self.redis.zrange(self.keys.queue(), 0, -1)]
+        return routing.queue_order(await stored.load_many(self.client, cids))
+
+    async def active_of(self, agent_id: str) -> list[Conversation]:
+        async with redis_errors():
+            members = await self.redis.smembers(self.keys.agent_active(agent_id))
+        cids = sorted(decoded(c) for c in members)
+        return [c for c in await stored.load_many(self.client, cids) if c.state is State.ACTIVE]
+
+    async def loads(self) -> dict[str, AgentLoad]:
+        async with redis_errors():
+            ids = [decoded(i) for i in await self.redis.smembers(self.keys.agents())]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for agent_id in ids:
+                    pipe.scard(self.keys.agent_active(agent_id))
+                pipe.hgetall(self.keys.last_assigned())
+                raw = await pipe.execute()
+        last = {decoded(k): int(v) for k, v in raw[-1].items()}
+        return {
+            agent_id: AgentLoad(int(n), last.get(agent_id, 0))
+            for agent_id, n in zip(ids, raw[:-1], strict=True)
+        }
+
+    async def history(
+        self, cid: str, after: int, limit: int, *, notes: bool
+    ) -> tuple[list[Message], bool]:
+        """From the stream, whose entry ids are the seqs: `XRANGE <after + 1>-0 +`."""
+        out: list[Message] = []
+        start = after + 1
+        async with redis_errors():
+            while True:
+                entries = await self.redis.xrange(
+                    self.keys.messages(cid), f"{start}-0", "+", count=limit + 1
+                )
+                for _, fields in entries:
+                    m = message_from_row(tuple(json.loads(fields[b"m"])))
+                    if notes or m.kind.value != "note":
+                        out.append(m)
+                if len(out) > limit or len(entries) <= limit:
+                    break
+                start = int(entries[-1][0].split(b"-")[0]) + 1
+        return out[:limit], len(out) > limit
+
+    async def rating(self, cid: str) -> Rating | None:
+        async with redis_errors():
+            raw = await self.redis.get(self.keys.rating(cid))
+        return Rating(*json.loads(raw)) if raw else None
+
+    # writes -----------------------------------------------------------------------------
+
+    async def open(self, conv: Conversation, first: Draft, origin: str | None) -> Message:
+        return await self.transitions.open(conv, first, origin)
+
+    async def append(
+        self,
+        cid: str,
+        draft: Draft,
+        origin: str | None = None,
+        *,
+        guarded: bool = False,
+        audit: AuditEntry | None = None,
+    ) -> Appended:
+        return await self.appender.append(cid, draft, origin, guarded=guarded, audit=audit)
+
+    async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
+        return await self.transitions.claim(cid, agent, now)
+
+    async def transfer(
+        self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool = False
+    ) -> Changed:
+        return await self.transitions.transfer(cid, agent, now, ignore_capacity=ignore_capacity)
+
+    async def requeue(
+        self,
+        cid: str,
+        now: int,
+        *,
+        reason: str,
+        front: bool,
+        topic: str | None = None,
+        only_agent: str | None = None,
+    ) -> Changed:
+        return await self.transitions.requeue(
+            cid, now, reason=reason, front=front, topic=topic, only_agent=only_agent
+        )
+
+    async def close(
+        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+    ) -> Changed:
+        return await self.transitions.close(cid, now, by=by, reason=reason, resolved=resolved)
+
+    async def rate(self, rating: Rating) -> None:
+        """SET NX: the first rating stays. A resent SET whose first run's reply was lost
+        finds its own value, and is done."""
+        value = rows.dumps(
+            [
+                rating.cid,
+                rating.ts,
+                rating.csat,
+                rating.nps,
+                rating.ces,
+                rating.comment,
+                rating.agent_id,
+                rating.topic,
+            ]
+        )
+        key = self.keys.rating(rating.cid)
+        async with redis_errors():
+            if await self.redis.set(key, value, nx=True):
+                return
+            if await self.redis.get(key) == value:
+                return  # our SET ran, its reply was lost, and redis-py sent it again
+        raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")

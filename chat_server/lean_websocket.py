@@ -1,0 +1,193 @@
+"""uvicorn's websockets sans-I/O protocol with a lighter per-socket state
+(`LeanWebSocketProtocol`): most sockets are idle visitors, and uvicorn's per-socket state
+was about half of what one cost. Unchanged on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+
+from chat_server.protocol.errors import CloseCode
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
+    from websockets.http11 import Request
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """The part of `asyncio.Queue` uvicorn's protocol uses (`put_nowait`, `get`, `empty`),
+    for its one reader (the ASGI handler) and without its three deques and `Event` (about
+    3 KiB): it holds a message or two at most, since uvicorn pauses reading meanwhile."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[ASGIReceiveEvent] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: ASGIReceiveEvent) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> ASGIReceiveEvent:
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("a WebSocket's messages have one reader at a time")
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class Writable:
+    """`asyncio.Event` as uvicorn's protocol uses it for flow control (set while the
+    transport takes writes): no waiter deque unless writing is actually paused."""
+
+    __slots__ = ("_paused",)
+
+    def __init__(self) -> None:
+        self._paused: list[asyncio.Future[None]] | None = None
+        """None while writable; the senders waiting for it otherwise."""
+
+    def is_set(self) -> bool:
+        return self._paused is None
+
+    def set(self) -> None:
+        waiters, self._paused = self._paused, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        if self._paused is None:
+            self._paused = []
+
+    async def wait(self) -> bool:
+        paused = self._paused
+        if paused is None:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        paused.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in paused:
+                paused.remove(waiter)
+        return True
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets sans-I/O protocol, unchanged on the wire (keepalive pings,
+    frame cap, close handshake), holding less per socket:
+
+    - its attributes in slots: uvicorn sets more than a shared-key instance dict holds
+      (30), so each socket had a 1.5 KiB dict of its own;
+    - `Inbox` and `Writable` instead of `asyncio.Queue` and `asyncio.Event`;
+    - the handshake's request and response (websockets' parsed headers, about 4.5 KiB)
+      dropped once the handshake is over: the ASGI scope has its own copy of the headers.
+    """
+
+    # uvicorn 0.54's attributes (one it adds later lands in the instance dict: it works,
+    # and tests/integration/test_server.py notices)
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "client",
+        "close_sent",
+        "close_timeout",
+        "close_timer",
+        "config",
+        "conn",
+        "connections",
+        "curr_msg_data_type",
+        "default_headers",
+        "disconnected",
+        "frames",
+        "handshake_complete",
+        "handshake_initiated",
+        "initial_response",
+        "last_ping_rtt",
+        "logger",
+        "loop",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "read_paused",
+        "request",
+        "response",
+        "root_path",
+        "scheme",
+        "scope",
+        "server",
+        "tasks",
+        "transport",
+        "writable",
+    )
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        # Read by nothing after this (the scope has its own copy of the headers), but
+        # websockets' handshake parser keeps the request in its frame for the socket's
+        # life: empty its headers as well as dropping uvicorn's reference.
+        del self.request
+        event.headers.clear()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            del self.response  # only the accept reads it
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's, except for a text message that is not UTF-8: anyone can send one,
+        and uvicorn logs each as an ERROR with a traceback. Here it is one INFO line, and
+        the socket is still closed with 1007 (RFC 6455: data not consistent with its type)."""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:  # past `websocket.close`: dropped, as uvicorn does
+            return
+        message: ASGIReceiveEvent
+        if self.curr_msg_data_type == "text":
+            try:
+                message = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                address = self.client[0] if self.client else "unknown"
+                log.info("closed a WebSocket from %s with 1007: text that is not UTF-8", address)
+                self.conn.send_close(CloseCode.INVALID_DATA)
+                self.handle_parser_exception()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        self.queue.put_nowait(message)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()

@@ -1,0 +1,98 @@
+"""The contract's fixtures: a started store of each backend (the `backend` fixture of
+`tests/conftest.py`: embedded, then Redis on the session's redis-server), its manual clock,
+what it publishes, and a second store on the same storage."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat_server.backends.base import Store
+from chat_server.backends.embedded.bus import LocalBus
+from chat_server.backends.embedded.store import EmbeddedStore
+from chat_server.backends.redis.store import RedisStore
+from chat_server.core import ids
+from chat_server.core.clock import ManualClock
+from tests.contract.published import LocalPublished, Published, RedisPublished
+from tests.redis_server import RedisServer
+
+DB_NAME = "chat.sqlite3"
+
+
+@dataclass
+class Storage:
+    """Where a test's stores keep their state: a directory, or a key prefix in Redis."""
+
+    backend: str
+    path: Path
+    clock: ManualClock
+    redis_url: str
+    prefix: str
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_NAME
+
+    def make(self, **options: Any) -> Store:
+        """A store on this storage, not started (`options`: the backend's own)."""
+        if self.backend == "embedded":
+            return EmbeddedStore(self.path, LocalBus(), self.clock, **options)
+        return RedisStore(self.redis_url, self.clock, prefix=self.prefix, **options)
+
+    @contextlib.asynccontextmanager
+    async def another(self) -> AsyncIterator[Store]:
+        """A second store on the same state: a fresh load of the embedded store's disk, or
+        another Redis node."""
+        other = self.make()
+        await other.start()
+        try:
+            yield other
+        finally:
+            await other.stop()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def storage(
+    backend: str, tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
+) -> Storage:
+    url = ""
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.url
+    return Storage(backend, tmp_path, clock, url, ids.new_id("k"))
+
+
+@pytest.fixture
+async def store(storage: Storage) -> AsyncIterator[Store]:
+    s = storage.make()
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+@pytest.fixture
+async def published(store: Store, storage: Storage) -> AsyncIterator[Published]:
+    """Every event `store` publishes from now on."""
+    if isinstance(store, EmbeddedStore):
+        local = LocalPublished(storage.db_path)
+        store.bus.set_handler(local)
+        yield local
+        return
+    remote = RedisPublished(storage.redis_url, storage.prefix, store)
+    await remote.start()
+    try:
+        yield remote
+    finally:
+        await remote.stop()

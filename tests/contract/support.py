@@ -1,0 +1,66 @@
+"""Builders and assertions the contract tests share: agents, senders, drafts, an opened
+conversation, an expected refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from chat_server.backends.base import Store
+from chat_server.core import conversation as flow
+from chat_server.core.clock import Clock
+from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.model import Agent, AgentRole, Draft, Kind, Message, Role, Sender
+
+
+def agent(aid: str = "a_ann", max_chats: int = 3) -> Agent:
+    return Agent(
+        aid, f"{aid}@example.com", aid.removeprefix("a_").title(), AgentRole.AGENT, max_chats
+    )
+
+
+def visitor(vid: str = "v_1") -> Sender:
+    return Sender(Role.VISITOR, vid, "Vera")
+
+
+def speaker(a: Agent) -> Sender:
+    return Sender(Role.AGENT, a.id, a.name)
+
+
+def text(sender: Sender, body: str = "hello", cmid: str | None = None) -> Draft:
+    return Draft(Kind.TEXT, sender, body, cmid)
+
+
+def note(sender: Sender, body: str = "internal", cmid: str | None = None) -> Draft:
+    return Draft(Kind.NOTE, sender, body, cmid)
+
+
+async def open_conv(
+    store: Store,
+    clock: Clock,
+    cid: str = "c_1",
+    vid: str = "v_1",
+    *,
+    topic: str | None = None,
+    cmid: str | None = None,
+    origin: str | None = None,
+) -> Message:
+    conv = flow.open_conversation(cid, "shop", vid, topic, clock.now_ms())
+    return await store.conversations.open(conv, text(visitor(vid), "first", cmid), origin)
+
+
+async def expect(code: ErrorCode, awaitable: Awaitable[Any]) -> ChatError:
+    with pytest.raises(ChatError) as info:
+        await awaitable
+    assert info.value.code is code
+    return info.value
+
+
+async def seqs(store: Store, cid: str) -> list[int]:
+    return [m.seq for m in (await store.conversations.history(cid, 0, 1000, notes=True))[0]]
+
+
+def assert_gap_free(numbers: list[int]) -> None:
+    assert numbers == list(range(1, len(numbers) + 1)), numbers

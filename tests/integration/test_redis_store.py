@@ -1,0 +1,170 @@
+"""The Redis store's own failures, beyond the contract (`tests/contract/`), on a real
+redis-server: replies lost after Redis ran the write (the retry recognises its own write),
+and a redis-server stopped mid-conversation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import WatchError
+
+from chat_server.backends.redis.store import RedisStore
+from chat_server.core import conversation as flow
+from chat_server.core import ids
+from chat_server.core.clock import ManualClock
+from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.model import Draft, Kind
+from tests.conftest import free_port, require_tool
+from tests.contract import writes
+from tests.contract.support import seqs
+from tests.contract.writes import ANN, snapshot, visitor
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def store(redis_server: RedisServer, clock: ManualClock) -> AsyncIterator[RedisStore]:
+    s = RedisStore(redis_server.url, clock, prefix=ids.new_id("rs"))
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+def lose_next_exec_reply(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """EXEC runs, then its reply is lost: what redis-py reports as `WatchError` (the watch
+    died with the connection). Returns the flag that says it has not happened yet."""
+    real = store.client.execute
+    lost = [True]
+
+    async def execute(pipe: Any) -> None:
+        await real(pipe)
+        if lost[0]:
+            lost[0] = False
+            raise WatchError("A ConnectionError occurred while watching one or more keys")
+
+    monkeypatch.setattr(store.client, "execute", execute)
+    return lost
+
+
+def lose_next_script_reply(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch, how: str
+) -> list[bool]:
+    """A transition's script runs, then its reply is lost ("lost": the connection dropped)
+    or is that of a copy redis-py sent again, which the script's guard refused ("resent")."""
+    conversations: Any = store.conversations
+    transitions = conversations.transitions
+    real = transitions.run
+    pending = [True]
+
+    async def run(script: Any, keys: list[str], args: Any) -> Any:
+        reply = await real(script, keys, args)
+        if not pending[0]:
+            return reply
+        pending[0] = False
+        if how == "lost":
+            raise RedisConnectionError("Connection closed by server.")
+        return await real(script, keys, args)
+
+    monkeypatch.setattr(transitions, "run", run)
+    return pending
+
+
+async def test_a_lost_append_reply_is_unavailable_and_the_cmid_retry_gets_its_seq(
+    store: RedisStore, clock: ManualClock
+) -> None:
+    """The script ran, the connection dropped before its reply was read: the client hears
+    `unavailable`; a resend with the same cmid is told the seq the message got."""
+    await writes.scene(store, clock)  # the append script is loaded by now
+    wire: Any = store.wire
+    real = wire.data_received
+
+    def drop(data: bytes) -> None:
+        wire.data_received = real
+        wire._transport.abort()
+
+    wire.data_received = drop
+    draft = Draft(Kind.TEXT, visitor("v_active"), "did it arrive?", "lost-1")
+    with pytest.raises(ChatError) as info:
+        await store.conversations.append("c_active", draft, guarded=True)
+    assert info.value.code is ErrorCode.UNAVAILABLE
+    assert await seqs(store, "c_active") == [1, 2, 3, 4]  # it was stored
+    again = await store.conversations.append("c_active", draft, guarded=True)
+    assert (again.created, again.message.seq, again.message.text) == (False, 4, "did it arrive?")
+    after = await store.conversations.append(
+        "c_active", Draft(Kind.TEXT, visitor("v_active"), "next")
+    )
+    assert after.message.seq == 5
+
+
+@pytest.mark.parametrize("how", ["lost", "resent"])
+@pytest.mark.parametrize("write", ["start", "claim", "transfer", "requeue", "close"])
+async def test_a_lost_script_reply_is_recognised_as_our_own_write(
+    store: RedisStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, write: str, how: str
+) -> None:
+    """The write's script ran but its reply was lost, and the write is decided again on the
+    new state. That state is our own write: it is returned as done, not refused as a
+    conflict, and written once."""
+    await writes.scene(store, clock)
+    before = await snapshot(store)
+    pending = lose_next_script_reply(store, monkeypatch, how)
+    await writes.WRITES[write](store, clock)
+    assert not pending[0]
+    await writes.assert_gap_free(store)
+    after = await snapshot(store)
+    added = {
+        cid: len(after["transcripts"][cid]) - len(before["transcripts"][cid]) for cid in writes.CIDS
+    }
+    assert sorted(added.values()) == [0, 0, 1]  # one line, or the opening message
+
+
+async def test_a_lost_add_agent_reply_is_recognised(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost = lose_next_exec_reply(store, monkeypatch)
+    await store.directory.add_agent(ANN)
+    assert not lost[0]
+    assert await store.directory.agent_by_email(ANN.email) == ANN
+
+
+async def test_a_stopped_redis_refuses_writes_and_leaves_the_transcript_whole(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    binary = require_tool("redis-server", "apt-get install redis-server")
+    server = RedisServer(binary, tmp_path / "redis", free_port())
+    server.start()
+    store = RedisStore(server.url, clock, prefix="down")
+    try:
+        await store.start()
+        await writes.scene(store, clock)
+        before = await snapshot(store)
+        server.stop()
+        for write in writes.WRITES.values():
+            with pytest.raises(ChatError) as info:
+                await write(store, clock)
+            assert info.value.code is ErrorCode.UNAVAILABLE
+        server.start()
+        for _ in range(100):  # the pool and the wire connect again by themselves
+            if await store.ready():
+                break
+            await asyncio.sleep(0.05)
+        assert await snapshot(store) == before
+        appended = await store.conversations.append(
+            "c_active", Draft(Kind.TEXT, visitor("v_active"), "back")
+        )
+        assert appended.message.seq == 4
+        conv = flow.open_conversation("c_new", "shop", "v_new", None, clock.now_ms())
+        await store.conversations.open(conv, Draft(Kind.TEXT, visitor("v_new"), "hi"), None)
+    finally:
+        await store.stop()
+        server.stop()
