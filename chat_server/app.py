@@ -26,7 +26,7 @@ from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
 from chat_server.service.node import Node
 from chat_server.service.stats import StatsPusher
-from chat_server.web import api, ops, static
+from chat_server.web import api, ops, sites, static
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
 from chat_server.web.edge import BodyLimit, SecurityHeaders
@@ -95,6 +95,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/audit", api.audit),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
+        Route("/api/sites/{site}", sites.site),
+        Route("/api/sites/{site}/settings", sites.put_settings, methods=["PUT"]),
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.metrics),

@@ -1,4 +1,5 @@
-"""`chat-server serve | agent add | agent token | site add` (contract §7)."""
+"""`chat-server serve | agent add | agent token | site add` (contract §7), and a site's
+settings: `site hours | form | privacy | sneak-peek | timers | show` (`cli_site.py`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from chat_server import cli_site
 from chat_server.config import Settings
 from chat_server.protocol.codec import is_text
 
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="allowed origin, e.g. https://shop.example (repeatable)",
     )
+    cli_site.add_parsers(site, _common)
     return parser
 
 
@@ -98,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _admin(settings, lambda store: _agent_token(store, args.email))
     elif args.command == "agent" and args.action == "revoke":
         _admin(settings, lambda store: _agent_revoke(store, args.email))
-    elif args.command == "site":
+    elif args.command == "site" and args.action == "add":
         _admin(settings, lambda store: _site_add(store, args.site, args.origin, args.identity))
+    elif args.command == "site":
+        _admin(settings, lambda store: cli_site.run(store, args))
 
 
 def _require_text(args: argparse.Namespace) -> None:

@@ -30,10 +30,13 @@ DEMO_ACCOUNTS = (
 
 
 async def seed_demo(store: Store) -> None:
-    """Create what is missing; never overwrite an existing account's password."""
+    """Create what is missing; never overwrite an existing account's password, nor the
+    demo site's settings once made (its hours or form set with `chat-server site ...`)."""
     from chat_server.web.auth import hash_password
 
-    await store.directory.put_site(Site(DEMO_SITE, ("self",)))
+    if await store.directory.site(DEMO_SITE) is None:
+        # sneak peek on, so the demo shows agents the visitor's draft as it is typed
+        await store.directory.put_site(Site(DEMO_SITE, ("self",), sneak_peek=True))
     for account in DEMO_ACCOUNTS:
         if await store.directory.agent_by_email(account.email) is not None:
             continue

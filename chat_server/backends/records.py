@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
+from chat_server.core import site_settings
 from chat_server.core.model import (
     Agent,
     AgentRef,
@@ -42,6 +44,18 @@ def conversation_to_dict(c: Conversation) -> dict[str, Any]:
         "resolved": c.resolved,
         "excluded_agents": sorted(c.excluded_agents),
         "visitor_turn_at": c.visitor_turn_at,
+        "fields": dict(c.fields),
+        **_offline_to_dict(c),
+    }
+
+
+def _offline_to_dict(c: Conversation) -> dict[str, Any]:
+    """Issue 14: offline messages and inactivity."""
+    return {
+        "last_active": c.last_active,
+        "warned_at": c.warned_at,
+        "snoozed_until": c.snoozed_until,
+        "pending_at": c.pending_at,
     }
 
 
@@ -66,6 +80,11 @@ def conversation_from_dict(d: dict[str, Any]) -> Conversation:
         resolved=d.get("resolved"),
         excluded_agents=frozenset(d.get("excluded_agents", ())),
         visitor_turn_at=d.get("visitor_turn_at"),
+        fields=tuple(d.get("fields", {}).items()),
+        last_active=d.get("last_active"),
+        warned_at=d.get("warned_at"),
+        snoozed_until=d.get("snoozed_until"),
+        pending_at=d.get("pending_at"),
     )
 
 
@@ -133,11 +152,22 @@ def visitor_from_row(row: tuple[Any, ...]) -> Visitor:
 
 
 def site_to_json(site: Site) -> str:
-    return json.dumps({"origins": list(site.origins), "identity_secret": site.identity_secret})
+    return json.dumps(
+        {
+            "origins": list(site.origins),
+            "identity_secret": site.identity_secret,
+            **site_settings.settings_json(site),
+        }
+    )
 
 
 def site_from_json(site_id: str, raw: str | bytes) -> Site:
     data = json.loads(raw)
     if isinstance(data, list):  # the first format: origins only
         return Site(site_id, tuple(data))
-    return Site(site_id, tuple(data["origins"]), data.get("identity_secret"))
+    site = Site(site_id, tuple(data["origins"]), data.get("identity_secret"))
+    for key in site_settings.SETTINGS:  # absent before issue 14: the defaults
+        if key in data:
+            with contextlib.suppress(ValueError):  # e.g. a time zone this host lacks
+                site = site_settings.apply(site, {key: data[key]})
+    return site

@@ -30,3 +30,8 @@ QUEUE = "queue"
 
 SUPERVISORS = "supervisors"
 """Live figures for supervisors who asked for them."""
+
+
+def site(site_id: str) -> str:
+    """Every visitor socket of a site: its `availability` (issue 14)."""
+    return f"site:{{{site_id}}}"

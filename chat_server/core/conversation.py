@@ -1,4 +1,5 @@
-"""Conversation state machine: queued -> active -> closed (contract §3, §4).
+"""Conversation state machine: queued -> active -> closed, and pending (an offline
+message: queued -> pending, or opened so) -> active by a claim (contract §3, §4).
 
 Every transition takes the current `Conversation` and returns a `Transition`: the new
 value plus the system lines (`event` messages) it adds to the transcript. A transition
@@ -7,8 +8,10 @@ that is illegal in the current state raises `ChatError` at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from chat_server.core.errors import ChatError, ErrorCode, conflict, forbidden, not_found
 from chat_server.core.model import (
@@ -36,16 +39,18 @@ def system_line(text: str) -> Draft:
 
 
 def open_conversation(
-    cid: str, site: str, visitor_id: str, topic: str | None, now: int
+    cid: str, site: str, visitor_id: str, topic: str | None, now: int, *, pending: bool = False
 ) -> Conversation:
+    """Queued; with `pending`, an offline message (left for agents to claim, never routed)."""
     return Conversation(
         id=cid,
         site=site,
         visitor_id=visitor_id,
-        state=State.QUEUED,
+        state=State.PENDING if pending else State.QUEUED,
         created=now,
         topic=topic,
         queued_at=now,
+        pending_at=now if pending else None,
     )
 
 
@@ -81,7 +86,8 @@ def ensure_open(conv: Conversation) -> None:
 
 
 def claim(conv: Conversation, agent: AgentRef, now: int) -> Transition:
-    """An agent takes a queued conversation (routing's offer, or the agent's own pick)."""
+    """An agent takes a queued or pending conversation (routing's offer, or the agent's
+    own pick)."""
     ensure_open(conv)
     if conv.state is State.ACTIVE:
         raise conflict("the conversation was already taken")
@@ -108,6 +114,9 @@ def _give(conv: Conversation, agent: AgentRef, now: int) -> Transition:
         state=State.ACTIVE,
         agent=agent,
         assigned_at=conv.assigned_at if conv.assigned_at is not None else now,
+        # the quiet clock starts again: an offline message picked up the next morning, or a
+        # chat that waited long in the queue, is not already due for the inactivity warning
+        last_active=now,
     )
     return Transition(new, (system_line(line),))
 
@@ -175,23 +184,32 @@ def close(
 
 
 def after_message(conv: Conversation, message: Message) -> Conversation:
-    """Advance `last_seq`; note the first agent reply (the first response time's end) and
-    where the visitor's turns begin and end (contract §6 `response`)."""
+    """Advance `last_seq`; note the first agent reply (the first response time's end),
+    where the visitor's turns begin and end (contract §6 `response`) and when the last
+    text was written (`last_active`, inactivity's start)."""
     first_response, turn = conv.first_response_at, conv.visitor_turn_at
+    active = conv.last_active
     if message.kind is Kind.TEXT and message.sender.role is Role.AGENT:
         first_response = message.ts if first_response is None else first_response
         turn = None
-    elif message.kind is Kind.TEXT and message.sender.role is Role.VISITOR and turn is None:
-        turn = message.ts
+        active = message.ts
+    elif message.kind is Kind.TEXT and message.sender.role is Role.VISITOR:
+        turn = message.ts if turn is None else turn
+        active = message.ts
     return replace(
-        conv, last_seq=message.seq, first_response_at=first_response, visitor_turn_at=turn
+        conv,
+        last_seq=message.seq,
+        first_response_at=first_response,
+        visitor_turn_at=turn,
+        last_active=active,
     )
 
 
 def row_changed(before: Conversation, after: Conversation) -> bool:
-    """Whether a message changed more of the conversation than its `last_seq` (which the
-    stores keep with the messages): then the conversation itself must be written too."""
-    return replace(after, last_seq=before.last_seq) != before
+    """Whether a message changed more of the conversation than its `last_seq` and
+    `last_active` (which the stores keep with the messages): then the conversation itself
+    must be written too."""
+    return replace(after, last_seq=before.last_seq, last_active=before.last_active) != before
 
 
 def has_capacity(active: int, max_chats: int) -> bool:
@@ -208,3 +226,67 @@ def require_own_or_supervisor(conv: Conversation, agent: Agent) -> None:
     if agent.is_supervisor:
         return
     require_own(conv, agent)
+
+
+# offline messages, snooze and inactivity (issue 14) -------------------------------------
+
+
+def to_pending(conv: Conversation, now: int, email: str) -> Transition:
+    """The visitor leaves a message instead of waiting: a queued (or already pending)
+    conversation becomes pending, for an agent to claim."""
+    ensure_open(conv)
+    if conv.state is State.ACTIVE:
+        raise conflict("the conversation is already with an agent")
+    new = replace(
+        conv,
+        state=State.PENDING,
+        pending_at=conv.pending_at if conv.pending_at is not None else now,
+    )
+    return Transition(new, (system_line(f"We'll answer here and by email at {email}."),))
+
+
+def snooze(conv: Conversation, until: int) -> Transition:
+    """No inactivity warning or close before `until`; a warning already given is forgotten
+    (the full warning, then close, follows the snooze)."""
+    ensure_open(conv)
+    if conv.state is not State.ACTIVE:
+        raise conflict("only an active conversation can be snoozed")
+    return Transition(replace(conv, snoozed_until=until, warned_at=None))
+
+
+Due = Literal["warn", "close"]
+
+
+def inactivity_due(conv: Conversation, now: int, warn_s: int, close_s: int) -> Due | None:
+    """What inactivity asks of an active conversation at `now`: the warning line once no
+    text was written for `warn_s` (and not before a snooze's end), then the close
+    `close_s` after that line. A text written since the warning re-arms it."""
+    if conv.state is not State.ACTIVE:
+        return None
+    snoozed = conv.snoozed_until or 0
+    if now < snoozed:
+        return None
+    quiet_since = conv.last_active or conv.assigned_at or conv.created
+    if conv.warned_at is not None and conv.warned_at > quiet_since:
+        return "close" if now >= conv.warned_at + close_s * 1000 else None
+    return "warn" if now >= max(quiet_since + warn_s * 1000, snoozed) else None
+
+
+def warning_line(close_s: int) -> str:
+    minutes = max(1, math.ceil(close_s / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"This chat will close in {minutes} {unit} if there is no reply."
+
+
+def warn_inactive(conv: Conversation, now: int, warn_s: int, close_s: int) -> Transition:
+    """The warning line, once (`conflict` when it is not due: a message came meanwhile)."""
+    if inactivity_due(conv, now, warn_s, close_s) != "warn":
+        raise conflict("no inactivity warning is due")
+    return Transition(replace(conv, warned_at=now), (system_line(warning_line(close_s)),))
+
+
+def close_inactive(conv: Conversation, now: int, warn_s: int, close_s: int) -> Transition:
+    """Closed by the system, reason `inactive` (`conflict` when it is not due)."""
+    if inactivity_due(conv, now, warn_s, close_s) != "close":
+        raise conflict("no inactivity close is due")
+    return close(conv, now, by="system", reason="inactive", resolved=None)

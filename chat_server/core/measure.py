@@ -44,16 +44,25 @@ def _seconds(start: int, end: int) -> float:
 
 
 def opened(conv: Conversation) -> Contribution:
-    return Contribution(conv.created, dims(conv), samples.started())
+    """Started; also an offline message when it was opened as one (`pending`)."""
+    figures = samples.started()
+    if conv.state is State.PENDING:
+        figures.merge(samples.offline())
+    return Contribution(conv.created, dims(conv), figures)
 
 
 def message_added(before: Timing, message: Message, frt_target_s: float) -> list[Contribution]:
     """First response (with its SLA) and the response to each visitor turn: an agent's
-    text, measured against the conversation as it found it."""
+    text, measured against the conversation as it found it. An offline message's first
+    answer counts apart (`offline_frt_s`, from when it became pending), not as either."""
     if message.kind is not Kind.TEXT or message.sender.role is not Role.AGENT:
         return []
     out = []
     where = _dims(message.sender.id, before.topic)
+    if before.first_response_at is None and before.pending_at is not None:
+        frt = _seconds(before.pending_at, message.ts)
+        figures = samples.offline_answered(frt)
+        return [Contribution(message.ts, where, figures, (("offline_frt_s", frt),))]
     if before.first_response_at is None:
         frt = _seconds(before.created, message.ts)
         out.append(
@@ -70,9 +79,14 @@ def message_added(before: Timing, message: Message, frt_target_s: float) -> list
 
 
 def transitioned(before: Conversation, after: Conversation, now: int) -> list[Contribution]:
-    """First assignment (the wait) and closes (resolution, abandonment, FCR)."""
+    """First assignment (the wait), closes (resolution, abandonment, FCR), and becoming
+    an offline message. An offline message's wait and resolution (hours, by design) are
+    left out of the live chats' `wait_s` and `resolution_s`."""
     out = []
-    if before.assigned_at is None and after.assigned_at is not None:
+    offline = after.pending_at is not None
+    if before.pending_at is None and offline:
+        out.append(Contribution(now, dims(after), samples.offline()))
+    if before.assigned_at is None and after.assigned_at is not None and not offline:
         wait = _seconds(after.created, after.assigned_at)
         out.append(
             Contribution(now, dims(after), samples.assigned_first(wait), (("wait_s", wait),))
@@ -80,8 +94,13 @@ def transitioned(before: Conversation, after: Conversation, now: int) -> list[Co
     if after.state is State.CLOSED and before.state is not State.CLOSED:
         resolved = bool(after.resolved)
         abandoned = after.first_response_at is None and after.closed_by in {"visitor", "system"}
-        resolution = _seconds(after.created, now) if resolved else None
-        figures = samples.closed(resolved=resolved, resolution_s=resolution, abandoned=abandoned)
+        resolution = _seconds(after.created, now) if resolved and not offline else None
+        figures = samples.closed(
+            resolved=resolved,
+            resolution_s=resolution,
+            abandoned=abandoned,
+            inactive=after.close_reason == "inactive",
+        )
         out.append(Contribution(now, dims(after), figures))
     return out
 

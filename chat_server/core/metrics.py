@@ -38,7 +38,7 @@ _BAND_UPPER_S: tuple[tuple[float, str], ...] = (
     (300, "2-5m"),
 )
 
-HISTOGRAMS: tuple[str, ...] = ("wait_s", "frt_s", "response_s", "resolution_s")
+HISTOGRAMS: tuple[str, ...] = ("wait_s", "frt_s", "response_s", "resolution_s", "offline_frt_s")
 
 EPS = 0.05
 _RATIO = 1 + 2 * EPS
@@ -245,6 +245,21 @@ def window_view(f: Figures) -> dict[str, Any]:
             for band in BANDS
         ],
         "transfers": n("transfers"),
+        **_offline_view(f),
+    }
+
+
+def _offline_view(f: Figures) -> dict[str, Any]:
+    """Issue 14: offline messages (count, answered, median time to the first answer) and
+    the chats closed for inactivity."""
+    c = f.counters
+    return {
+        "offline": {
+            "count": round(c.get("offline", 0)),
+            "answered": round(c.get("offline_answered", 0)),
+            "frt_p50_s": _round1(f.quantile("offline_frt_s", 0.5)),
+        },
+        "closed_inactive": round(c.get("closed_inactive", 0)),
     }
 
 

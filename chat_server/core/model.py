@@ -11,6 +11,8 @@ from enum import StrEnum
 
 class State(StrEnum):
     QUEUED = "queued"
+    PENDING = "pending"
+    """An offline message: open, waiting for an agent to claim it, never routed."""
     ACTIVE = "active"
     CLOSED = "closed"
 
@@ -46,6 +48,44 @@ class Page:
     title: str = ""
 
 
+# --- site settings (issue 14): business hours, pre-chat form, privacy notice ----------
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """A site's weekly opening hours in its own time zone (`core/hours.py` reads them).
+
+    `weekly[0]` is Monday: [start, end) minutes of the local day (end up to 1440); a
+    holiday (ISO date, local) is closed all day."""
+
+    tz: str
+    weekly: tuple[tuple[tuple[int, int], ...], ...]
+    holidays: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """A pre-chat question; `options` only for `select`."""
+
+    name: str
+    label: str
+    type: str
+    required: bool = False
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    text: str
+    url: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     id: str
@@ -53,6 +93,16 @@ class Site:
     identity_secret: str | None = None
     """With it, the site signs its users' ids (HMAC-SHA256) and `hello {user_id, user_hash}`
     gives the same visitor, and history, on every device; a wrong hash is refused."""
+    hours: Hours | None = None
+    """None: always open."""
+    form: tuple[FormField, ...] = ()
+    topics: tuple[Topic, ...] = ()
+    privacy: Privacy | None = None
+    sneak_peek: bool = False
+    """Whether the visitor's unsent draft (`typing.preview`) reaches agents."""
+    offline_after_s: int = 120
+    inactive_warn_s: int = 600
+    inactive_close_s: int = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +206,18 @@ class Conversation:
     excluded_agents: frozenset[str] = field(default_factory=frozenset)
     visitor_turn_at: int | None = None
     """When the visitor's current unanswered turn began (the response time's start)."""
+    fields: tuple[tuple[str, str | bool], ...] = ()
+    """The visitor's pre-chat answers (`start.fields`), checked against the site's form."""
+    # offline messages and inactivity (issue 14) -------------------------------------------
+    last_active: int | None = None
+    """When the last visitor or agent `text` message was written, or an agent took the chat
+    (assigned, claimed, transferred): inactivity counts from it."""
+    warned_at: int | None = None
+    """When the inactivity warning line was added (a later text message re-arms it)."""
+    snoozed_until: int | None = None
+    """No inactivity warning or close before this (an agent's `snooze`)."""
+    pending_at: int | None = None
+    """When it became `pending` (an offline message); kept once claimed, for its figures."""
 
     @property
     def is_open(self) -> bool:
@@ -163,7 +225,13 @@ class Conversation:
 
     @property
     def timing(self) -> Timing:
-        return Timing(self.created, self.topic, self.first_response_at, self.visitor_turn_at)
+        return Timing(
+            self.created,
+            self.topic,
+            self.first_response_at,
+            self.visitor_turn_at,
+            self.pending_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +243,8 @@ class Timing:
     topic: str | None
     first_response_at: int | None
     visitor_turn_at: int | None
+    pending_at: int | None = None
+    """Set for an offline message: its first response is measured from here, apart."""
 
 
 @dataclass(frozen=True, slots=True)

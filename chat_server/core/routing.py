@@ -50,6 +50,17 @@ def queue_order(conversations: Iterable[Conversation]) -> list[Conversation]:
     return sorted(waiting, key=lambda c: (c.queue_rank, c.queued_at, c.id))
 
 
+PENDING_LIST_MAX = 200
+
+
+def pending_order(conversations: Iterable[Conversation]) -> list[Conversation]:
+    """The offline messages agents pick from: oldest first, at most `PENDING_LIST_MAX`.
+    They are never routed (`queue_order` leaves them out)."""
+    pending = (c for c in conversations if c.state is State.PENDING)
+    ordered = sorted(pending, key=lambda c: (c.pending_at or c.created, c.id))
+    return ordered[:PENDING_LIST_MAX]
+
+
 def plan_assignments(
     queue: Sequence[Conversation], candidates: Iterable[Candidate], now: int
 ) -> list[tuple[str, str]]:

@@ -33,9 +33,14 @@ def response(response_s: float) -> Figures:
     return _with({}, response_s=response_s)
 
 
-def closed(*, resolved: bool, resolution_s: float | None, abandoned: bool) -> Figures:
-    """A close. A resolved one counts as first-contact resolved until `recontacted`."""
+def closed(
+    *, resolved: bool, resolution_s: float | None, abandoned: bool, inactive: bool = False
+) -> Figures:
+    """A close. A resolved one counts as first-contact resolved until `recontacted`;
+    `inactive`: closed by the inactivity timer."""
     figures = Figures({"closed": 1})
+    if inactive:
+        figures.add("closed_inactive")
     if resolved:
         figures.add("resolved")
         figures.add("fcr_total")
@@ -86,3 +91,14 @@ def rated(*, csat: int | None, nps: int | None, ces: int | None, frt_s: float | 
         figures.add("ces_n")
         figures.add("ces_sum", ces)
     return figures
+
+
+def offline() -> Figures:
+    """A conversation became an offline message (`pending`)."""
+    return Figures({"offline": 1})
+
+
+def offline_answered(frt_s: float) -> Figures:
+    """The first agent `text` of an offline message, measured from when it became pending
+    (apart from `frt_s` and the SLA, which measure live chats)."""
+    return _with({"offline_answered": 1}, offline_frt_s=frt_s)

@@ -75,6 +75,10 @@ def conversation(
     if position is not None:
         out["position"] = position
         out["eta_s"] = eta_s
+    out.update(_offline(c, for_visitor=for_visitor))
+    if not for_visitor:
+        out["fields"] = dict(c.fields)  # pre-chat answers: agents only (issue 14)
+        out["site"] = c.site  # whose hours and form the console shows
     if c.state.value == "closed":
         out["closed"] = {
             "ts": c.closed_at,
@@ -82,4 +86,14 @@ def conversation(
             "reason": c.close_reason,
             "resolved": c.resolved,
         }
+    return out
+
+
+def _offline(c: Conversation, *, for_visitor: bool) -> dict[str, Any]:
+    """Issue 14: agents see `last_active`; `snoozed_until` only once set."""
+    out: dict[str, Any] = {}
+    if not for_visitor:
+        out["last_active"] = c.last_active
+        if c.snoozed_until is not None:
+            out["snoozed_until"] = c.snoozed_until
     return out

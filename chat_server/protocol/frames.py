@@ -44,6 +44,8 @@ def _cmid() -> Any:
 
 TEXT_MAX = 4000
 NAME_MAX = 200
+FIELDS_MAX = 40
+"""Pre-chat answers in one frame (a site's form has at most 20 fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,23 @@ class Profile:
 @dataclass(frozen=True, slots=True)
 class Start:
     text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
+    topic: str | None = _opt(NAME_MAX, user_text=True)
+    cmid: str | None = _opt(ID_MAX)
+    fields: dict[str, Any] | None = field(default=None, metadata={"max_keys": FIELDS_MAX})
+    """Answers to the site's pre-chat form (issue 14): a map, its values checked by the core
+    against the site's form."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Issue 14: an offline message. Without `cid`, a new pending conversation (`text`
+    required); with it, the visitor's queued conversation made pending."""
+
+    email: str = _limit(254, user_text=True, allow_empty=False)
+    name: str | None = _opt(NAME_MAX, user_text=True)
+    text: str | None = _opt(TEXT_MAX, user_text=True)
+    cid: str | None = _opt(ID_MAX)
+    fields: dict[str, Any] | None = field(default=None, metadata={"max_keys": FIELDS_MAX})
     topic: str | None = _opt(NAME_MAX, user_text=True)
     cmid: str | None = _opt(ID_MAX)
 
@@ -193,6 +212,14 @@ class Watch:
 
 
 @dataclass(frozen=True, slots=True)
+class Snooze:
+    """Issue 14: no inactivity warning or close for `minutes` (default 30)."""
+
+    cid: str = _cid()
+    minutes: int | None = _range(1, 1440, optional=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     stats: bool = field(default=False)
 
@@ -210,6 +237,7 @@ VISITOR_FRAMES: dict[str, type] = {
     "cobrowse": Cobrowse,
     "ping": Ping,
     "profile": Profile,
+    "leave": Leave,
 }
 AGENT_FRAMES: dict[str, type] = {
     "hello": AgentHello,
@@ -225,6 +253,7 @@ AGENT_FRAMES: dict[str, type] = {
     "assign": Assign,
     "watch": Watch,
     "subscribe": Subscribe,
+    "snooze": Snooze,
     "cobrowse": Cobrowse,
     "ping": Ping,
 }
@@ -314,6 +343,11 @@ def _check(f: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
         return value
     if kind is str:
         return _check_str(f, value)
+    if typing.get_origin(kind) is dict:
+        limit = f.metadata["max_keys"]
+        if not isinstance(value, dict) or len(value) > limit:
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a map of at most {limit}")
+        return dict(value)
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a map")

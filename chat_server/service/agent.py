@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from chat_server.core import channels, views
@@ -30,6 +31,7 @@ from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import Envelope
+from chat_server.service import offline
 from chat_server.service.agent_audit import AUDITED, AUDITED_WITH_MESSAGE, audit_entry
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import ASSIGNED_HISTORY, Node
@@ -66,6 +68,7 @@ class AgentSession(Session):
             "assign": self.assign,
             "watch": self.watch,
             "subscribe": self.subscribe_stats,
+            "snooze": partial(offline.snooze, self),  # issue 14
         }
 
     async def handle(self, envelope: Envelope) -> Result:
@@ -121,6 +124,7 @@ class AgentSession(Session):
                 "status": agent.status.value,
                 "conversations": [await self.node.conversation_view(c) for c in mine],
                 "waiting": await self.dispatcher.waiting_list(),
+                "pending": await self.dispatcher.pending.entries(),
             }
             watched: list[Conversation] = []
             if agent.is_supervisor:
@@ -164,6 +168,7 @@ class AgentSession(Session):
                 "agent", self.me.id, self.id, self.node.clock.now_ms()
             )
             self.dispatcher.kick()
+            self.dispatcher.availability.kick()  # the last online agent may have gone
 
     # frames -----------------------------------------------------------------------------
 
@@ -178,6 +183,7 @@ class AgentSession(Session):
         self.subscribe(channels.agent(agent.id))
         self.hub.spawn(self._kick_when_heard(channels.agent(agent.id)))
         self.subscribe(channels.QUEUE)
+        self.dispatcher.availability.kick()  # an online agent connected: sites are online
         for conv in mine:
             self.mark_seen(conv.id, conv.last_seq)  # the console syncs up to here itself
             self.subscribe(channels.conversation(conv.id))
@@ -193,6 +199,7 @@ class AgentSession(Session):
             "status": agent.status.value,
             "conversations": [await self.node.conversation_view(c) for c in mine],
             "waiting": await self.dispatcher.waiting_list(),
+            "pending": await self.dispatcher.pending.entries(),
         }
 
     async def _authenticate(self, token: str | None) -> Agent:
@@ -220,6 +227,7 @@ class AgentSession(Session):
             channels.agent(self.me.id), {"t": "status", "state": state}, skip=self.id
         )
         self.dispatcher.kick()
+        self.dispatcher.availability.kick()
         return {"status": state.value}
 
     async def claim(self, claim: f.Claim) -> Result:
@@ -375,8 +383,8 @@ class AgentSession(Session):
             raise forbidden("supervisors only")
 
     def _require_readable(self, conv: Conversation) -> None:
-        """Agents read the queue and their own chats; supervisors read everything."""
-        if self.me.is_supervisor or conv.state is State.QUEUED:
+        """Agents read the queue, offline messages and their own chats; supervisors all."""
+        if self.me.is_supervisor or conv.state in (State.QUEUED, State.PENDING):
             return
         flow.require_own(conv, self.me)
 

@@ -15,11 +15,14 @@ from typing import Any
 
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
-from chat_server.core.model import Agent, AgentStatus, Conversation
+from chat_server.core.model import Agent, AgentStatus, Conversation, State
+from chat_server.service import inactivity
+from chat_server.service.availability import Availability
 from chat_server.service.node import Node
+from chat_server.service.offline import PendingList
+from chat_server.service.previews import Previews
 
 log = logging.getLogger(__name__)
-PREVIEW_CHARS = 140
 CHECKPOINT_S = 10.0
 RACE_RETRY_S = 0.05
 """After a dispatch run lost a race, how soon to plan again."""
@@ -50,18 +53,26 @@ class Dispatcher:
         self._dirty = asyncio.Event()
         self._queue_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._previews: dict[str, str] = {}
+        self._previews = Previews(node.store.conversations)
         self._positions: dict[str, tuple[int, int | None]] = {}
+        self._inactivity_at: int | None = None
+        """When (node time) the inactivity sweep last ran."""
         self._last_queue: list[dict[str, Any]] | None = None
+        self.pending = PendingList(node)
+        """The offline messages for agents (issue 14), announced with the queue."""
+        self.availability = Availability(node)
+        """The sites' availability for their visitors (issue 14), checked by the sweep."""
 
     async def start(self) -> None:
         # this node's agents may have been skipped while its bus was deaf: route again
         self.node.hub.after_resync(self.kick)
+        self.node.hub.after_resync(self.availability.forget)
         self._tasks = [
             asyncio.create_task(self._assign_loop(), name="dispatch"),
             asyncio.create_task(self._announce_loop(), name="queue-announcer"),
             asyncio.create_task(self._sweep_loop(), name="sweeper"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self.availability.run(), name="availability"),
         ]
         self.kick()
 
@@ -81,7 +92,7 @@ class Dispatcher:
         self._dirty.set()
 
     def remember_preview(self, cid: str, text: str) -> None:
-        self._previews[cid] = text[:PREVIEW_CHARS]
+        self._previews.remember(cid, text)
 
     # assignment -------------------------------------------------------------------------
 
@@ -102,6 +113,7 @@ class Dispatcher:
             await self._queue_changed.wait()
             self._queue_changed.clear()
             await _guarded(self.announce_queue(), "queue announcement")
+            await _guarded(self.pending.announce(), "pending announcement")
             await asyncio.sleep(self.node.settings.queue_interval_s)  # at most 2 a second
 
     async def candidates(self, agents: list[Agent] | None = None) -> list[routing.Candidate]:
@@ -166,6 +178,7 @@ class Dispatcher:
         queue = await self.node.store.conversations.waiting()
         now = self.node.clock.now_ms()
         waiting = [await self._waiting_entry(conv, now) for conv in queue]
+        self._previews.keep_only(conv.id for conv in queue)
         if waiting != self._last_queue:
             self._last_queue = waiting
             await self.node.hub.publish(channels.QUEUE, {"t": "queue", "waiting": waiting})
@@ -197,12 +210,23 @@ class Dispatcher:
     ) -> dict[str, tuple[int, int | None]]:
         if queue is None:
             queue = await self.node.store.conversations.waiting()
+        if not queue:
+            return {}
         slots = sum(c.max_chats for c in await self.candidates())
-        mean = self.node.settings.mean_handle_s
+        mean = await self.mean_handle_s()
         return {
             conv.id: (i, routing.estimate_wait_s(i, slots, mean))
             for i, conv in enumerate(queue, start=1)
         }
+
+    async def mean_handle_s(self) -> float:
+        """The last hour's measured mean handle time (`resolution_s`), else the configured
+        one (issue 14: `eta_s` follows how fast chats are really handled)."""
+        figures = await self.node.store.figures.read("1h", self.node.clock.now_ms(), "all")
+        handled = figures.count("resolution_s")
+        if handled <= 0:
+            return self.node.settings.mean_handle_s
+        return max(1.0, figures.counters.get("sum:resolution_s", 0) / handled)
 
     async def _waiting_entry(self, conv: Conversation, now: int) -> dict[str, Any]:
         visitor = await self.node.store.directory.visitor(conv.visitor_id)
@@ -211,14 +235,8 @@ class Dispatcher:
             "topic": conv.topic,
             "visitor": {"name": visitor.name if visitor else None},
             "waited_s": max(0, (now - conv.queued_at) // 1000),
-            "preview": await self._preview(conv.id),
+            "preview": await self._previews.of(conv.id),
         }
-
-    async def _preview(self, cid: str) -> str:
-        if cid not in self._previews:
-            first, _ = await self.node.store.conversations.history(cid, 0, 1, notes=False)
-            self._previews[cid] = first[0].text[:PREVIEW_CHARS] if first else ""
-        return self._previews[cid]
 
     # absence timers ---------------------------------------------------------------------
 
@@ -228,6 +246,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self.node.settings.sweep_interval_s)
             await _guarded(self.sweep(), "sweep")
+            self.availability.recheck()  # hours turn, reply times move, other nodes' agents
             if loop.time() >= next_checkpoint:
                 next_checkpoint = loop.time() + CHECKPOINT_S
                 await _guarded(self.node.store.figures.checkpoint(), "checkpoint")
@@ -265,7 +284,8 @@ class Dispatcher:
             if await store.presence.online("visitor", among=[visitor_id]):
                 continue
             conv = await store.conversations.open_of(visitor_id)
-            if conv is not None:
+            # an offline message is left by a visitor who is expected to be gone
+            if conv is not None and conv.state is not State.PENDING:
                 with contextlib.suppress(ChatError):
                     changed = await store.conversations.close(
                         conv.id, now, by="system", reason="visitor_left", resolved=None
@@ -273,3 +293,7 @@ class Dispatcher:
                     await self.node.announce_closed(changed)
                     self.kick()
             await store.presence.forget_gone("visitor", visitor_id)
+        if self._inactivity_at is None or now - self._inactivity_at >= inactivity.EVERY_MS:
+            self._inactivity_at = now  # issue 14: auto-close on inactivity
+            if await inactivity.sweep(self.node):
+                self.kick()

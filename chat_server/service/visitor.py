@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
-from chat_server.core import channels, ids, tokens, views
+from chat_server.core import channels, hours, ids, site_settings, tokens, views
 from chat_server.core import conversation as flow
 from chat_server.core.errors import ChatError, ErrorCode, bad_request, conflict
 from chat_server.core.model import (
@@ -23,9 +24,16 @@ from chat_server.core.model import (
 from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.frames import Envelope
+from chat_server.service import offline
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.session import FollowUp, Handler, Result, Session
+
+AWAY_LINE = "We're away right now: leave your email and we'll answer here."
+SITE_FRESH_S = 1.0
+"""How old a socket's copy of its site's settings may be for `hello` and sneak peek (a
+`start` or `leave` reads them anew: the hours decide what it opens)."""
+"""The system line of a conversation started outside business hours (issue 14)."""
 
 
 class VisitorSession(Session):
@@ -38,6 +46,10 @@ class VisitorSession(Session):
         self.visitor: Visitor | None = None
         self.cid: str | None = None
         """The visitor's current (or last) conversation."""
+        self.availability: dict[str, Any] | None = None
+        """The site's availability as this socket last told it (issue 14)."""
+        self._site_read = asyncio.get_running_loop().time()
+        """When `site` was read (the handshake read it to check the origin)."""
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -51,6 +63,7 @@ class VisitorSession(Session):
             "close": self.close,
             "rate": self.rate,
             "profile": self.profile,
+            "leave": self.leave,
         }
 
     @property
@@ -59,9 +72,21 @@ class VisitorSession(Session):
         return self.visitor
 
     def accept(self, channel: str, frame: Frame) -> bool:
+        if frame.get("t") == "availability":
+            return self._new_availability(frame)
         return self.first_delivery(frame)
 
+    def _new_availability(self, frame: Frame) -> bool:
+        """Only a change is sent: several nodes may publish the same value."""
+        value = {k: v for k, v in frame.items() if k != "t"}
+        if not self.greeted or value == self.availability:
+            return False
+        self.availability = value
+        return True
+
     def catch_up_targets(self, channel: str | None) -> list[str]:
+        if channel == channels.site(self.site.id):
+            return []
         return [self.cid] if self.cid is not None else []
 
     async def state(self) -> tuple[Frame, FollowUp] | None:
@@ -121,24 +146,42 @@ class VisitorSession(Session):
         if updated != visitor:
             await self.store.directory.put_visitor(updated)
         self.visitor = updated
-        conv = await self.store.conversations.open_of(updated.id)
+        # a visitor met for the first time has no conversations yet: two reads saved
+        conv = await self.store.conversations.open_of(updated.id) if visitor else None
         if conv is not None:
             self.cid = conv.id
             self.mark_seen(conv.id, conv.last_seq)  # the client syncs up to here itself
         await self.store.presence.connected("visitor", updated.id, self.id, now)
         self.greet()
         self.subscribe(channels.visitor(updated.id))
+        site = await self._site_now(max_age_s=SITE_FRESH_S)  # the handshake just read it
+        self.subscribe(channels.site(site.id))
+        self.dispatcher.availability.follow(site.id)
+        self.availability = await self.dispatcher.availability.of(site)
         token = tokens.sign_visitor(
             self.node.secret,
             updated.id,
             self.site.id,
             now + self.node.settings.visitor_token_ttl_s * 1000,
         )
+        last = await offline.last_conversation(self.node, updated.id, conv) if visitor else None
         return {
             "visitor": {"id": updated.id, "name": updated.name, "email": updated.email},
             "token": token,
             "conversation": await self._view(conv) if conv else None,
+            "site": site_settings.widget_json(site),
+            "availability": self.availability,
+            "last": last,
         }
+
+    async def _site_now(self, max_age_s: float = 0.0) -> Site:
+        """The site's settings as they are now (changed since this socket opened, maybe),
+        or as read less than `max_age_s` ago where that is fresh enough."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now - self._site_read >= max_age_s:
+            self.site = await self.store.directory.site(self.site.id) or self.site
+            self._site_read = loop_now
+        return self.site
 
     def _identified_id(self, hello: f.VisitorHello) -> str | None:
         """The visitor of a site-verified user id (contract extension `user_id`, `user_hash`).
@@ -167,13 +210,19 @@ class VisitorSession(Session):
         if await self.store.conversations.open_of(self.me.id) is not None:
             raise conflict("you already have an open conversation")
         now = self.node.clock.now_ms()
+        site = await self._site_now()
+        site_settings.check_topic(site, start.topic)
+        closed = not hours.is_open(site.hours, now)
         conv = flow.open_conversation(
-            ids.conversation_id(), self.site.id, self.me.id, start.topic, now
+            ids.conversation_id(), site.id, self.me.id, start.topic, now, pending=closed
         )
+        conv = replace(conv, fields=site_settings.check_answers(site, start.fields))
         first = Draft(Kind.TEXT, self._sender(), start.text, start.cmid)
         message = await self.store.conversations.open(conv, first, origin=self.id)
         self.cid = conv.id
         self.mark_seen(conv.id, message.seq)
+        if closed:  # outside business hours: an offline message (issue 14)
+            await self.store.conversations.append(conv.id, flow.system_line(AWAY_LINE))
         self.node.metrics.conversations_started.inc()
         self.node.metrics.message_stored(message)
         await self.node.measure_opened(conv)
@@ -198,8 +247,9 @@ class VisitorSession(Session):
     async def typing(self, typing: f.Typing) -> Result:
         conv = await self._own_open(typing.cid)
         frame: dict[str, Any] = {"t": "typing", "cid": conv.id, "on": typing.on, "by": "visitor"}
-        if typing.preview is not None and typing.on:
-            frame["preview"] = typing.preview
+        peek = typing.preview is not None and typing.on
+        if peek and (await self._site_now(max_age_s=SITE_FRESH_S)).sneak_peek:
+            frame["preview"] = typing.preview  # the draft only where the site opted in
         await self.node.hub.publish(channels.conversation(conv.id), frame)
         return None
 
@@ -282,6 +332,10 @@ class VisitorSession(Session):
         await self.store.conversations.rate(rating)
         await self.node.measure_rating(conv, rating)
         return None
+
+    async def leave(self, leave: f.Leave) -> Result:
+        """An offline message (issue 14, `service/offline.py`)."""
+        return await offline.leave(self, leave)
 
     async def cobrowse(self, envelope: Envelope) -> Result:
         frame: f.Cobrowse = envelope.body

@@ -12,7 +12,8 @@
  * may have been lost would have been.
  *
  * This file holds the state and what changes it; render.js draws it, outbox.js keeps and
- * sends what the agent writes (both loaded before this file). */
+ * sends what the agent writes, offline.js draws the offline messages, the site's hours, the
+ * pre-chat answers and the auto-close snooze (all loaded before this file). */
 (function () {
   'use strict';
 
@@ -31,6 +32,9 @@
   let sock = null;
   let waiting = [];
   let waitingAt = 0;
+  /** Offline messages waiting to be picked up; null while the server sends none (older). */
+  let pending = null;
+  let pendingAt = 0;
   const chats = new Map();
   let selected = null;
   let selectWhenAssigned = null;
@@ -45,10 +49,18 @@
     get sock() { return sock; },
     get waiting() { return waiting; },
     get waitingAt() { return waitingAt; },
+    get pending() { return pending; },
+    get pendingAt() { return pendingAt; },
+    get offline() { return pending !== null; },
     get selected() { return selected; },
     chats,
   };
-  const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation });
+  const offlineView = window.ChatOffline.create(model, {
+    claim,
+    notice,
+    snooze: (cid, minutes) => (sock ? sock.request('snooze', { cid, minutes }) : Promise.reject({ code: 'offline' })),
+  });
+  const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation, offline: offlineView });
   const syncs = new window.ChatSeqSync({
     request: (cid, after) => (sock ? sock.request('sync', { cid, after }) : Promise.reject({ code: 'offline' })),
     apply: (cid, messages) => {
@@ -263,6 +275,7 @@
     sock.request('claim', { cid }).then((ok) => {
       waiting = waiting.filter((w) => w.cid !== cid);
       view.waiting();
+      dropPending(cid);
       if (ok.conversation) assigned(ok.conversation, [], { mine: true });
     }, (err) => {
       if (button) button.disabled = false;
@@ -278,6 +291,7 @@
       waiting = waiting.filter((w) => w.cid !== conv.id);
       view.waiting();
     }
+    dropPending(conv.id);
     const chat = upsertChat(conv);
     for (const m of messages) addMessage(chat, m);
     const wanted = selectWhenAssigned === conv.id;
@@ -294,6 +308,20 @@
         'chat-' + conv.id, () => select(conv.id));
       notice(`New chat with ${visitorName(conv)}.`);
     }
+  }
+
+  /** A pending conversation taken (by us or by someone else): the next `pending` event says so too. */
+  function dropPending(cid) {
+    if (!pending || !pending.some((p) => p.cid === cid)) return;
+    pending = pending.filter((p) => p.cid !== cid);
+    offlineView.pending();
+  }
+
+  function setPending(list) {
+    if (!Array.isArray(list)) return;
+    pending = list;
+    pendingAt = Date.now();
+    offlineView.pending();
   }
 
   function closeChat(resolved) {
@@ -467,6 +495,7 @@
     status = ok.status || 'away';
     waiting = ok.waiting || [];
     waitingAt = Date.now();
+    if (Array.isArray(ok.pending)) setPending(ok.pending);
     const mine = new Set();
     for (const conv of ok.conversations || []) {
       const isNew = again && !chats.has(conv.id);
@@ -526,6 +555,9 @@
         waiting = f.waiting || [];
         waitingAt = Date.now();
         view.waiting();
+        break;
+      case 'pending':
+        setPending(f.pending || []);
         break;
       case 'typing':
         if (!chat || f.by === 'agent') break;  // our own other tab, or a watching supervisor
@@ -596,6 +628,7 @@
       waitingAt = Date.now();
       view.waiting();
     }
+    setPending(f.pending);
     if (!Array.isArray(f.conversations)) return;
     const listed = new Set();
     for (const conv of f.conversations) {
@@ -670,6 +703,8 @@
     sock = null;
     chats.clear();
     waiting = [];
+    pending = null;
+    offlineView.pending();
     selected = null;
     Cobrowse.reset();
   }
@@ -725,7 +760,7 @@
     scheduleRead();
   });
   window.addEventListener('pagehide', () => { const chat = chats.get(selected); if (chat) chat.draft = $('input').value; persistDrafts(); });
-  setInterval(view.waited, 5000);
+  setInterval(() => { view.waited(); offlineView.waited(); }, 5000);
   Cobrowse.init({
     socket: () => sock,
     visitorName: (cid) => { const chat = chats.get(cid); return chat ? visitorName(chat.conv) : 'The visitor'; },

@@ -39,12 +39,14 @@
   function pastState(c) {
     if (c.state !== 'closed') return c.state;
     const reason = c.closed && c.closed.reason;
-    return { resolved: 'resolved', unresolved: 'closed unresolved', visitor_closed: 'ended by the visitor', visitor_left: 'visitor left' }[reason] || 'closed';
+    return { resolved: 'resolved', unresolved: 'closed unresolved', visitor_closed: 'ended by the visitor', visitor_left: 'visitor left',
+      inactive: 'closed: no reply' }[reason] || 'closed';
   }
 
   function closedText(c) {
     if (c.reason === 'reassigned') return 'This chat is no longer assigned to you.';
     if (c.reason === 'visitor_left') return 'Closed: the visitor left.';
+    if (c.reason === 'inactive') return 'Closed for inactivity: nobody wrote after the warning.';
     if (c.by === 'visitor') return 'The visitor ended the chat.';
     if (c.by === 'agent') return 'Chat closed' + (c.reason === 'resolved' ? ' as resolved.' : ' as unresolved.');
     return 'Chat closed.';
@@ -54,7 +56,8 @@
    * The console's views.
    * @param {object} model  what they read: me, status, sock, waiting, waitingAt, chats (cid ->
    *   chat, as console.js keeps them), selected (a cid or null)
-   * @param {object} act    what their controls do: select(cid), claim(cid, button), openPast(conv)
+   * @param {object} act    what their controls do: select(cid), claim(cid, button), openPast(conv);
+   *   and `offline`, the views of offline.js (pending list, hours, pre-chat answers, snooze)
    */
   function create(model, act) {
     const current = () => model.chats.get(model.selected);
@@ -154,7 +157,8 @@
         ? 'You are online: new chats will open here. You can also claim a waiting visitor.'
         : 'Claim a waiting visitor, or go online to get chats automatically.';
       window.ChatCobrowse.show(chat ? chat.id : null, chat ? !!chat.closed : false);
-      if (!chat) return;
+      act.offline.hours();
+      if (!chat) { $('inactive-bar').hidden = true; return; }
       $('chat-title').textContent = visitorName(chat.conv);
       const state = chat.closed ? 'closed' : chat.conv.state || 'active';
       $('chat-state').textContent = state;
@@ -176,6 +180,7 @@
       for (const placeholder of box.querySelectorAll(':scope > .empty')) placeholder.remove();
       box.insertBefore(row, box.querySelector('.pending'));
       renderSeen();
+      act.offline.snooze(current());
       if (stick) box.scrollTop = box.scrollHeight;
     }
 
@@ -191,6 +196,7 @@
         ...chat.outbox.map((item) => pendingRow(Object.assign({}, item, { waiting: waitingNet && !item.error }))));
       if (!chat.msgs.length && !chat.outbox.length) box.append(h('p', { class: 'empty', text: 'Loading the conversation…' }));
       renderSeen();
+      act.offline.snooze(chat);
       if (stick) box.scrollTop = box.scrollHeight;
     }
 
@@ -228,6 +234,7 @@
         : ['—']));
       $('v-topic').textContent = conv.topic || '—';
       $('v-started').textContent = conv.created ? new Date(conv.created).toLocaleString() : '—';
+      act.offline.visitor(chat);
       const hist = $('v-history');
       const state = chat.history;
       if (!state || state.loading) hist.replaceChildren(h('li', { class: 'muted', text: 'Loading…' }));
@@ -238,7 +245,7 @@
           h('button', { type: 'button', class: 'history-item', onclick: () => act.openPast(c) },
             h('span', { class: 'row' }, h('strong', { text: new Date(c.created).toLocaleDateString() }),
               h('span', { class: 'muted small', text: pastState(c) })),
-            h('span', { class: 'muted small', text: [c.agent && c.agent.name, c.topic, `${c.last_seq} messages`].filter(Boolean).join(' · ') })))));
+            h('span', { class: 'muted small', text: [c.agent && c.agent.name, window.ChatOffline.topicLabel(c.topic, c), `${c.last_seq} messages`].filter(Boolean).join(' · ') })))));
       }
     }
 

@@ -73,6 +73,13 @@
     ['First contact resolution', (w) => pct(w.fcr_pct)],
     ['First response within SLA', (w) => pct(w.sla_frt_pct)],
   ];
+  /** Rows for offline messages and auto-close: shown when the server counts them (issue 14). */
+  const OFFLINE_ROWS = [
+    ['Offline messages', (w) => fmt(w.offline && w.offline.count)],
+    ['Offline replied', (w) => (w.offline ? fmt(w.offline.answered) : '—')],
+    ['Offline reply p50', (w) => (w.offline ? shortDuration(w.offline.frt_p50_s) : '—')],
+    ['Closed for inactivity', (w) => fmt(w.closed_inactive)],
+  ];
   const WINDOWS = ['5m', '1h', '24h'];
   const BANDS = ['<30s', '30-60s', '1-2m', '2-5m', '>5m'];
 
@@ -85,10 +92,13 @@
     }, h('div', { class: 'big', text: show(live[key]) }), h('div', { class: 'label', text: label }))));
     $('stats-ts').textContent = s.ts ? 'Live · updated ' + new Date(s.ts).toLocaleTimeString() : '';
     const windows = s.windows || {};
+    const offline = WINDOWS.some((w) => windows[w] && (windows[w].offline || windows[w].closed_inactive != null));
+    if (offline) $('live').append(offlineTile(windows['24h'] || {}));
+    const rows = offline ? ROWS.concat(OFFLINE_ROWS) : ROWS;
     $('windows').replaceChildren(
       h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Metric' }),
         ...WINDOWS.map((w) => h('th', { scope: 'col', text: 'Last ' + w })))),
-      h('tbody', {}, ...ROWS.map(([label, show]) => h('tr', {}, h('th', { scope: 'row', text: label }),
+      h('tbody', {}, ...rows.map(([label, show]) => h('tr', {}, h('th', { scope: 'row', text: label }),
         ...WINDOWS.map((w) => h('td', { 'data-window': w, text: windows[w] ? show(windows[w]) : '—' }))))));
     const day = windows['24h'] || {};
     const bands = new Map((day.csat_by_frt || []).map((b) => [b.band, b]));
@@ -97,6 +107,17 @@
         ...BANDS.map((b) => h('th', { scope: 'col', text: b })))),
       h('tbody', {}, h('tr', {}, h('th', { scope: 'row', text: 'CSAT' }),
         ...BANDS.map((b) => h('td', { text: bands.get(b) && bands.get(b).n ? withN(pct(bands.get(b).pct), bands.get(b).n) : '—' })))));
+  }
+
+  /** The last 24 hours' offline messages: how many, how many answered, how fast. */
+  function offlineTile(day) {
+    const o = day.offline || { count: 0, answered: 0, frt_p50_s: null };
+    const unanswered = (o.count || 0) - (o.answered || 0);
+    return h('div', { class: 'tile card offline' + (unanswered > 0 ? ' warn' : ''), 'data-key': 'offline' },
+      h('div', { class: 'big', text: fmt(o.count || 0) }),
+      h('div', { class: 'label', text: 'Offline messages · 24 h' }),
+      h('div', { class: 'label detail', text: `${fmt(o.answered || 0)} answered` +
+        (o.frt_p50_s != null ? ` · reply p50 ${shortDuration(o.frt_p50_s)}` : '') }));
   }
 
   function onStats(s) {

@@ -42,6 +42,12 @@ const COBROWSE_BUILD = 'c9ad80ff87d4';  // cobrowse.js's content hash, for its U
  * AMD/CommonJS loader the host uses;
  * a browser test checks it byte for byte against the vendored @msgpack/msgpack.
  *
+ * What the site set on the server comes with `hello` (PROTOCOL.md §4): whether someone can
+ * answer now (the header's line; pushed again as it changes), the pre-chat questions and
+ * topics, the privacy notice, sneak peek. When nobody can answer (closed by business hours,
+ * or no agent online) the composer's message is an offline one (`leave`, with an email);
+ * a visitor who comes back finds the answer there (`conversation`, or `last` once closed).
+ *
  * User text only ever reaches the page through textContent and DOM-built links: never
  * innerHTML.
  *
@@ -226,7 +232,7 @@ const STRINGS = {
     endAsk: 'End this chat?',
     endYes: 'End chat',
     cancel: 'Cancel',
-    empty: 'Hi! Ask us anything: a real person will answer, usually within a few minutes.',
+    empty: 'Hi! Ask us anything: a real person will answer.',
     messages: 'Messages',
     write: 'Write a message…',
     writeStart: 'Write a message to start a chat…',
@@ -275,6 +281,40 @@ const STRINGS = {
     cbSharing: '{name} can see this page',
     cbStop: 'Stop sharing',
     cbFailed: 'This page could not be shared.',
+    online: 'Online',
+    onlineReply: 'Online, typically replies in ~{m} min',
+    away: "We're away",
+    awayAt: "We're away, back at {time}",
+    awayTomorrow: "We're away, back tomorrow at {time}",
+    awayDay: "We're away, back {day} at {time}",
+    emptyAway: "Hi! Nobody can answer right now. Leave a message and we'll answer here and by email.",
+    leaveTitle: 'Leave us a message',
+    leaveHint: "Write your message below: we'll answer here and by email.",
+    writeLeave: 'Write your message…',
+    sendLeave: 'Send message',
+    messageMissing: 'Please write your message first.',
+    nameOptional: 'Your name (optional)',
+    formTitle: 'Before we start',
+    formHint: 'A few details help us answer faster.',
+    requiredNote: 'Fields marked * are required.',
+    topic: 'What is it about?',
+    choose: 'Choose…',
+    fieldMissing: 'Please fill in this field.',
+    pickMissing: 'Please choose one.',
+    checkMissing: 'Please tick this box.',
+    fieldBad: 'Please check this answer.',
+    pendingSub: 'Message received',
+    pendingThanks: "Thanks! We'll answer here and by email at {email}.",
+    pendingThanksHere: "Thanks! We'll answer here as soon as we can.",
+    leaveInstead: 'Leave a message instead',
+    leaveAsk: "Leave your email: we'll answer here and by email, you don't need to wait.",
+    leaveSend: 'Send',
+    leaveFailed: 'That did not work, please try again.',
+    startNew: 'Start a new chat',
+    endedRead: 'This chat has ended.',
+    endedInactive: 'This chat was closed because nobody wrote for a while.',
+    closedInactive: 'Closed after a period of inactivity',
+    sneakPeek: 'Agents can see what you type before you send it',
   },
   it: {
     title: 'Scrivici',
@@ -293,7 +333,7 @@ const STRINGS = {
     endAsk: 'Terminare questa chat?',
     endYes: 'Termina chat',
     cancel: 'Annulla',
-    empty: 'Ciao! Chiedici qualsiasi cosa: ti risponderà una persona vera, di solito in pochi minuti.',
+    empty: 'Ciao! Chiedici qualsiasi cosa: ti risponderà una persona vera.',
     messages: 'Messaggi',
     write: 'Scrivi un messaggio…',
     writeStart: 'Scrivi per iniziare la chat…',
@@ -342,6 +382,40 @@ const STRINGS = {
     cbSharing: '{name} può vedere questa pagina',
     cbStop: 'Interrompi',
     cbFailed: 'Non è stato possibile condividere questa pagina.',
+    online: 'Online',
+    onlineReply: 'Online, di solito risponde in ~{m} min',
+    away: 'Non siamo disponibili',
+    awayAt: 'Non disponibili, torniamo alle {time}',
+    awayTomorrow: 'Non disponibili, torniamo domani alle {time}',
+    awayDay: 'Non disponibili, torniamo {day} alle {time}',
+    emptyAway: 'Ciao! Al momento nessuno può rispondere. Lasciaci un messaggio: ti risponderemo qui e via email.',
+    leaveTitle: 'Lasciaci un messaggio',
+    leaveHint: 'Scrivi il tuo messaggio qui sotto: ti risponderemo qui e via email.',
+    writeLeave: 'Scrivi il tuo messaggio…',
+    sendLeave: 'Invia messaggio',
+    messageMissing: 'Scrivi prima il tuo messaggio.',
+    nameOptional: 'Il tuo nome (facoltativo)',
+    formTitle: 'Prima di iniziare',
+    formHint: 'Qualche dettaglio ci aiuta a risponderti prima.',
+    requiredNote: 'I campi con * sono obbligatori.',
+    topic: 'Di cosa si tratta?',
+    choose: 'Scegli…',
+    fieldMissing: 'Compila questo campo.',
+    pickMissing: 'Scegli una voce.',
+    checkMissing: 'Spunta questa casella.',
+    fieldBad: 'Controlla questa risposta.',
+    pendingSub: 'Messaggio ricevuto',
+    pendingThanks: 'Grazie! Ti risponderemo qui e via email a {email}.',
+    pendingThanksHere: 'Grazie! Ti risponderemo qui appena possibile.',
+    leaveInstead: 'Lascia un messaggio',
+    leaveAsk: 'Lasciaci la tua email: ti risponderemo qui e via email, senza bisogno di aspettare.',
+    leaveSend: 'Invia',
+    leaveFailed: 'Non ha funzionato, riprova.',
+    startNew: 'Inizia una nuova chat',
+    endedRead: 'Questa chat è terminata.',
+    endedInactive: 'Questa chat è stata chiusa perché nessuno ha scritto per un po’.',
+    closedInactive: 'Chiusa per inattività',
+    sneakPeek: 'Gli operatori vedono quello che scrivi prima che tu lo invii',
   },
 };
 
@@ -363,6 +437,13 @@ const SYSTEM_LINES = {
       'Il tuo operatore si è disconnesso: in attesa del prossimo operatore disponibile'],
     [/^Back in the queue$/, 'Di nuovo in coda'],
     [/^The conversation was closed$/, 'La conversazione è stata chiusa'],
+    [/^We're away right now: leave your email and we'll answer here\.$/,
+      'Al momento non siamo disponibili: lasciaci la tua email e ti risponderemo qui.'],
+    [/^We'll answer here and by email at (.+)\.$/, 'Ti risponderemo qui e via email a $1.'],
+    [/^This chat will close in 1 minute if there is no reply\.$/,
+      'Questa chat si chiuderà tra 1 minuto se nessuno scrive.'],
+    [/^This chat will close in (\d+) minutes if there is no reply\.$/,
+      'Questa chat si chiuderà tra $1 minuti se nessuno scrive.'],
   ],
 };
 
@@ -479,11 +560,11 @@ const CSS = `
 .root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
 color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
 -webkit-font-smoothing: antialiased; }
-button, input, textarea { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
+button, input, textarea, select { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
 button { cursor: pointer; }
 :focus { outline: none; }
 :focus-visible { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
-input:focus-visible, textarea:focus-visible { outline: none; }
+input:focus-visible, textarea:focus-visible, select:focus-visible { outline: none; }
 .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px;
 border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
 box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
@@ -505,6 +586,7 @@ display: grid; place-items: center; font-weight: 700; font-size: 15px; position:
 border: 2px solid ${ACCENT}; background: #22c55e; }
 .dot.off { background: #f59e0b; }
 .dot.down { background: #9ca3af; }
+.dot.away { background: #d1d5db; }
 header .title { flex: 1; min-width: 0; }
 header h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; white-space: nowrap; overflow: hidden;
 text-overflow: ellipsis; color: #fff; }
@@ -562,11 +644,46 @@ padding: 12px 14px; margin: 6px 0; }
 .card p { margin: 0 0 8px; font-size: 12.5px; color: #4b5563; }
 .field { display: flex; flex-direction: column; gap: 3px; margin-bottom: 8px; font-size: 12.5px; color: #374151;
 font-weight: 500; }
-input, textarea { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
+input, textarea, select { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
 font-weight: 400; color: #111827; }
-input:focus, textarea:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
-input[aria-invalid="true"] { border-color: #dc2626; }
-.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
+select { padding: 7px 8px; }
+input:focus, textarea:focus, select:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
+input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: #dc2626; }
+.req { color: #b91c1c; }
+.card p.note { font-size: 11.5px; color: #6b7280; margin: 2px 0 0; }
+.field.check label { display: flex; gap: 8px; align-items: flex-start; font-weight: 400; color: #111827; }
+.field.check input { width: 18px; height: 18px; margin: 1px 0 0; padding: 0; flex: none; accent-color: ${ACCENT}; }
+.topics { border: 0; margin: 0 0 8px; padding: 0; min-width: 0; }
+.topics legend { font-size: 12.5px; color: #374151; font-weight: 500; padding: 0; margin-bottom: 5px; }
+.chips { display: flex; flex-wrap: wrap; gap: 6px; }
+.chip { position: relative; }
+.chip input { position: absolute; opacity: 0; width: 1px; height: 1px; margin: 0; padding: 0; }
+.chip span { display: inline-block; border: 1px solid #d1d5db; border-radius: 999px; padding: 5px 12px; font-size: 13px;
+background: #fff; color: #111827; cursor: pointer; }
+.chip span:hover { border-color: ${ACCENT}; }
+.chip input:checked + span { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
+.chip input:focus-visible + span { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
+.chip input[aria-invalid="true"] + span { border-color: #dc2626; }
+.queue.pending { background: #ecfdf5; color: #065f46; border-bottom-color: #a7f3d0; }
+.leave-now { padding: 8px 12px; background: #eff6ff; border-bottom: 1px solid #dbeafe; text-align: center; font-size: 13px; }
+.leave-now form { text-align: left; }
+.leave-now p { margin: 0 0 6px; color: #1e3a8a; }
+.leave-now label { display: block; font-size: 12.5px; color: #374151; margin-bottom: 3px; }
+.leave-now .inline { display: flex; gap: 6px; }
+.leave-now .inline input { flex: 1; min-width: 0; }
+.leave-now .btn { padding: 6px 14px; }
+.notice { margin: 0; padding: 6px 12px 0; font-size: 11.5px; color: #6b7280; background: #fff; border-top: 1px solid #e5e7eb; }
+.notice a { color: inherit; text-decoration: underline; }
+.notice + .composer-err, .notice:not([hidden]) + .composer-err + form.composer,
+.notice:not([hidden]) + form.composer { border-top: 0; }
+.notice.peek { padding: 0 12px 8px; border-top: 0; margin-top: -4px; }
+.composer-err { padding: 6px 12px 0; margin: 0; background: #fff; border-top: 1px solid #e5e7eb; }
+.composer-err:not([hidden]) + form.composer { border-top: 0; }
+.ended { display: flex; align-items: center; gap: 10px; padding: 10px 12px; border-top: 1px solid #e5e7eb;
+background: #fff; font-size: 13px; color: #374151; }
+.ended .txt { flex: 1; }
+.ended .btn { padding: 7px 14px; white-space: nowrap; }
+.error, .card p.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
 form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
 border-top: 1px solid #e5e7eb; background: #fff; }
 form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 40px; line-height: 1.4; }
@@ -625,7 +742,7 @@ border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opac
 .cb-mark.fade { opacity: 0; }
 @media (max-width: 480px) {
 .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
-input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
+input, textarea, select { font-size: 16px; }  /* phones zoom into smaller fields */
 /* the larger text: a long hint would wrap below the one line the composer shows */
 form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .root.open .launcher { display: none; }
@@ -640,14 +757,92 @@ form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; tex
 
 // ---- state: what the widget knows of the visitor's conversation and connection
 
-/** conv: the open conversation {id, state, agentName, position, eta} or null; prevCid: the
- *  one that ended last (its history and late events still show); last: cid -> highest seq
- *  shown; outbox: messages not acknowledged yet (kept in localStorage across reloads). */
+/** conv: the open conversation {id, state, agentName, position, eta, created, queuedSince}
+ *  or null; prevCid: the one that ended last (its history and late events still show);
+ *  last: cid -> highest seq shown; outbox: messages not acknowledged yet (kept in
+ *  localStorage across reloads). site: the site's settings from `hello` (form, topics,
+ *  privacy, sneak_peek, offline_after_s) and avail: its `availability`, both null from a
+ *  server that does not send them; readOnly: a returning visitor looks at their last,
+ *  closed conversation (hello's `last`) until they ask for a new chat; lastClosed: its
+ *  `closed` object; greeted: a `hello` was answered on this page. */
 const S = {
   conv: null, prevCid: null, starting: false, early: [], ready: false, conn: 'idle',
   last: new Map(), shown: new Set(), outbox: [], unread: new Set(), open: false,
   readSeq: 0, readSent: 0, agentRead: 0, profile: {}, pendingProfile: null, rehello: false,
+  site: null, avail: null, readOnly: false, lastClosed: null, greeted: false,
 };
+
+// ==== static/widget/src/availability.js
+
+// ---- availability and the site's settings, from `hello` and the `availability` event.
+// A server that sends neither leaves S.site and S.avail null: the widget then behaves as it
+// always did (the constant "We usually reply..." line, no forms, the composer).
+
+/** The site's settings from hello ok's `site`, kept only in the shapes the widget can show. */
+function readSite(site) {
+  if (!site || typeof site !== 'object') return null;
+  const str = (v) => (typeof v === 'string' ? v : '');
+  const form = (Array.isArray(site.form) ? site.form : [])
+    .filter((f) => f && str(f.name) && ['text', 'email', 'select', 'checkbox'].includes(f.type))
+    .map((f) => ({
+      name: f.name, label: str(f.label) || f.name, type: f.type, required: f.required === true,
+      options: Array.isArray(f.options) ? f.options.filter((o) => typeof o === 'string') : [],
+    }));
+  const topics = (Array.isArray(site.topics) ? site.topics : [])
+    .filter((t) => t && str(t.id))
+    .map((t) => ({ id: t.id, label: str(t.label) || t.id }));
+  const p = site.privacy;
+  const privacy = p && str(p.text) ? { text: p.text, url: /^https?:\/\//i.test(str(p.url)) ? p.url : null } : null;
+  const after = Number(site.offline_after_s);
+  return {
+    form, topics, privacy, sneakPeek: site.sneak_peek === true,
+    offlineAfter: Number.isFinite(after) && after > 0 ? after : null,
+  };
+}
+
+function applyAvailability(a) {
+  if (!a || typeof a !== 'object') return;
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  S.avail = { open: a.open !== false, online: a.online === true, replyS: num(a.reply_s), next: num(a.next_change) };
+  renderHeader();
+  renderQueue();
+}
+
+/** Nobody can answer now: the site is closed (business hours) or no agent is online. Not
+ *  known yet (or an older server): not away. */
+function isAway() {
+  return !!S.avail && (!S.avail.open || !S.avail.online);
+}
+
+/** Agents see the visitor's draft only when the site turned sneak peek on (a server that
+ *  sends no site settings forwards drafts as it always did). */
+function sneakPeek() {
+  return S.site ? S.site.sneakPeek : true;
+}
+
+/** The header's line while there is no open conversation. */
+function availabilityText() {
+  const a = S.avail;
+  if (!a) return T.idle;
+  if (!isAway()) return a.replyS != null ? tr('onlineReply', { m: Math.max(1, Math.round(a.replyS / 60)) }) : T.online;
+  if (a.open || a.next == null) return T.away;
+  return backAt(a.next);
+}
+
+/** "back at 09:00" today, "tomorrow at", a weekday within the week, else a date: in the
+ *  visitor's own time zone. */
+function backAt(ts) {
+  const when = new Date(ts);
+  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((day(when) - day(new Date())) / 86400000);
+  const time = timeOf(ts);
+  if (days <= 0) return tr('awayAt', { time });
+  if (days === 1) return tr('awayTomorrow', { time });
+  const name = days < 7
+    ? when.toLocaleDateString(LANG, { weekday: 'long' })
+    : when.toLocaleDateString(LANG, { day: 'numeric', month: 'short' });
+  return tr('awayDay', { day: name, time });
+}
 
 // ==== static/widget/src/shadow.js
 
@@ -714,12 +909,21 @@ const input = h('textarea', {
 const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
 const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
   input, sendBtn);
+// around the composer: the site's privacy notice, what is wrong with the offline message,
+// the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
+const noticeEl = h('p', { class: 'notice', id: 'chat-privacy', hidden: true });
+const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', hidden: true });
+const peekEl = h('p', { class: 'notice peek', id: 'chat-peek', hidden: true, text: T.sneakPeek });
+const endedText = h('span', { class: 'txt' });
+const endedBar = h('div', { class: 'ended', role: 'group', 'aria-label': T.endedRead, hidden: true },
+  endedText, h('button', { type: 'button', class: 'btn primary', text: T.startNew, onclick: startNewChat }));
+const leaveEl = h('div', { class: 'leave-now', hidden: true });  // "Leave a message instead"
 const panel = h('div', {
   id: 'chat-panel', class: 'panel', role: 'dialog', 'aria-modal': 'false',
   'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
 },
 h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-confirmBar, banner, cbAsk, queueEl, list, typingEl, composer);
+confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar);
 avatar.append(svgIcon(ICON_CHAT), dot);
 const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar);
 shadow.append(root);
@@ -730,7 +934,7 @@ shadow.append(root);
 
 const prechat = { card: null, fields: {} };
 if (PRECHAT.length) {
-  const card = h('form', { class: 'card prechat', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
+  const card = h('form', { class: 'card prechat tail', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
     h('h3', { text: T.prechatTitle }), h('p', { text: T.prechatHint }));
   for (const name of PRECHAT) {
     const field = h('input', {
@@ -748,14 +952,15 @@ if (PRECHAT.length) {
 }
 
 function needsPrechat() {
-  if (!prechat.card || S.conv) return false;
+  // away, the offline form asks for the name and the email itself
+  if (!prechat.card || S.conv || composerMode() !== 'chat') return false;
   return PRECHAT.some((name) => !S.profile[name]);
 }
 
 function renderPrechat() {
   if (!prechat.card) return;
   // a returning visitor (with a token) may be known already: wait for `hello` to tell
-  const show = needsPrechat() && !(S.conn === 'connecting' && local.get('token'));
+  const show = needsPrechat() && !(S.conn === 'connecting' && !S.ready && local.get('token'));
   if (show && !prechat.card.isConnected) {
     list.append(prechat.card);
     const first = Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());
@@ -794,6 +999,340 @@ function takePrechat() {
   return true;
 }
 
+// ==== static/widget/src/siteform.js
+
+// ---- the intake card: the site's pre-chat questions (hello's site.form and site.topics),
+// and, when nobody can answer, the offline form: the same card asking for an email and a
+// name, with the composer's text as the message (sent as `leave`). It stays at the end of
+// the list, after the data-prechat card, until a conversation opens.
+
+/** controls: key -> {el, error, spec, radios?}; keys are the site's field names, and
+ *  `$email`, `$name` (the offline form's own) and `$topic` (the topic picker). values: what
+ *  was typed, kept when the card is rebuilt (the mode or the site's settings changed). */
+const intake = { card: null, key: '', controls: {}, values: {} };
+
+function intakeWanted(mode) {
+  if (S.conv || mode === 'ended') return false;
+  if (mode === 'leave') return true;
+  return !!S.site && (S.site.form.length > 0 || S.site.topics.length > 0);
+}
+
+function renderIntake(mode) {
+  if (!intakeWanted(mode)) {
+    if (intake.card && intake.card.isConnected) intake.card.remove();
+    return;
+  }
+  const key = mode + JSON.stringify(S.site && [S.site.form, S.site.topics]);
+  if (key !== intake.key) {
+    const old = intake.card;
+    keepIntakeValues();
+    intake.card = buildIntake(mode);
+    intake.key = key;
+    if (old && old.isConnected) old.replaceWith(intake.card);
+  }
+  if (!intake.card.isConnected) list.append(intake.card);
+}
+
+function keepIntakeValues() {
+  for (const [key, c] of Object.entries(intake.controls)) {
+    intake.values[key] = c.radios ? valueOf(c) : c.spec.type === 'checkbox' ? c.el.checked : c.el.value;
+  }
+}
+
+function buildIntake(mode) {
+  const leave = mode === 'leave';
+  const site = S.site || { form: [], topics: [] };
+  intake.controls = {};
+  const card = h('form', {
+    class: 'card intake tail', novalidate: true, 'aria-labelledby': 'in-title',
+    onsubmit: (e) => { e.preventDefault(); submit(); },
+    onkeydown: onIntakeKey,
+  }, h('h3', { id: 'in-title', text: leave ? T.leaveTitle : T.formTitle }),
+  h('p', { text: leave ? T.leaveHint : T.formHint }));
+  if (leave) {
+    card.append(control('$email', { label: T.email, type: 'email', required: true }, 'in-email'),
+      control('$name', { label: T.nameOptional, type: 'text', required: false }, 'in-name'));
+  }
+  site.form.forEach((f, i) => card.append(control(f.name, f, 'in-f' + i)));
+  if (site.topics.length) card.append(topicPicker(site.topics));
+  if (site.form.some((f) => f.required) || site.topics.length || leave) {
+    card.append(h('p', { class: 'note', text: T.requiredNote }));
+  }
+  return card;
+}
+
+/** Enter in a text field sends, as in the composer (a form with several fields and no
+ *  submit button would not): what is missing, the message included, gets the focus. */
+function onIntakeKey(e) {
+  const t = e.target;
+  if (e.key !== 'Enter' || e.isComposing || t.tagName !== 'INPUT' || t.type === 'checkbox' || t.type === 'radio') return;
+  e.preventDefault();
+  if (!input.value.trim() && composerMode() === 'chat') input.focus();  // the message is next
+  else submit();
+}
+
+function control(key, spec, id) {
+  const errId = id + '-err';
+  const error = h('p', { class: 'error', id: errId, hidden: true });
+  const star = spec.required ? h('span', { class: 'req', 'aria-hidden': 'true', text: ' *' }) : null;
+  const attrs = { id, 'aria-describedby': errId, required: spec.required, 'aria-required': spec.required ? 'true' : null };
+  let saved = intake.values[key];
+  if (saved === undefined && (key === '$email' || key === '$name')) {
+    const which = key.slice(1);
+    saved = S.profile[which] || local.get('profile:' + which) || '';
+  }
+  let el;
+  let row;
+  if (spec.type === 'checkbox') {
+    el = h('input', Object.assign({ type: 'checkbox' }, attrs));
+    el.checked = saved === true;
+    row = h('div', { class: 'field check' }, h('label', { for: id }, el, h('span', { text: spec.label }, star)), error);
+  } else {
+    el = spec.type === 'select'
+      ? h('select', attrs, h('option', { value: '', text: T.choose }),
+        ...spec.options.map((o) => h('option', { value: o, text: o })))
+      : h('input', Object.assign({
+        type: spec.type === 'email' ? 'email' : 'text', maxlength: spec.type === 'email' ? '254' : '500',
+        autocomplete: key === '$email' || spec.type === 'email' ? 'email' : key === '$name' ? 'name' : 'off',
+      }, attrs));
+    el.value = typeof saved === 'string' ? saved : '';
+    row = h('div', { class: 'field' }, h('label', { for: id }, spec.label, star), el, error);
+  }
+  el.addEventListener(spec.type === 'text' || spec.type === 'email' ? 'input' : 'change', () => setIntakeError(key, null));
+  intake.controls[key] = { el, error, spec };
+  return row;
+}
+
+function topicPicker(topics) {
+  const error = h('p', { class: 'error', id: 'in-topic-err', hidden: true });
+  const radios = topics.map((t) => h('input', { type: 'radio', name: 'in-topic', value: t.id, required: true }));
+  radios.forEach((r) => {
+    r.checked = r.value === intake.values.$topic;
+    r.addEventListener('change', () => setIntakeError('$topic', null));
+  });
+  const group = h('fieldset', { class: 'topics', 'aria-describedby': 'in-topic-err' },
+    h('legend', {}, T.topic, h('span', { class: 'req', 'aria-hidden': 'true', text: ' *' })),
+    h('div', { class: 'chips' }, ...topics.map((t, i) => h('label', { class: 'chip' }, radios[i], h('span', { text: t.label })))),
+    error);
+  intake.controls.$topic = { el: group, radios, error, spec: { type: 'topic', required: true } };
+  return group;
+}
+
+function valueOf(c) {
+  if (c.radios) {
+    const on = c.radios.find((r) => r.checked);
+    return on ? on.value : '';
+  }
+  return c.spec.type === 'checkbox' ? c.el.checked : c.el.value.trim();
+}
+
+/** What is wrong with a control's answer, in words, or null. */
+function problemOf(c) {
+  const v = valueOf(c);
+  const type = c.spec.type;
+  if (type === 'checkbox') return c.spec.required && !v ? T.checkMissing : null;
+  if (!v) {
+    if (!c.spec.required) return null;
+    return type === 'email' ? T.emailBad : type === 'select' || type === 'topic' ? T.pickMissing : T.fieldMissing;
+  }
+  if (type === 'email' && !EMAIL_RE.test(v)) return T.emailBad;
+  if (type === 'select' && !c.spec.options.includes(v)) return T.pickMissing;
+  return null;
+}
+
+function setIntakeError(key, text) {
+  const c = intake.controls[key];
+  if (!c) return;
+  c.error.textContent = text || '';
+  c.error.hidden = !text;
+  for (const el of c.radios || [c.el]) {
+    if (text) el.setAttribute('aria-invalid', 'true');
+    else el.removeAttribute('aria-invalid');
+  }
+}
+
+function focusControl(c) {
+  const target = c.radios ? c.radios.find((r) => r.checked) || c.radios[0] : c.el;
+  target.focus();
+  target.scrollIntoView({ block: 'nearest' });
+}
+
+/** The card's answers {fields, topic, email, name}, or null (the errors are shown and the
+ *  first wrong one has the focus). */
+function takeIntake() {
+  const out = { fields: null, topic: null, email: null, name: null };
+  let firstBad = null;
+  for (const [key, c] of Object.entries(intake.controls)) {
+    const problem = problemOf(c);
+    setIntakeError(key, problem);
+    if (problem) { firstBad = firstBad || c; continue; }
+    const v = valueOf(c);
+    if (key === '$email') out.email = v;
+    else if (key === '$name') out.name = v || null;
+    else if (key === '$topic') out.topic = v;
+    else if (c.spec.type === 'checkbox' || v) out.fields = Object.assign(out.fields || {}, { [key]: v });
+  }
+  if (firstBad) { focusControl(firstBad); return null; }
+  if (S.site && S.site.form.length && !out.fields) out.fields = {};
+  return out;
+}
+
+/** A `bad_request` from `start` or `leave` naming a field of the card: shown on that field
+ *  (a field of the site's form first, then the offline form's email and name, the topic).
+ *  True when it was. */
+function showServerError(err) {
+  if (!err || err.code !== 'bad_request' || !intake.card || !intake.card.isConnected) return false;
+  const message = String(err.message || '');
+  const named = (word) => new RegExp('(^|[^\\w-])' + word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '($|[^\\w-])', 'i')
+    .test(message);
+  const keys = Object.keys(intake.controls);
+  const key = keys.filter((k) => !k.startsWith('$') && named(k)).sort((a, b) => b.length - a.length)[0] ||
+    keys.find((k) => k.startsWith('$') && named(k.slice(1)));
+  if (!key) return false;
+  const c = intake.controls[key];
+  setIntakeError(key, problemOf(c) || T.fieldBad);
+  focusControl(c);
+  return true;
+}
+
+// ==== static/widget/src/offline.js
+
+// ---- away, and after: what the bottom of the panel is for (the composer, the composer as
+// the offline form, or a returning visitor's closed conversation shown read-only), the
+// "Leave a message instead" offer while queued too long, and the privacy and sneak-peek
+// notices around the composer (their elements are in shadow.js)
+
+/** 'chat': the composer (a chat is open, or someone can answer: it opens one); 'leave':
+ *  nobody can answer, the composer's text is an offline message and the intake card asks
+ *  for the email; 'ended': a returning visitor looks at their last, closed conversation. */
+function composerMode() {
+  if (S.conv) return 'chat';
+  if (S.readOnly) return 'ended';
+  return isAway() ? 'leave' : 'chat';
+}
+
+function renderMode() {
+  const mode = composerMode();
+  const ended = mode === 'ended';
+  const leave = mode === 'leave';
+  composer.hidden = ended;
+  endedBar.hidden = !ended;
+  const inactive = S.lastClosed && S.lastClosed.reason === 'inactive';
+  endedText.textContent = inactive ? T.endedInactive : T.endedRead;
+  input.placeholder = leave ? T.writeLeave : S.conv ? T.write : S.prevCid ? T.writeNew : T.writeStart;
+  const label = leave ? T.sendLeave : T.send;
+  sendBtn.setAttribute('aria-label', label);
+  sendBtn.title = label;
+  const waiting = !S.conv || S.conv.state !== 'active';
+  emptyEl.textContent = isAway() && waiting ? T.emptyAway : T.empty;
+  if (!leave) showComposerError(null);
+  renderNotices(ended);
+  renderIntake(mode);
+}
+
+function renderNotices(ended) {
+  const privacy = S.site && S.site.privacy;
+  noticeEl.hidden = !privacy || !!S.conv || ended;
+  const said = privacy ? privacy.text + '\n' + (privacy.url || '') : '';
+  if (noticeEl.dataset.said !== said) {
+    noticeEl.dataset.said = said;
+    noticeEl.replaceChildren(!privacy ? '' : privacy.url
+      ? h('a', { href: privacy.url, target: '_blank', rel: 'noopener noreferrer', text: privacy.text })
+      : privacy.text);
+  }
+  peekEl.hidden = !S.site || !S.site.sneakPeek || ended;
+  const described = ['composer-err'].concat(peekEl.hidden ? [] : ['chat-peek'], noticeEl.hidden ? [] : ['chat-privacy']);
+  input.setAttribute('aria-describedby', described.join(' '));
+}
+
+function showComposerError(text) {
+  composerErr.textContent = text || '';
+  composerErr.hidden = !text;
+  if (text) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+function startNewChat() {
+  S.readOnly = false;
+  if (S.prevCid) session.set('fresh', S.prevCid);  // a reload of this tab does not lock it again
+  renderHeader();
+  input.focus();
+}
+
+function rememberEmail(email, name) {
+  S.profile.email = email;
+  local.set('profile:email', email);
+  if (name) {
+    S.profile.name = name;
+    local.set('profile:name', name);
+  }
+}
+
+// ---- queued for longer than the site's offline_after_s (or nobody is left to answer):
+// offer to leave a message instead, with an email, and stop waiting
+
+let leaveTimer = null;
+
+function renderLeaveOffer() {
+  clearTimeout(leaveTimer);
+  const c = S.conv;
+  if (!c || c.state !== 'queued' || !S.site) {
+    leaveEl.hidden = true;
+    leaveEl.replaceChildren();
+    return;
+  }
+  const after = S.site.offlineAfter;
+  const waited = Date.now() - c.queuedSince;
+  if (!isAway() && (after == null || waited < after * 1000)) {
+    leaveEl.hidden = true;
+    leaveEl.replaceChildren();
+    if (after != null) leaveTimer = setTimeout(renderLeaveOffer, after * 1000 - waited + 50);
+    return;
+  }
+  if (!leaveEl.hidden && leaveEl.dataset.cid === c.id) return;  // shown already (maybe opened)
+  leaveEl.dataset.cid = c.id;
+  leaveEl.replaceChildren(h('button', { type: 'button', class: 'btn primary', text: T.leaveInstead, onclick: openLeaveForm }));
+  leaveEl.hidden = false;
+}
+
+function openLeaveForm() {
+  const cid = leaveEl.dataset.cid;
+  const error = h('p', { class: 'error', id: 'leave-err', hidden: true });
+  const email = h('input', {
+    type: 'email', id: 'leave-email', maxlength: '254', autocomplete: 'email', required: true,
+    'aria-required': 'true', 'aria-describedby': 'leave-err',
+    value: S.profile.email || local.get('profile:email') || '',
+  });
+  const btn = h('button', { type: 'submit', class: 'btn primary', text: T.leaveSend });
+  email.addEventListener('input', () => { error.hidden = true; email.removeAttribute('aria-invalid'); });
+  leaveEl.replaceChildren(h('form', {
+    novalidate: true, onsubmit: (e) => { e.preventDefault(); leaveNow(cid, email, error, btn); },
+  }, h('p', { text: T.leaveAsk }), h('label', { for: 'leave-email', text: T.email }),
+  h('div', { class: 'inline' }, email, btn), error));
+  email.focus();
+}
+
+async function leaveNow(cid, email, error, btn) {
+  const value = email.value.trim();
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = false;
+    email.setAttribute('aria-invalid', 'true');
+    email.focus();
+  };
+  if (!EMAIL_RE.test(value)) { fail(T.emailBad); return; }
+  btn.disabled = true;
+  try {
+    const ok = await request('leave', { cid, email: value });
+    rememberEmail(value);
+    if (ok.conversation) adoptConversation(ok.conversation);
+  } catch (err) {
+    btn.disabled = false;
+    if (err.code === 'offline') fail(T.rateOffline);
+    else fail(err.code === 'bad_request' && /email/i.test(err.message || '') ? T.emailBad : T.leaveFailed);
+  }
+}
+
 // ==== static/widget/src/render.js
 
 // ---- view updates: header, badge, queue, typing, and the rows in seq order
@@ -807,10 +1346,12 @@ function renderHeader() {
   if (S.conn === 'connecting') sub = T.connecting;
   else if (S.conn === 'unavailable') sub = T.unavailable;
   else if (agentName) sub = T.agentSub;
+  else if (c && c.state === 'pending') sub = T.pendingSub;
   else if (c) sub = T.waiting;
-  else sub = T.idle;
+  else sub = availabilityText();
   subEl.textContent = sub;
-  dot.className = 'dot' + (S.conn === 'online' || S.conn === 'idle' ? '' : S.conn === 'connecting' ? ' down' : ' off');
+  const up = S.conn === 'online' || S.conn === 'idle';
+  dot.className = 'dot' + (!up ? (S.conn === 'connecting' ? ' down' : ' off') : isAway() && !agentName ? ' away' : '');
   const offline = S.conn === 'reconnecting' || S.conn === 'offline';
   banner.hidden = !offline;
   banner.classList.toggle('offline', S.conn === 'offline');
@@ -818,8 +1359,8 @@ function renderHeader() {
   root.dataset.conn = S.conn;
   endBtn.hidden = !c;
   if (!c) hideConfirm(false);
-  input.placeholder = c ? T.write : S.prevCid ? T.writeNew : T.writeStart;
   renderPrechat();
+  renderMode();
 }
 
 function renderBadge() {
@@ -833,6 +1374,14 @@ function renderBadge() {
 
 function renderQueue() {
   const c = S.conv;
+  renderLeaveOffer();
+  queueEl.classList.toggle('pending', !!c && c.state === 'pending');
+  if (c && c.state === 'pending') {
+    const email = c.email || S.profile.email;
+    queueEl.textContent = email ? tr('pendingThanks', { email }) : T.pendingThanksHere;
+    queueEl.hidden = false;
+    return;
+  }
   if (!c || c.state !== 'queued' || c.position == null) { queueEl.hidden = true; return; }
   let text = tr('position', { n: c.position });
   if (c.eta != null) text += ', ' + tr('eta', { m: Math.max(1, Math.round(c.eta / 60)) });
@@ -862,15 +1411,15 @@ function scrollDown(force) {
 
 /** Insert a row among its conversation's rows in seq order. Rows without a seq (pending
  *  sends, the survey) stay after the sequenced rows of their conversation, and the
- *  pre-chat card stays last. */
+ *  pre-chat cards (class `tail`) stay last. */
 function insertRow(el, cid, seq) {
   const stick = nearBottom();
   el.dataset.cid = cid;
   if (seq != null) el.dataset.seq = seq;
-  let before = prechat.card && prechat.card.isConnected ? prechat.card : null;
+  let before = list.querySelector(':scope > .tail');
   if (seq != null) {
     for (let c = list.lastElementChild; c; c = c.previousElementSibling) {
-      if (c === prechat.card) continue;
+      if (c.classList.contains('tail')) continue;
       const same = c.dataset.cid === cid;
       if (!c.dataset.seq) {
         if (same || c.dataset.cid === '') { before = c; continue; }
@@ -986,14 +1535,26 @@ function setReadSeq(seq) {
 
 // ---- the outbox: messages sent but not acknowledged yet (kept in localStorage across
 // reloads), each with its cmid; resent with that same cmid after every reconnect, so the
-// server stores each one once
+// server stores each one once. The one that opens a conversation carries what opens it:
+// the intake card's answers (`start {topic, fields}`), or the offline form's (`leave`).
+
+/** The parts of an item that open a conversation, as they are saved and sent. */
+function openingOf(o) {
+  const out = {};
+  if (typeof o.topic === 'string') out.topic = o.topic;
+  if (o.fields && typeof o.fields === 'object') out.fields = o.fields;
+  if (o.leave && typeof o.leave.email === 'string') {
+    out.leave = { email: o.leave.email, name: typeof o.leave.name === 'string' ? o.leave.name : null };
+  }
+  return out;
+}
 
 function restoreOutbox() {
   const saved = local.json('outbox');
   if (!Array.isArray(saved)) return;
   for (const o of saved) {
     if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
-    const item = { cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false };
+    const item = Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false }, openingOf(o));
     S.outbox.push(item);
     insertRow(item.el, item.cid || '', null);
   }
@@ -1001,7 +1562,8 @@ function restoreOutbox() {
 
 function saveOutbox() {
   local.set('outbox', S.outbox.length
-    ? JSON.stringify(S.outbox.filter((o) => !o.failed).map((o) => ({ cmid: o.cmid, text: o.text, cid: o.cid || null })))
+    ? JSON.stringify(S.outbox.filter((o) => !o.failed)
+      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null }, openingOf(o))))
     : null);
 }
 
@@ -1029,13 +1591,32 @@ function refreshPendingRows() {
 }
 
 function submit() {
+  const mode = composerMode();
   const text = input.value.trim();
-  if (!text) return;
+  if (mode === 'ended') return;
+  if (!text) {
+    if (mode === 'leave') { showComposerError(T.messageMissing); input.focus(); }
+    return;
+  }
+  showComposerError(null);
   if (needsPrechat() && !takePrechat()) return;
+  let answers = null;
+  if (intakeWanted(mode)) {
+    answers = takeIntake();
+    if (!answers) return;
+  }
   input.value = '';
   autoGrow();
   stopTyping();
   const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
+  if (answers) {
+    if (answers.topic) item.topic = answers.topic;
+    if (answers.fields) item.fields = answers.fields;
+    if (mode === 'leave') {
+      item.leave = { email: answers.email, name: answers.name };
+      rememberEmail(answers.email, answers.name);
+    }
+  }
   S.outbox.push(item);
   saveOutbox();
   insertRow(item.el, item.cid || '', null);
@@ -1049,17 +1630,26 @@ function flush() {
   for (const item of S.outbox) {
     if (item.inflight || item.failed) continue;
     if (!S.conv) {
-      if (!S.starting) sendStart(item);
+      if (!S.starting) sendOpening(item);
       return;
     }
     sendMsg(item);
   }
 }
 
-function sendStart(item) {
+/** `start`, or `leave` for an offline message: opens the conversation with the item as
+ *  its first message. */
+function sendOpening(item) {
   item.inflight = true;
   S.starting = true;
-  request('start', { text: item.text, cmid: item.cmid }).then((ok) => {
+  const frame = { text: item.text, cmid: item.cmid };
+  if (item.topic) frame.topic = item.topic;
+  if (item.fields) frame.fields = item.fields;
+  if (item.leave) {
+    frame.email = item.leave.email;
+    if (item.leave.name) frame.name = item.leave.name;
+  }
+  request(item.leave ? 'leave' : 'start', frame).then((ok) => {
     S.starting = false;
     item.inflight = false;
     adoptConversation(ok.conversation);
@@ -1072,8 +1662,21 @@ function sendStart(item) {
     S.starting = false;
     item.inflight = false;
     if (err.code === 'conflict') dropSocket();  // another tab opened one: the next hello says which
-    else sendFailed(item, err);
+    else if (!refusedAnswers(item, err)) sendFailed(item, err);
   });
+}
+
+/** The server refused an answer of the intake card: the message goes back into the
+ *  composer and the card shows what to fix. */
+function refusedAnswers(item, err) {
+  if (!showServerError(err)) return false;
+  removeFromOutbox(item);
+  item.el.remove();
+  if (!input.value.trim()) {
+    input.value = item.text;
+    autoGrow();
+  }
+  return true;
 }
 
 function sendMsg(item) {
@@ -1127,7 +1730,12 @@ function adoptConversation(conv) {
   const agentName = conv.agent ? conv.agent.name : null;
   if (!S.conv || S.conv.id !== conv.id) {
     if (S.conv) S.prevCid = S.conv.id;
-    S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
+    const created = typeof conv.created === 'number' ? Math.min(conv.created, Date.now()) : Date.now();
+    S.conv = {
+      id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s,
+      queuedSince: created, email: (conv.visitor && conv.visitor.email) || null,
+    };
+    S.readOnly = false;
     const read = local.json('read');
     S.readSeq = read && read.cid === conv.id ? read.seq : 0;
     const seen = local.json('seen');
@@ -1136,6 +1744,8 @@ function adoptConversation(conv) {
     S.unread.clear();
     local.set('last', conv.id);
   } else {
+    if (conv.state === 'queued' && S.conv.state !== 'queued') S.conv.queuedSince = Date.now();  // back in the queue
+    if (conv.visitor && conv.visitor.email) S.conv.email = conv.visitor.email;
     S.conv.state = conv.state;
     S.conv.agentName = agentName;
     if ('position' in conv) S.conv.position = conv.position;
@@ -1512,7 +2122,12 @@ function onEvent(f) {
       }
       break;
     case 'closed':
-      if (mine) conversationEnded();
+      if (!mine) break;
+      conversationEnded();
+      if (f.reason === 'inactive') insertRow(h('div', { class: 'row sys', text: T.closedInactive }), f.cid, null);
+      break;
+    case 'availability':
+      applyAvailability(f);
       break;
     case 'survey':
       showSurvey(f.cid, f.ask);
@@ -1696,13 +2311,24 @@ async function hello() {
   clearInterval(pingTimer);
   pingTimer = setInterval(ping, 25000);
   lastUrl = location.href;
+  if ('site' in ok) S.site = readSite(ok.site);
+  if (ok.availability) applyAvailability(ok.availability);
   const conv = ok.conversation;
   if (conv && conv.state !== 'closed') adoptConversation(conv);
   else conversationEnded();  // it ended while we were away
+  const last = !S.conv && ok.last && ok.last.id ? ok.last : null;
+  if (last) {
+    S.prevCid = last.id;
+    S.lastClosed = last.closed || null;
+    // on arrival only (not after a reconnect), and not over messages already on their way
+    if (!S.greeted && session.get('fresh') !== last.id && !S.outbox.length) S.readOnly = true;
+  }
+  S.greeted = true;
   setConn('online');
+  renderHeader();
   try {
     if (S.conv) await syncHistory(S.conv.id);
-    else await restorePrevious();
+    else await restorePrevious('last' in ok ? (last && last.id) : undefined);
   } catch (err) {
     if (err.code === 'offline') return;
   }
@@ -1713,10 +2339,12 @@ async function hello() {
   cbReconnected();
 }
 
-/** With no open conversation (after a reload, or the end of one): show the last one if it
- *  was active in the last day, and its survey if it was neither answered nor dismissed. */
-async function restorePrevious() {
-  const cid = S.prevCid || local.get('last');
+/** With no open conversation (after a reload, or the end of one): show the last one, and
+ *  its survey if it was neither answered nor dismissed. `known`: hello's `last` (its id, or
+ *  null: none closed in the last 7 days); from an older server, undefined: then the one this
+ *  browser remembers, if it was active in the last day. */
+async function restorePrevious(known) {
+  const cid = known === undefined ? S.prevCid || local.get('last') : known;
   if (!cid) return;
   S.prevCid = cid;
   try {
@@ -1726,9 +2354,10 @@ async function restorePrevious() {
   }
   const rows = [...list.querySelectorAll('.row')].filter((r) => r.dataset.cid === cid);
   const newest = Math.max(0, ...rows.map((r) => +r.dataset.ts || 0));
-  if (!rows.length || newest < Date.now() - 24 * 3600 * 1000) {
+  if (!rows.length || (known === undefined && newest < Date.now() - 24 * 3600 * 1000)) {
     rows.forEach((r) => r.remove());
     S.prevCid = null;
+    S.readOnly = false;
     local.set('last', null);
     local.set('survey', null);
     renderHeader();
@@ -1830,6 +2459,7 @@ function sendTyping() {
   if (!S.conv || !S.ready || !input.value.trim()) return;
   typingSentAt = Date.now();
   typingOn = true;
+  if (!sneakPeek()) { send('typing', { cid: S.conv.id, on: true }); return; }  // the draft stays here
   // 4,000 UTF-16 units, never half of an emoji (a lone surrogate is refused by the server)
   const preview = input.value.slice(0, 4000).replace(/[\uD800-\uDBFF]$/, '');
   send('typing', { cid: S.conv.id, on: true, preview });
@@ -1915,6 +2545,7 @@ function checkPage() {
   lastUrl = location.href;
   send('page', pageInfo());
 }
+window.addEventListener('resize', autoGrow);  // a turned phone: the draft's lines change
 window.addEventListener('popstate', checkPage);
 window.addEventListener('hashchange', checkPage);
 setInterval(checkPage, 2000);

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from chat_server.core.model import AgentRole
 from chat_server.demo import DEMO_ACCOUNTS
-from tests.conftest import require_tool
+from tests.conftest import Live, require_tool
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -122,6 +123,12 @@ async def pages(browser: Any) -> AsyncIterator[Pages]:
     recorder = Pages(browser)
     yield recorder
     recorder.check()
+
+
+async def someone_online(live: Live) -> Any:
+    """A supervisor online, taking no chats: the site reads as staffed, so the widget offers
+    a live chat (and a queue) instead of the offline-message form (issue 14)."""
+    return await live.agent(role=AgentRole.SUPERVISOR, name="Sue")
 
 
 async def sign_in(page: Any, base: str, path: str = "/console", account: Any = AGENT) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from tests.browser.conftest import someone_online
 from tests.conftest import ServerFactory
 
 pytestmark = pytest.mark.browser
@@ -16,6 +17,7 @@ async def test_visitor_and_agent_chat_in_chromium(
     start_server: ServerFactory, browser: Any
 ) -> None:
     live = await start_server(demo=True)
+    await someone_online(live)  # else the widget offers an offline message (issue 14)
     visitor = await (await browser.new_context()).new_page()
     agent = await (await browser.new_context()).new_page()
     errors: list[str] = []

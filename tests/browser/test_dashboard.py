@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     agent_says,
     open_widget,
     sign_in,
+    someone_online,
     visitor_says,
 )
 from tests.browser.test_visitor_and_agent import W, agent_says_note, chat_with_agent
@@ -98,7 +99,10 @@ async def test_dashboard_figures_after_a_rated_chat_and_a_watched_one(
     await expect(transcript.locator(".m.visitor", has_text="Perfect")).to_have_count(1)
     assert await drawer.locator("textarea, input").count() == 0
 
-    # someone waits while the agent is away: the queue shows who waits longest
+    # someone waits while the agent is away (a supervisor online, taking no chats, keeps the
+    # site staffed, else the visitor would leave an offline message): the queue shows who
+    # waits longest
+    await someone_online(live)
     await agent.click("#status-btn")
     await expect(agent.locator("#status-btn")).to_have_text("Away")
     await expect(alice.locator(".presence")).to_have_text("away")

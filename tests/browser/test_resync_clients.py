@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     go_online,
     open_widget,
     sign_in,
+    someone_online,
     visitor_says,
 )
 from tests.browser.test_visitor_and_agent import W
@@ -272,12 +273,13 @@ async def test_widget_fills_a_seq_jump_once_in_order(
 
 async def test_widget_applies_state(start_server: ServerFactory, pages: Pages, shots: Path) -> None:
     live = await start_server(demo=True)
+    await someone_online(live)  # a supervisor, taking no chats: the site is staffed
     visitor = await spied(pages)
     await visitor.goto(live.base + "/")
     await open_widget(visitor)
     await visitor_says(visitor, "Anyone there?")
     title = visitor.locator(W + "header h2")
-    await expect(visitor.locator(W + ".queue")).to_be_visible()  # nobody online: queued
+    await expect(visitor.locator(W + ".queue")).to_be_visible()  # no agent free: queued
 
     # an agent takes it while the widget hears nothing: `state` says so
     await drop(visitor, {"t": "assigned"})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from chat_server.core.model import Site
 from tests.browser.conftest import (
     AGENT,
     Pages,
@@ -103,6 +104,8 @@ async def test_markup_in_messages_is_shown_as_text(
     start_server: ServerFactory, pages: Pages
 ) -> None:
     live = await start_server(demo=True)
+    # the draft preview below reaches agents only with sneak peek on (issue 14)
+    await live.store.directory.put_site(Site("demo", ("self",), sneak_peek=True))
     evil = "<img src=x onerror=alert(1)>"
     visitor, agent = await chat_with_agent(live, pages, evil)
 

@@ -52,7 +52,7 @@ class Cluster:
             node.start()
             self.nodes.append(node)
         await asyncio.gather(*(node.ready() for node in self.nodes))
-        await self.store.directory.put_site(Site("shop", (ORIGIN,)))
+        await self.store.directory.put_site(Site("shop", (ORIGIN,), sneak_peek=True))
 
     async def add_agent(self, name: str, **fields: Any) -> tuple[Agent, str]:
         agent = Agent(

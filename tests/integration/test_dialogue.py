@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from chat_server.core.model import Site
 from tests.client import ServerError
 from tests.conftest import Live, ServerFactory
 
 
 async def test_whole_dialogue(live: Live, codec: str) -> None:
     """Start, assignment, both ways, typing, read, page, note, close, survey, rate."""
+    # the draft preview reaches agents only where the site turned sneak peek on (issue 14)
+    await live.store.directory.put_site(Site("shop", ("https://shop.example",), sneak_peek=True))
     agent = await live.agent(codec=codec, name="Alice")
     assert agent.hello["status"] == "away" or agent.hello["agent"]["name"] == "Alice"
     visitor = await live.visitor(

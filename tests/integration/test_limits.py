@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chat_server.core.model import Site
 from tests.client import open_ws
 from tests.conftest import Live, ServerFactory
 
@@ -64,6 +65,8 @@ async def test_a_client_that_never_reads_is_disconnected(start_server: ServerFac
     import httpx
 
     live = await start_server(send_queue=20, chat_rate=100000.0, chat_burst=100000)
+    # typing previews reach agents only with sneak peek on (issue 14)
+    await live.store.directory.put_site(Site("shop", ("https://shop.example",), sneak_peek=True))
     agent = await live.add_agent("Slow", max_chats=1)
     slow = await open_ws(f"{live.ws}/ws/agent", codec="chat.v1.json")
     slow_token = await live.token(agent)

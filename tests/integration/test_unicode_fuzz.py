@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import threading
 import time
 import typing
@@ -419,19 +420,24 @@ async def fuzzed_agent_hello(target: Target, batch: Batch) -> None:
 async def rest(target: Target, batch: Batch) -> None:
     """Every POST/PUT route with JSON and form bodies of fuzz; list and detail routes with
     fuzzed query strings and paths: never a 500, always JSON."""
-    posts = [
-        r.path
+    writes = [
+        (method, r.path)
         for r in target.server.app.routes
-        if isinstance(r, Route) and r.methods and r.methods & {"POST", "PUT"}
+        if isinstance(r, Route) and r.methods
+        for method in sorted(r.methods & {"POST", "PUT"})
     ]
-    assert "/api/login" in posts
+    assert ("POST", "/api/login") in writes
+    assert ("PUT", "/api/sites/{site}/settings") in writes
     auth = {"Authorization": f"Bearer {target.supervisor_token}", "Origin": target.server.base}
     # a connection per request: reusing a pooled one after a POST now and then met the
     # server closing it ("Server disconnected without sending a response"), a keep-alive
     # race of the HTTP edge that this test is not about
     fresh = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=target.server.base, headers=auth, limits=fresh) as http:
-        for i, path in enumerate(posts):
+        for i, (method, route) in enumerate(writes):
+            # a path parameter of fuzz, kept in its one segment (no "/", no dot-segment)
+            param = q("s" + batch.draw(i + 3).replace("/", "_"))
+            path = re.sub(r"\{[^}]+\}", param, route)  # percent-encoded: no backslash
             fields = {"email": batch.draw(i), "password": batch.draw(i + 1), batch.draw(i + 2): ""}
             body = json.dumps(fields).encode()
             form = "&".join(f"{q(k)}={q(v)}" for k, v in fields.items()).encode()
@@ -439,7 +445,9 @@ async def rest(target: Target, batch: Batch) -> None:
                 (body, "application/json"),
                 (form, "application/x-www-form-urlencoded"),
             ):
-                answer = await http.post(path, content=content, headers={"Content-Type": kind})
+                answer = await http.request(
+                    method, path, content=content, headers={"Content-Type": kind}
+                )
                 assert answer.status_code < 500, (path, fields, answer.text)
                 answer.json()
         for path in ("/api/conversations", "/api/stats", "/api/audit", "/api/agents"):

@@ -34,6 +34,7 @@ VISITOR_VALID: dict[str, Frame] = {
     "rate": {"t": "rate", "cid": "c_1", "csat": 5, "nps": 10, "ces": 7, "comment": "great"},
     "cobrowse": {"t": "cobrowse", "cid": "c_1", "op": "accept"},
     "ping": {"t": "ping"},
+    "leave": {"t": "leave", "email": "v@example.com", "text": "call me", "cid": "c_1"},
 }
 
 AGENT_VALID: dict[str, Frame] = {
@@ -52,6 +53,7 @@ AGENT_VALID: dict[str, Frame] = {
     "subscribe": {"t": "subscribe", "stats": True},
     "cobrowse": {"t": "cobrowse", "cid": "c_1", "op": "request"},
     "ping": {"t": "ping"},
+    "snooze": {"t": "snooze", "cid": "c_1", "minutes": 30},
 }
 
 # Required fields, from the contract's tables (not from the dataclasses).

@@ -326,6 +326,8 @@ def test_window_view_of_nothing() -> None:
         "fcr_pct": None,
         "csat_by_frt": [{"band": band, "n": 0, "pct": None} for band in BANDS],
         "transfers": 0,
+        "offline": {"count": 0, "answered": 0, "frt_p50_s": None},
+        "closed_inactive": 0,
     }
 
 

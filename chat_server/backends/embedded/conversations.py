@@ -19,7 +19,7 @@ from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.edits import Edits
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
-from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed
+from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
 from chat_server.core import channels, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
@@ -77,6 +77,9 @@ class EmbeddedConversations:
 
     async def waiting(self) -> list[Conversation]:
         return routing.queue_order(self.memory.open.values())
+
+    async def pending(self) -> list[Conversation]:
+        return routing.pending_order(self.memory.open.values())
 
     async def active_of(self, agent_id: str) -> list[Conversation]:
         return [self.memory.open[cid] for cid in sorted(self.memory.active.get(agent_id, ()))]
@@ -172,6 +175,10 @@ class EmbeddedConversations:
         conv = await self._require_open(cid)
         transition = flow.close(conv, now, by=by, reason=reason, resolved=resolved)
         return await self._apply(conv, transition)
+
+    async def transition(self, cid: str, decide: Decide) -> Changed:
+        conv = await self._require_open(cid)
+        return await self._apply(conv, decide(conv))
 
     async def rate(self, rating: Rating) -> None:
         r = rating

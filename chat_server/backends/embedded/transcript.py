@@ -121,9 +121,29 @@ def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]
             "WHERE v.state != 'closed' GROUP BY m.cid"
         ).fetchall()
     )
-    convs = [replace(conv, last_seq=last.get(conv.id, conv.last_seq)) for conv in convs]
+    # appends leave the row alone unless more than these moved (conversation.row_changed);
+    # the row's `last_active` may be later than any text: an agent took the chat since
+    active: dict[str, Any] = dict(
+        c.execute(
+            "SELECT m.cid, MAX(m.ts) FROM messages m JOIN conversations v ON v.id = m.cid "
+            "WHERE v.state != 'closed' AND m.kind = 'text' AND m.role IN ('visitor', 'agent') "
+            "GROUP BY m.cid"
+        ).fetchall()
+    )
+    convs = [
+        replace(
+            conv,
+            last_seq=last.get(conv.id, conv.last_seq),
+            last_active=_latest(active.get(conv.id), conv.last_active),
+        )
+        for conv in convs
+    ]
     cmids = c.execute(
         f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))} FROM messages m "
         "JOIN conversations v ON v.id = m.cid WHERE v.state != 'closed' AND m.cmid IS NOT NULL"
     ).fetchall()
     return convs, [message_from_row(r) for r in cmids]
+
+
+def _latest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)

@@ -86,8 +86,14 @@ class Appender:
             )
         status = decoded(reply[0])
         if status == "ok":
-            created, topic, frt, turn = (decoded(v) for v in reply[2:6])
-            timing = Timing(int(created), topic or None, stored.opt_int(frt), stored.opt_int(turn))
+            created, topic, frt, turn, pend = (decoded(v) for v in reply[2:7])
+            timing = Timing(
+                int(created),
+                topic or None,
+                stored.opt_int(frt),
+                stored.opt_int(turn),
+                stored.opt_int(pend),
+            )
             return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
         if status == "dup":
             async with redis_errors():

@@ -14,7 +14,7 @@ from chat_server.backends.redis import decoded, rows, stored
 from chat_server.backends.redis.append import Appender
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.transitions import Transitions
-from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed
+from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
 from chat_server.core import routing
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import (
@@ -83,6 +83,13 @@ class RedisConversations:
         async with redis_errors():
             cids = [decoded(c) for c in await self.redis.zrange(self.keys.queue(), 0, -1)]
         return routing.queue_order(await stored.load_many(self.client, cids))
+
+    async def pending(self) -> list[Conversation]:
+        """The pending index is scored by `pending_at` (`Transitions.write`)."""
+        key, last = self.keys.convs(State.PENDING.value), routing.PENDING_LIST_MAX - 1
+        async with redis_errors():
+            cids = [decoded(c) for c in await self.redis.zrange(key, 0, last)]
+        return routing.pending_order(await stored.load_many(self.client, cids))
 
     async def active_of(self, agent_id: str) -> list[Conversation]:
         async with redis_errors():
@@ -171,6 +178,9 @@ class RedisConversations:
         self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
     ) -> Changed:
         return await self.transitions.close(cid, now, by=by, reason=reason, resolved=resolved)
+
+    async def transition(self, cid: str, decide: Decide) -> Changed:
+        return await self.transitions.change(cid, decide)
 
     async def rate(self, rating: Rating) -> None:
         """SET NX: the first rating stays. A resent SET whose first run's reply was lost

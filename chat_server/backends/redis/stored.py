@@ -1,6 +1,6 @@
 """How a conversation is kept in Redis: its JSON (rewritten only by transitions) and its
 live hash (`Keys.live`), which messages move (append.lua) and which is the truth for
-`last_seq`, `first_response_at` and `visitor_turn_at`."""
+`last_seq`, `first_response_at`, `visitor_turn_at` and `last_active`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import replace
 
 from chat_server.backends.records import conversation_from_dict
 from chat_server.backends.redis.client import Client, redis_errors
-from chat_server.core.model import Conversation
+from chat_server.core.model import Conversation, State
 
-MOVED = ("seq", "frt", "turn")
+MOVED = ("seq", "frt", "turn", "act")
 """The live fields that messages move (append.lua), read over the conversation's JSON."""
 
 
@@ -26,6 +26,8 @@ def live_fields(conv: Conversation) -> tuple[dict[str, str | int], list[str]]:
         "topic": conv.topic,
         "frt": conv.first_response_at,
         "turn": conv.visitor_turn_at,
+        "act": conv.last_active,
+        "pend": conv.pending_at,
     }
     return {k: v for k, v in values.items() if v is not None}, [
         k for k, v in values.items() if v is None
@@ -34,16 +36,28 @@ def live_fields(conv: Conversation) -> tuple[dict[str, str | int], list[str]]:
 
 def with_live(conv: Conversation, moved: list[bytes | None]) -> Conversation:
     """The conversation's JSON, updated with what messages moved since it was written."""
-    seq, frt, turn = moved
+    seq, frt, turn, act = moved
     if seq is None:
         return conv
     return replace(
-        conv, last_seq=int(seq), first_response_at=opt_int(frt), visitor_turn_at=opt_int(turn)
+        conv,
+        last_seq=int(seq),
+        first_response_at=opt_int(frt),
+        visitor_turn_at=opt_int(turn),
+        last_active=opt_int(act),
     )
 
 
 def opt_int(value: bytes | str | None) -> int | None:
     return int(value) if value else None
+
+
+def state_score(conv: Conversation) -> int:
+    """A conversation's score in its state's index: when it was created, except in the
+    pending index, which is served oldest offline message first (`pending_at`)."""
+    if conv.state is State.PENDING and conv.pending_at is not None:
+        return conv.pending_at
+    return conv.created
 
 
 def queue_score(conv: Conversation) -> float:

@@ -199,7 +199,7 @@ class Transitions:
         if before is None or before.state is not conv.state:
             if before is not None:
                 batch.zrem(k.convs(before.state.value), cid)
-            batch.zadd(k.convs(conv.state.value), {cid: conv.created})
+            batch.zadd(k.convs(conv.state.value), {cid: stored.state_score(conv)})
             batch.zadd(k.convs(), {cid: conv.created})
             batch.zadd(k.visitor_convs(conv.visitor_id), {cid: conv.created})
         if conv.state is State.QUEUED:

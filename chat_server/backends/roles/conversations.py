@@ -4,9 +4,11 @@ order right after it is durably stored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chat_server.core.conversation import Transition
 from chat_server.core.model import (
     Agent,
     AuditEntry,
@@ -43,6 +45,9 @@ class AgentLoad:
     last_assigned: int = 0
 
 
+Decide = Callable[[Conversation], Transition]
+
+
 class Conversations(Protocol):
     # reads ------------------------------------------------------------------------------
 
@@ -63,6 +68,9 @@ class Conversations(Protocol):
 
     async def waiting(self) -> list[Conversation]:
         """The queue, in the order it is served."""
+
+    async def pending(self) -> list[Conversation]:
+        """The offline messages (`pending`), oldest first, at most `routing.PENDING_LIST_MAX`."""
 
     async def active_of(self, agent_id: str) -> list[Conversation]: ...
 
@@ -122,6 +130,12 @@ class Conversations(Protocol):
     async def close(
         self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
     ) -> Changed: ...
+
+    async def transition(self, cid: str, decide: Decide) -> Changed:
+        """Any other transition of an open conversation that gives it to no agent (to
+        pending, snooze, the inactivity warning and close): `decide` is called on the
+        conversation as it is when the write is made (again, if it changed meanwhile) and
+        may refuse by raising. `not_found` when unknown, `closed` when closed."""
 
     async def rate(self, rating: Rating) -> None:
         """Store a rating; `already_rated` on a second one."""

@@ -34,6 +34,7 @@ function sendTyping() {
   if (!S.conv || !S.ready || !input.value.trim()) return;
   typingSentAt = Date.now();
   typingOn = true;
+  if (!sneakPeek()) { send('typing', { cid: S.conv.id, on: true }); return; }  // the draft stays here
   // 4,000 UTF-16 units, never half of an emoji (a lone surrogate is refused by the server)
   const preview = input.value.slice(0, 4000).replace(/[\uD800-\uDBFF]$/, '');
   send('typing', { cid: S.conv.id, on: true, preview });

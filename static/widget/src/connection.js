@@ -143,13 +143,24 @@ async function hello() {
   clearInterval(pingTimer);
   pingTimer = setInterval(ping, 25000);
   lastUrl = location.href;
+  if ('site' in ok) S.site = readSite(ok.site);
+  if (ok.availability) applyAvailability(ok.availability);
   const conv = ok.conversation;
   if (conv && conv.state !== 'closed') adoptConversation(conv);
   else conversationEnded();  // it ended while we were away
+  const last = !S.conv && ok.last && ok.last.id ? ok.last : null;
+  if (last) {
+    S.prevCid = last.id;
+    S.lastClosed = last.closed || null;
+    // on arrival only (not after a reconnect), and not over messages already on their way
+    if (!S.greeted && session.get('fresh') !== last.id && !S.outbox.length) S.readOnly = true;
+  }
+  S.greeted = true;
   setConn('online');
+  renderHeader();
   try {
     if (S.conv) await syncHistory(S.conv.id);
-    else await restorePrevious();
+    else await restorePrevious('last' in ok ? (last && last.id) : undefined);
   } catch (err) {
     if (err.code === 'offline') return;
   }
@@ -160,10 +171,12 @@ async function hello() {
   cbReconnected();
 }
 
-/** With no open conversation (after a reload, or the end of one): show the last one if it
- *  was active in the last day, and its survey if it was neither answered nor dismissed. */
-async function restorePrevious() {
-  const cid = S.prevCid || local.get('last');
+/** With no open conversation (after a reload, or the end of one): show the last one, and
+ *  its survey if it was neither answered nor dismissed. `known`: hello's `last` (its id, or
+ *  null: none closed in the last 7 days); from an older server, undefined: then the one this
+ *  browser remembers, if it was active in the last day. */
+async function restorePrevious(known) {
+  const cid = known === undefined ? S.prevCid || local.get('last') : known;
   if (!cid) return;
   S.prevCid = cid;
   try {
@@ -173,9 +186,10 @@ async function restorePrevious() {
   }
   const rows = [...list.querySelectorAll('.row')].filter((r) => r.dataset.cid === cid);
   const newest = Math.max(0, ...rows.map((r) => +r.dataset.ts || 0));
-  if (!rows.length || newest < Date.now() - 24 * 3600 * 1000) {
+  if (!rows.length || (known === undefined && newest < Date.now() - 24 * 3600 * 1000)) {
     rows.forEach((r) => r.remove());
     S.prevCid = null;
+    S.readOnly = false;
     local.set('last', null);
     local.set('survey', null);
     renderHeader();

@@ -4,7 +4,12 @@ function adoptConversation(conv) {
   const agentName = conv.agent ? conv.agent.name : null;
   if (!S.conv || S.conv.id !== conv.id) {
     if (S.conv) S.prevCid = S.conv.id;
-    S.conv = { id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s };
+    const created = typeof conv.created === 'number' ? Math.min(conv.created, Date.now()) : Date.now();
+    S.conv = {
+      id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s,
+      queuedSince: created, email: (conv.visitor && conv.visitor.email) || null,
+    };
+    S.readOnly = false;
     const read = local.json('read');
     S.readSeq = read && read.cid === conv.id ? read.seq : 0;
     const seen = local.json('seen');
@@ -13,6 +18,8 @@ function adoptConversation(conv) {
     S.unread.clear();
     local.set('last', conv.id);
   } else {
+    if (conv.state === 'queued' && S.conv.state !== 'queued') S.conv.queuedSince = Date.now();  // back in the queue
+    if (conv.visitor && conv.visitor.email) S.conv.email = conv.visitor.email;
     S.conv.state = conv.state;
     S.conv.agentName = agentName;
     if ('position' in conv) S.conv.position = conv.position;

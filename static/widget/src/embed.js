@@ -31,6 +31,12 @@
  * AMD/CommonJS loader the host uses;
  * a browser test checks it byte for byte against the vendored @msgpack/msgpack.
  *
+ * What the site set on the server comes with `hello` (PROTOCOL.md §4): whether someone can
+ * answer now (the header's line; pushed again as it changes), the pre-chat questions and
+ * topics, the privacy notice, sneak peek. When nobody can answer (closed by business hours,
+ * or no agent online) the composer's message is an offline one (`leave`, with an email);
+ * a visitor who comes back finds the answer there (`conversation`, or `last` once closed).
+ *
  * User text only ever reaches the page through textContent and DOM-built links: never
  * innerHTML.
  *

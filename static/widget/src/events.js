@@ -43,7 +43,12 @@ function onEvent(f) {
       }
       break;
     case 'closed':
-      if (mine) conversationEnded();
+      if (!mine) break;
+      conversationEnded();
+      if (f.reason === 'inactive') insertRow(h('div', { class: 'row sys', text: T.closedInactive }), f.cid, null);
+      break;
+    case 'availability':
+      applyAvailability(f);
       break;
     case 'survey':
       showSurvey(f.cid, f.ask);

@@ -19,6 +19,7 @@ function checkPage() {
   lastUrl = location.href;
   send('page', pageInfo());
 }
+window.addEventListener('resize', autoGrow);  // a turned phone: the draft's lines change
 window.addEventListener('popstate', checkPage);
 window.addEventListener('hashchange', checkPage);
 setInterval(checkPage, 2000);

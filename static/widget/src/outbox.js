@@ -1,13 +1,25 @@
 // ---- the outbox: messages sent but not acknowledged yet (kept in localStorage across
 // reloads), each with its cmid; resent with that same cmid after every reconnect, so the
-// server stores each one once
+// server stores each one once. The one that opens a conversation carries what opens it:
+// the intake card's answers (`start {topic, fields}`), or the offline form's (`leave`).
+
+/** The parts of an item that open a conversation, as they are saved and sent. */
+function openingOf(o) {
+  const out = {};
+  if (typeof o.topic === 'string') out.topic = o.topic;
+  if (o.fields && typeof o.fields === 'object') out.fields = o.fields;
+  if (o.leave && typeof o.leave.email === 'string') {
+    out.leave = { email: o.leave.email, name: typeof o.leave.name === 'string' ? o.leave.name : null };
+  }
+  return out;
+}
 
 function restoreOutbox() {
   const saved = local.json('outbox');
   if (!Array.isArray(saved)) return;
   for (const o of saved) {
     if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
-    const item = { cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false };
+    const item = Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false }, openingOf(o));
     S.outbox.push(item);
     insertRow(item.el, item.cid || '', null);
   }
@@ -15,7 +27,8 @@ function restoreOutbox() {
 
 function saveOutbox() {
   local.set('outbox', S.outbox.length
-    ? JSON.stringify(S.outbox.filter((o) => !o.failed).map((o) => ({ cmid: o.cmid, text: o.text, cid: o.cid || null })))
+    ? JSON.stringify(S.outbox.filter((o) => !o.failed)
+      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null }, openingOf(o))))
     : null);
 }
 
@@ -43,13 +56,32 @@ function refreshPendingRows() {
 }
 
 function submit() {
+  const mode = composerMode();
   const text = input.value.trim();
-  if (!text) return;
+  if (mode === 'ended') return;
+  if (!text) {
+    if (mode === 'leave') { showComposerError(T.messageMissing); input.focus(); }
+    return;
+  }
+  showComposerError(null);
   if (needsPrechat() && !takePrechat()) return;
+  let answers = null;
+  if (intakeWanted(mode)) {
+    answers = takeIntake();
+    if (!answers) return;
+  }
   input.value = '';
   autoGrow();
   stopTyping();
   const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
+  if (answers) {
+    if (answers.topic) item.topic = answers.topic;
+    if (answers.fields) item.fields = answers.fields;
+    if (mode === 'leave') {
+      item.leave = { email: answers.email, name: answers.name };
+      rememberEmail(answers.email, answers.name);
+    }
+  }
   S.outbox.push(item);
   saveOutbox();
   insertRow(item.el, item.cid || '', null);
@@ -63,17 +95,26 @@ function flush() {
   for (const item of S.outbox) {
     if (item.inflight || item.failed) continue;
     if (!S.conv) {
-      if (!S.starting) sendStart(item);
+      if (!S.starting) sendOpening(item);
       return;
     }
     sendMsg(item);
   }
 }
 
-function sendStart(item) {
+/** `start`, or `leave` for an offline message: opens the conversation with the item as
+ *  its first message. */
+function sendOpening(item) {
   item.inflight = true;
   S.starting = true;
-  request('start', { text: item.text, cmid: item.cmid }).then((ok) => {
+  const frame = { text: item.text, cmid: item.cmid };
+  if (item.topic) frame.topic = item.topic;
+  if (item.fields) frame.fields = item.fields;
+  if (item.leave) {
+    frame.email = item.leave.email;
+    if (item.leave.name) frame.name = item.leave.name;
+  }
+  request(item.leave ? 'leave' : 'start', frame).then((ok) => {
     S.starting = false;
     item.inflight = false;
     adoptConversation(ok.conversation);
@@ -86,8 +127,21 @@ function sendStart(item) {
     S.starting = false;
     item.inflight = false;
     if (err.code === 'conflict') dropSocket();  // another tab opened one: the next hello says which
-    else sendFailed(item, err);
+    else if (!refusedAnswers(item, err)) sendFailed(item, err);
   });
+}
+
+/** The server refused an answer of the intake card: the message goes back into the
+ *  composer and the card shows what to fix. */
+function refusedAnswers(item, err) {
+  if (!showServerError(err)) return false;
+  removeFromOutbox(item);
+  item.el.remove();
+  if (!input.value.trim()) {
+    input.value = item.text;
+    autoGrow();
+  }
+  return true;
 }
 
 function sendMsg(item) {

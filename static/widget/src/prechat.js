@@ -2,7 +2,7 @@
 
 const prechat = { card: null, fields: {} };
 if (PRECHAT.length) {
-  const card = h('form', { class: 'card prechat', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
+  const card = h('form', { class: 'card prechat tail', novalidate: true, onsubmit: (e) => { e.preventDefault(); input.focus(); } },
     h('h3', { text: T.prechatTitle }), h('p', { text: T.prechatHint }));
   for (const name of PRECHAT) {
     const field = h('input', {
@@ -20,14 +20,15 @@ if (PRECHAT.length) {
 }
 
 function needsPrechat() {
-  if (!prechat.card || S.conv) return false;
+  // away, the offline form asks for the name and the email itself
+  if (!prechat.card || S.conv || composerMode() !== 'chat') return false;
   return PRECHAT.some((name) => !S.profile[name]);
 }
 
 function renderPrechat() {
   if (!prechat.card) return;
   // a returning visitor (with a token) may be known already: wait for `hello` to tell
-  const show = needsPrechat() && !(S.conn === 'connecting' && local.get('token'));
+  const show = needsPrechat() && !(S.conn === 'connecting' && !S.ready && local.get('token'));
   if (show && !prechat.card.isConnected) {
     list.append(prechat.card);
     const first = Object.values(prechat.fields).map((x) => x.field).find((f) => !f.value.trim());

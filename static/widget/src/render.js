@@ -9,10 +9,12 @@ function renderHeader() {
   if (S.conn === 'connecting') sub = T.connecting;
   else if (S.conn === 'unavailable') sub = T.unavailable;
   else if (agentName) sub = T.agentSub;
+  else if (c && c.state === 'pending') sub = T.pendingSub;
   else if (c) sub = T.waiting;
-  else sub = T.idle;
+  else sub = availabilityText();
   subEl.textContent = sub;
-  dot.className = 'dot' + (S.conn === 'online' || S.conn === 'idle' ? '' : S.conn === 'connecting' ? ' down' : ' off');
+  const up = S.conn === 'online' || S.conn === 'idle';
+  dot.className = 'dot' + (!up ? (S.conn === 'connecting' ? ' down' : ' off') : isAway() && !agentName ? ' away' : '');
   const offline = S.conn === 'reconnecting' || S.conn === 'offline';
   banner.hidden = !offline;
   banner.classList.toggle('offline', S.conn === 'offline');
@@ -20,8 +22,8 @@ function renderHeader() {
   root.dataset.conn = S.conn;
   endBtn.hidden = !c;
   if (!c) hideConfirm(false);
-  input.placeholder = c ? T.write : S.prevCid ? T.writeNew : T.writeStart;
   renderPrechat();
+  renderMode();
 }
 
 function renderBadge() {
@@ -35,6 +37,14 @@ function renderBadge() {
 
 function renderQueue() {
   const c = S.conv;
+  renderLeaveOffer();
+  queueEl.classList.toggle('pending', !!c && c.state === 'pending');
+  if (c && c.state === 'pending') {
+    const email = c.email || S.profile.email;
+    queueEl.textContent = email ? tr('pendingThanks', { email }) : T.pendingThanksHere;
+    queueEl.hidden = false;
+    return;
+  }
   if (!c || c.state !== 'queued' || c.position == null) { queueEl.hidden = true; return; }
   let text = tr('position', { n: c.position });
   if (c.eta != null) text += ', ' + tr('eta', { m: Math.max(1, Math.round(c.eta / 60)) });
@@ -64,15 +74,15 @@ function scrollDown(force) {
 
 /** Insert a row among its conversation's rows in seq order. Rows without a seq (pending
  *  sends, the survey) stay after the sequenced rows of their conversation, and the
- *  pre-chat card stays last. */
+ *  pre-chat cards (class `tail`) stay last. */
 function insertRow(el, cid, seq) {
   const stick = nearBottom();
   el.dataset.cid = cid;
   if (seq != null) el.dataset.seq = seq;
-  let before = prechat.card && prechat.card.isConnected ? prechat.card : null;
+  let before = list.querySelector(':scope > .tail');
   if (seq != null) {
     for (let c = list.lastElementChild; c; c = c.previousElementSibling) {
-      if (c === prechat.card) continue;
+      if (c.classList.contains('tail')) continue;
       const same = c.dataset.cid === cid;
       if (!c.dataset.seq) {
         if (same || c.dataset.cid === '') { before = c; continue; }

@@ -61,12 +61,21 @@ const input = h('textarea', {
 const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
 const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
   input, sendBtn);
+// around the composer: the site's privacy notice, what is wrong with the offline message,
+// the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
+const noticeEl = h('p', { class: 'notice', id: 'chat-privacy', hidden: true });
+const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', hidden: true });
+const peekEl = h('p', { class: 'notice peek', id: 'chat-peek', hidden: true, text: T.sneakPeek });
+const endedText = h('span', { class: 'txt' });
+const endedBar = h('div', { class: 'ended', role: 'group', 'aria-label': T.endedRead, hidden: true },
+  endedText, h('button', { type: 'button', class: 'btn primary', text: T.startNew, onclick: startNewChat }));
+const leaveEl = h('div', { class: 'leave-now', hidden: true });  // "Leave a message instead"
 const panel = h('div', {
   id: 'chat-panel', class: 'panel', role: 'dialog', 'aria-modal': 'false',
   'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
 },
 h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-confirmBar, banner, cbAsk, queueEl, list, typingEl, composer);
+confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar);
 avatar.append(svgIcon(ICON_CHAT), dot);
 const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar);
 shadow.append(root);

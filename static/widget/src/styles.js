@@ -7,11 +7,11 @@ const CSS = `
 .root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
 color: #111827; text-align: left; direction: ltr; letter-spacing: normal; text-transform: none;
 -webkit-font-smoothing: antialiased; }
-button, input, textarea { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
+button, input, textarea, select { font: inherit; color: inherit; letter-spacing: inherit; margin: 0; }
 button { cursor: pointer; }
 :focus { outline: none; }
 :focus-visible { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
-input:focus-visible, textarea:focus-visible { outline: none; }
+input:focus-visible, textarea:focus-visible, select:focus-visible { outline: none; }
 .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px;
 border: 0; padding: 0; border-radius: 50%; background: ${ACCENT}; color: #fff; display: grid; place-items: center;
 box-shadow: 0 6px 20px rgba(17,24,39,.28); transition: transform .15s ease; }
@@ -33,6 +33,7 @@ display: grid; place-items: center; font-weight: 700; font-size: 15px; position:
 border: 2px solid ${ACCENT}; background: #22c55e; }
 .dot.off { background: #f59e0b; }
 .dot.down { background: #9ca3af; }
+.dot.away { background: #d1d5db; }
 header .title { flex: 1; min-width: 0; }
 header h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; white-space: nowrap; overflow: hidden;
 text-overflow: ellipsis; color: #fff; }
@@ -90,11 +91,46 @@ padding: 12px 14px; margin: 6px 0; }
 .card p { margin: 0 0 8px; font-size: 12.5px; color: #4b5563; }
 .field { display: flex; flex-direction: column; gap: 3px; margin-bottom: 8px; font-size: 12.5px; color: #374151;
 font-weight: 500; }
-input, textarea { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
+input, textarea, select { border: 1px solid #d1d5db; border-radius: 10px; padding: 8px 10px; background: #fff;
 font-weight: 400; color: #111827; }
-input:focus, textarea:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
-input[aria-invalid="true"] { border-color: #dc2626; }
-.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
+select { padding: 7px 8px; }
+input:focus, textarea:focus, select:focus { border-color: ${ACCENT}; box-shadow: 0 0 0 3px rgba(37,99,235,.18); }
+input[aria-invalid="true"], select[aria-invalid="true"], textarea[aria-invalid="true"] { border-color: #dc2626; }
+.req { color: #b91c1c; }
+.card p.note { font-size: 11.5px; color: #6b7280; margin: 2px 0 0; }
+.field.check label { display: flex; gap: 8px; align-items: flex-start; font-weight: 400; color: #111827; }
+.field.check input { width: 18px; height: 18px; margin: 1px 0 0; padding: 0; flex: none; accent-color: ${ACCENT}; }
+.topics { border: 0; margin: 0 0 8px; padding: 0; min-width: 0; }
+.topics legend { font-size: 12.5px; color: #374151; font-weight: 500; padding: 0; margin-bottom: 5px; }
+.chips { display: flex; flex-wrap: wrap; gap: 6px; }
+.chip { position: relative; }
+.chip input { position: absolute; opacity: 0; width: 1px; height: 1px; margin: 0; padding: 0; }
+.chip span { display: inline-block; border: 1px solid #d1d5db; border-radius: 999px; padding: 5px 12px; font-size: 13px;
+background: #fff; color: #111827; cursor: pointer; }
+.chip span:hover { border-color: ${ACCENT}; }
+.chip input:checked + span { background: ${ACCENT}; border-color: ${ACCENT}; color: #fff; }
+.chip input:focus-visible + span { outline: 2px solid ${ACCENT}; outline-offset: 2px; }
+.chip input[aria-invalid="true"] + span { border-color: #dc2626; }
+.queue.pending { background: #ecfdf5; color: #065f46; border-bottom-color: #a7f3d0; }
+.leave-now { padding: 8px 12px; background: #eff6ff; border-bottom: 1px solid #dbeafe; text-align: center; font-size: 13px; }
+.leave-now form { text-align: left; }
+.leave-now p { margin: 0 0 6px; color: #1e3a8a; }
+.leave-now label { display: block; font-size: 12.5px; color: #374151; margin-bottom: 3px; }
+.leave-now .inline { display: flex; gap: 6px; }
+.leave-now .inline input { flex: 1; min-width: 0; }
+.leave-now .btn { padding: 6px 14px; }
+.notice { margin: 0; padding: 6px 12px 0; font-size: 11.5px; color: #6b7280; background: #fff; border-top: 1px solid #e5e7eb; }
+.notice a { color: inherit; text-decoration: underline; }
+.notice + .composer-err, .notice:not([hidden]) + .composer-err + form.composer,
+.notice:not([hidden]) + form.composer { border-top: 0; }
+.notice.peek { padding: 0 12px 8px; border-top: 0; margin-top: -4px; }
+.composer-err { padding: 6px 12px 0; margin: 0; background: #fff; border-top: 1px solid #e5e7eb; }
+.composer-err:not([hidden]) + form.composer { border-top: 0; }
+.ended { display: flex; align-items: center; gap: 10px; padding: 10px 12px; border-top: 1px solid #e5e7eb;
+background: #fff; font-size: 13px; color: #374151; }
+.ended .txt { flex: 1; }
+.ended .btn { padding: 7px 14px; white-space: nowrap; }
+.error, .card p.error { color: #b91c1c; font-size: 12px; margin: 2px 0 0; font-weight: 400; }
 form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
 border-top: 1px solid #e5e7eb; background: #fff; }
 form.composer textarea { flex: 1; resize: none; max-height: 120px; min-height: 40px; line-height: 1.4; }
@@ -153,7 +189,7 @@ border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opac
 .cb-mark.fade { opacity: 0; }
 @media (max-width: 480px) {
 .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
-input, textarea { font-size: 16px; }  /* phones zoom into smaller fields */
+input, textarea, select { font-size: 16px; }  /* phones zoom into smaller fields */
 /* the larger text: a long hint would wrap below the one line the composer shows */
 form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .root.open .launcher { display: none; }

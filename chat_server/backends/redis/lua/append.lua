@@ -3,7 +3,7 @@
 -- Python: conversation.require_author, ensure_open, and after_message's turn bookkeeping.
 --
 -- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
---       turn), 2 its cmids hash, 3 its message stream, 4 the audit stream.
+--       turn, act, pend), 2 its cmids hash, 3 its message stream, 4 the audit stream.
 -- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
 --       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
 --       7/8 the stored row's JSON before/after its seq,
@@ -12,10 +12,10 @@
 --       visitor does not see this message), 14/15 its event's msgpack before/after the seq,
 --       16 how many audit entries to keep ('' for no entry), 17 '*', 18.. the entry's
 --       fields and values (written with the message, never for a resent one).
--- Returns {'ok', seq, created, topic, frt, turn} (the last four as the message found
--- them, '' for none), {'dup', seq}, or {error code}.
+-- Returns {'ok', seq, created, topic, frt, turn, pend} (the last five as the message
+-- found them, '' for none), {'dup', seq}, or {error code}.
 local live = redis.call('HMGET', KEYS[1], 'seq', 'state', 'visitor', 'agent',
-                        'created', 'topic', 'frt', 'turn')
+                        'created', 'topic', 'frt', 'turn', 'pend')
 if not live[2] then return {'not_found'} end
 local role = ARGV[1]
 if ARGV[3] == '1' then
@@ -41,8 +41,10 @@ if ARGV[6] == 'text' then
   if role == 'agent' then
     if not live[7] then redis.call('HSET', KEYS[1], 'frt', ARGV[5]) end
     if live[8] then redis.call('HDEL', KEYS[1], 'turn') end
-  elseif role == 'visitor' and not live[8] then
-    redis.call('HSET', KEYS[1], 'turn', ARGV[5])
+    redis.call('HSET', KEYS[1], 'act', ARGV[5])
+  elseif role == 'visitor' then
+    if not live[8] then redis.call('HSET', KEYS[1], 'turn', ARGV[5]) end
+    redis.call('HSET', KEYS[1], 'act', ARGV[5])
   end
 end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
@@ -54,4 +56,4 @@ end
 if ARGV[12] ~= '' then
   redis.call('PUBLISH', ARGV[12] .. live[3] .. ARGV[13], ARGV[14] .. packed .. ARGV[15])
 end
-return {'ok', seq, live[5], live[6] or '', live[7] or '', live[8] or ''}
+return {'ok', seq, live[5], live[6] or '', live[7] or '', live[8] or '', live[9] or ''}

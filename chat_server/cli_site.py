@@ -1,0 +1,172 @@
+"""`chat-server site hours | form | privacy | sneak-peek | timers | show` (issue 14): a
+site's visitor-facing settings, checked by the same validator as the REST API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from chat_server.core import hours, site_settings
+
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+def add_parsers(site: Any, common: Common) -> None:
+    """The settings subcommands, under `site` (an argparse subparsers action)."""
+    h = site.add_parser("hours", help="set business hours (or --always)")
+    common(h)
+    h.add_argument("site")
+    h.add_argument("--always", action="store_true", help="always open (no hours)")
+    h.add_argument("--tz", help="time zone, e.g. Europe/Paris")
+    h.add_argument(
+        "--day",
+        action="append",
+        default=[],
+        help="DAY=HH:MM-HH:MM[,HH:MM-HH:MM]: e.g. mon=09:00-17:30 (days not given are closed)",
+    )
+    h.add_argument("--holiday", action="append", default=[], help="a closed date: 2026-12-25")
+
+    form = site.add_parser("form", help="set the pre-chat form and topic picker")
+    common(form)
+    form.add_argument("site")
+    form.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        help="name:type:Label[:required][:opt1|opt2] (type: text, email, select, checkbox)",
+    )
+    form.add_argument("--topic", action="append", default=[], help="id=Label")
+    form.add_argument("--clear", action="store_true", help="remove the form and topics first")
+
+    privacy = site.add_parser("privacy", help="set the privacy notice (or --clear)")
+    common(privacy)
+    privacy.add_argument("site")
+    privacy.add_argument("--text")
+    privacy.add_argument("--url")
+    privacy.add_argument("--clear", action="store_true")
+
+    peek = site.add_parser("sneak-peek", help="let agents see visitors' unsent drafts")
+    common(peek)
+    peek.add_argument("site")
+    peek.add_argument("state", choices=["on", "off"])
+
+    timers = site.add_parser("timers", help="set the offline and inactivity timers")
+    common(timers)
+    timers.add_argument("site")
+    timers.add_argument("--offline-after", type=int, help="seconds queued before 'leave a message'")
+    timers.add_argument("--inactive-warn", type=int, help="seconds without a message: warning")
+    timers.add_argument("--inactive-close", type=int, help="seconds after the warning: closed")
+
+    show = site.add_parser("show", help="print a site's settings (JSON)")
+    common(show)
+    show.add_argument("site")
+
+
+def fail(message: str) -> Any:
+    sys.exit(f"chat-server: {message}")
+
+
+def changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings body a subcommand's arguments ask for (empty for `show`)."""
+    action = args.action
+    if action == "hours":
+        return {"hours": _hours(args)}
+    if action == "form":
+        return _form(args)
+    if action == "privacy":
+        if args.clear:
+            return {"privacy": None}
+        if not args.text:
+            fail("give --text (and --url), or --clear")
+        return {"privacy": {"text": args.text, **({"url": args.url} if args.url else {})}}
+    if action == "sneak-peek":
+        return {"sneak_peek": args.state == "on"}
+    if action == "timers":
+        body = {
+            key: value
+            for key, value in (
+                ("offline_after_s", args.offline_after),
+                ("inactive_warn_s", args.inactive_warn),
+                ("inactive_close_s", args.inactive_close),
+            )
+            if value is not None
+        }
+        if not body:
+            fail("give --offline-after, --inactive-warn or --inactive-close")
+        return body
+    return {}
+
+
+def _hours(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.always:
+        if args.tz or args.day or args.holiday:
+            fail("--always takes no --tz, --day or --holiday")
+        return None
+    if not args.tz:
+        fail("give --tz (and --day ...), or --always")
+    weekly: dict[str, list[list[str]]] = {}
+    for spec in args.day:
+        day, _, spans = spec.partition("=")
+        day = day.strip().lower()
+        if day not in hours.DAYS or not spans:
+            fail(f"--day {spec!r}: like mon=09:00-17:30 (days: {', '.join(hours.DAYS)})")
+        if day in weekly:
+            fail(f"--day {day} is given twice: list its intervals with commas")
+        weekly[day] = [span.strip().split("-", 1) for span in spans.split(",")]
+    return {"tz": args.tz, "weekly": weekly, "holidays": args.holiday}
+
+
+def _form(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"form": [], "topics": []} if args.clear else {}
+    if args.field:
+        body["form"] = [_field(spec) for spec in args.field]
+    if args.topic:
+        body["topics"] = []
+        for spec in args.topic:
+            tid, _, label = spec.partition("=")
+            body["topics"].append({"id": tid.strip(), "label": label.strip() or tid.strip()})
+    if not body:
+        fail("give --field, --topic or --clear")
+    return body
+
+
+def _field(spec: str) -> dict[str, Any]:
+    parts = spec.split(":")
+    if len(parts) < 3:
+        fail(f"--field {spec!r}: like email:email:Your email:required")
+    name, kind, label, *rest = parts
+    field: dict[str, Any] = {"name": name, "type": kind, "label": label}
+    if rest and rest[0] == "required":
+        field["required"] = True
+        rest = rest[1:]
+    if len(rest) > 1:
+        fail(f"--field {spec!r}: options go last, separated by '|'")
+    if rest:
+        field["options"] = rest[0].split("|")
+    return field
+
+
+def show_json(site: Any) -> str:
+    return json.dumps(
+        {"id": site.id, "origins": list(site.origins), **site_settings.settings_json(site)},
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+async def run(store: Any, args: argparse.Namespace) -> None:
+    """Change (unless `show`) and print the site's settings."""
+    site = await store.directory.site(args.site)
+    if site is None:
+        fail(f"no site {args.site!r} (add it with: chat-server site add)")
+    body = changes(args)
+    if body:
+        try:
+            site = site_settings.apply(site, body)
+        except ValueError as exc:
+            fail(str(exc))
+        await store.directory.put_site(site)
+    print(show_json(site))

@@ -1,0 +1,134 @@
+"""A site's availability for its visitors (issue 14): open by its business hours, an agent
+online, the typical reply time; pushed as `availability` events when it changes.
+
+Each node follows the sites whose visitors are connected to it and re-evaluates them when
+told (agent status or presence changed here) and on every dispatcher sweep (hours turn,
+reply times move; changes made on other nodes are seen there). What it publishes goes over
+the bus on `site:{id}`, so every node's visitors of the site hear it; a visitor socket
+drops a value equal to the last one it sent (several nodes may see the same change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+from chat_server.core import channels, hours
+from chat_server.core.model import AgentStatus, Site
+from chat_server.service.node import Node
+
+log = logging.getLogger(__name__)
+REPLY_WINDOW = "1h"
+SHARED_FOR_S = 1.0
+"""How long what every site shares (an agent online, the reply time) is reused: a burst of
+visitor `hello`s reads it once, not once each. A kick (a status or presence change on this
+node) forgets it at once; other changes show within a second anyway."""
+
+
+def reply_s(p50_s: float | None) -> int | None:
+    """The median first response rounded up to whole minutes, in seconds (None: none
+    measured, and the widget names no time)."""
+    if p50_s is None:
+        return None
+    return max(1, math.ceil(p50_s / 60)) * 60
+
+
+class Availability:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._sites: set[str] = set()
+        """The sites with visitors connected to this node (dropped once they are gone)."""
+        self._last: dict[str, dict[str, Any]] = {}
+        """What this node last published per site."""
+        self._dirty = asyncio.Event()
+        self._shared: tuple[float, bool, int | None] | None = None
+        """(loop time, online, reply_s) as last read."""
+        self._kicks = 0
+        """Counts kicks: a read that a kick overtook is used once, not kept."""
+
+    def follow(self, site_id: str) -> None:
+        """A visitor of the site connected here: re-evaluate it from now on."""
+        self._sites.add(site_id)
+
+    def kick(self) -> None:
+        """Something that availability depends on may have changed: re-evaluate soon
+        (coalesced: any number of kicks during a check cause one more check)."""
+        self._shared = None
+        self._kicks += 1
+        self._dirty.set()
+
+    def recheck(self) -> None:
+        """Time passed (hours turn, reply times move, other nodes' agents come and go):
+        re-evaluate soon, with what was read recently enough."""
+        self._dirty.set()
+
+    def forget(self) -> None:
+        """The bus lost events: publish every site's current value again."""
+        self._last.clear()
+        self.kick()
+
+    async def run(self) -> None:
+        """The checking loop (one per node, started with the dispatcher)."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.check()
+            except Exception:  # a backend down: the next sweep kicks again
+                log.warning("availability check failed", exc_info=True)
+
+    async def of(self, site: Site) -> dict[str, Any]:
+        """The site's availability now: `{open, online, reply_s, next_change}`."""
+        online, reply = await self._read_shared()
+        value = self._value(site, online, reply)
+        last = self._last.get(site.id)
+        return last if last == value else value  # one object for the site's many sockets
+
+    async def check(self) -> None:
+        hub = self.node.hub
+        for site_id in list(self._sites):
+            if not hub.local(channels.site(site_id)):
+                self._sites.discard(site_id)
+                self._last.pop(site_id, None)
+        if not self._sites:
+            return
+        online, reply = await self._read_shared()
+        for site_id in sorted(self._sites):
+            site = await self.node.store.directory.site(site_id)
+            if site is None:
+                continue
+            value = self._value(site, online, reply)
+            if self._last.get(site_id) != value:
+                self._last[site_id] = value
+                await hub.publish(channels.site(site_id), {"t": "availability", **value})
+
+    def _value(self, site: Site, online: bool, reply: int | None) -> dict[str, Any]:
+        now = self.node.clock.now_ms()
+        return {
+            "open": hours.is_open(site.hours, now),
+            "online": online,
+            "reply_s": reply,
+            "next_change": hours.next_change(site.hours, now),
+        }
+
+    async def _read_shared(self) -> tuple[bool, int | None]:
+        """What every site shares: an agent connected (any node) with status `online`,
+        and the last hour's median first response (reused for `SHARED_FOR_S`)."""
+        loop_now = asyncio.get_running_loop().time()
+        if self._shared is not None and loop_now - self._shared[0] < SHARED_FOR_S:
+            return self._shared[1], self._shared[2]
+        kicks = self._kicks
+        store = self.node.store
+        connected = await store.presence.online("agent")
+        # one bulk read, not one read per connected agent (most may be away)
+        online = bool(connected) and any(
+            a.id in connected and a.status is AgentStatus.ONLINE
+            for a in await store.directory.agents()
+        )
+        figures = await store.figures.read(REPLY_WINDOW, self.node.clock.now_ms(), "all")
+        reply = reply_s(figures.quantile("frt_s", 0.5))
+        if kicks == self._kicks:  # else a kick overtook this read: used once, not kept
+            self._shared = (loop_now, online, reply)
+        return online, reply

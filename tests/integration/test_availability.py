@@ -1,0 +1,149 @@
+"""Issue 14, the visitor before the chat: the site's availability (hours, an agent online,
+the measured reply time) in `hello` and pushed as it changes; measured `eta_s`; a start
+outside business hours is an offline message (`pending`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_server.core import site_settings
+from chat_server.core.clock import ManualClock
+from chat_server.core.model import Site
+from chat_server.service.visitor import AWAY_LINE
+from tests.conftest import Live, ServerFactory
+
+HOUR_MS = 3_600_000
+THURSDAY = ManualClock().now_ms()
+"""The manual clock's start: 2026-01-01 00:00 UTC, a Thursday."""
+LONG_S = 10**6
+"""Presence outlives the manual clock's jumps (Redis expires it by that clock)."""
+
+
+async def configure(live: Live, **settings: Any) -> Site:
+    site = site_settings.apply(Site("shop", ("https://shop.example",)), settings)
+    await live.store.directory.put_site(site)
+    return site
+
+
+async def test_hello_tells_the_site_and_its_availability(live: Live) -> None:
+    await configure(
+        live,
+        form=[{"name": "email", "label": "Email", "type": "email", "required": True}],
+        topics=[{"id": "billing", "label": "Billing"}],
+        privacy={"text": "We keep chats 30 days.", "url": "https://shop.example/privacy"},
+        offline_after_s=45,
+    )
+    visitor = await live.visitor()
+    assert visitor.hello["site"] == {
+        "form": [{"name": "email", "label": "Email", "type": "email", "required": True}],
+        "topics": [{"id": "billing", "label": "Billing"}],
+        "privacy": {"text": "We keep chats 30 days.", "url": "https://shop.example/privacy"},
+        "sneak_peek": False,
+        "offline_after_s": 45,
+    }
+    assert visitor.hello["availability"] == {
+        "open": True,
+        "online": False,
+        "reply_s": None,
+        "next_change": None,
+    }
+
+
+async def test_agent_status_and_presence_are_pushed_at_once(start_server: ServerFactory) -> None:
+    live = await start_server(sweep_interval_s=60)  # no sweep: the agent's own events push
+    visitor = await live.visitor()
+    other = await live.visitor()
+    agent = await live.agent()  # hello (away), then online
+    shown = await visitor.event("availability", online=True)
+    assert shown == {
+        "t": "availability",
+        "open": True,
+        "online": True,
+        "reply_s": None,
+        "next_change": None,
+    }
+    await other.event("availability", online=True)
+    await agent.request("status", state="away")
+    await visitor.event("availability", online=False)
+    await agent.request("status", state="online")
+    await visitor.event("availability", online=True)
+    await agent.close()  # the last online agent disconnected
+    await visitor.event("availability", online=False)
+    await visitor.no_event("availability")  # nothing changed: nothing more
+
+
+async def test_a_late_visitor_gets_it_in_hello(live: Live) -> None:
+    await live.agent()
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["online"] is True
+    await visitor.no_event("availability", within=1.5)  # the sweep finds no change
+
+
+async def test_business_hours_turn_with_the_clock(start_server: ServerFactory) -> None:
+    clock = ManualClock()
+    live = await start_server(clock=clock, presence_ttl_s=LONG_S)
+    await configure(live, hours={"tz": "UTC", "weekly": {"thu": [["00:00", "01:00"]]}})
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["open"] is True
+    assert visitor.hello["availability"]["next_change"] == THURSDAY + HOUR_MS
+    clock.advance(3600)
+    closed = await visitor.event("availability", open=False)  # pushed by the sweep
+    assert closed["next_change"] == THURSDAY + 7 * 24 * HOUR_MS
+
+
+async def test_new_hours_reach_connected_visitors(live: Live) -> None:
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["open"] is True
+    await configure(live, hours={"tz": "Europe/Paris", "weekly": {}})  # never open
+    shown = await visitor.event("availability", open=False)
+    assert shown["next_change"] is None
+
+
+async def test_reply_time_is_the_measured_first_response(start_server: ServerFactory) -> None:
+    clock = ManualClock()
+    live = await start_server(clock=clock, presence_ttl_s=LONG_S)
+    agent = await live.agent()
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["reply_s"] is None  # nothing measured: no time
+    cid = (await visitor.request("start", text="hello?"))["conversation"]["id"]
+    await agent.event("assigned")
+    clock.advance(90)
+    await agent.request("msg", cid=cid, text="Hi!", cmid="a-1")
+    shown = await visitor.event("availability", reply_s=120)  # 90 s, rounded up to 2 min
+    assert shown["online"] is True
+    later = await live.visitor()
+    assert later.hello["availability"]["reply_s"] == 120
+    clock.advance(3700)  # the hour has passed: nothing measured in the last one
+    await visitor.event("availability", reply_s=None)
+
+
+async def test_queue_eta_uses_the_measured_handle_time(start_server: ServerFactory) -> None:
+    clock = ManualClock()
+    live = await start_server(clock=clock, presence_ttl_s=LONG_S, mean_handle_s=300)
+    agent = await live.agent(max_chats=1)
+    first = await live.visitor()
+    cid = (await first.request("start", text="one"))["conversation"]["id"]
+    await agent.event("assigned")
+    clock.advance(1200)
+    await agent.request("close", cid=cid, resolved=True)  # handled in 20 minutes
+    second = await live.visitor()
+    await second.request("start", text="two")
+    await agent.event("assigned")
+    third = await live.visitor()
+    queued = (await third.request("start", text="three"))["conversation"]
+    assert queued["state"] == "queued" and queued["position"] == 1
+    assert 1190 <= queued["eta_s"] <= 1215  # not the configured 300
+
+
+async def test_a_start_outside_hours_is_an_offline_message(start_server: ServerFactory) -> None:
+    clock = ManualClock()
+    live = await start_server(clock=clock, presence_ttl_s=LONG_S)
+    await configure(live, hours={"tz": "UTC", "weekly": {"mon": [["09:00", "17:00"]]}})
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["open"] is False
+    conv = (await visitor.request("start", text="Are you there?", cmid="v-1"))["conversation"]
+    assert conv["state"] == "pending"
+    line = await visitor.event("msg", cid=conv["id"], seq=2)
+    assert line["kind"] == "event" and line["text"] == AWAY_LINE
+    stored = await live.store.conversations.get(conv["id"])
+    assert stored.state.value == "pending" and stored.last_seq == 2
