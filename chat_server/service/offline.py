@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from chat_server.core import channels, ids, site_settings
+from chat_server.core import channels, site_settings
 from chat_server.core import conversation as flow
-from chat_server.core.errors import bad_request, conflict
+from chat_server.core.errors import bad_request
 from chat_server.core.model import Conversation, Draft, Kind, Role, Sender, State
 from chat_server.protocol import frames as f
 from chat_server.service.node import Node
@@ -54,24 +54,9 @@ async def _opened(session: VisitorSession, frame: f.Leave) -> str:
     text = frame.text or ""
     if not text.strip():
         raise bad_request("'text' is required without 'cid'")
-    store, node = session.store, session.node
-    if await store.conversations.open_of(session.me.id) is not None:
-        raise conflict("you already have an open conversation")
-    site = await store.directory.site(session.site.id) or session.site
-    site_settings.check_topic(site, frame.topic)
-    now = node.clock.now_ms()
-    conv = flow.open_conversation(
-        ids.conversation_id(), site.id, session.me.id, frame.topic, now, pending=True
+    conv = await session.open_conversation(
+        text, frame.cmid, frame.topic, frame.fields, offline=True
     )
-    conv = replace(conv, fields=site_settings.check_answers(site, frame.fields))
-    first = Draft(Kind.TEXT, _sender(session), text, frame.cmid)
-    message = await store.conversations.open(conv, first, origin=session.id)
-    session.cid = conv.id
-    session.mark_seen(conv.id, message.seq)
-    node.metrics.conversations_started.inc()
-    node.metrics.message_stored(message)
-    await node.measure_opened(conv)
-    session.dispatcher.pending.previews.remember(conv.id, text)
     return conv.id
 
 

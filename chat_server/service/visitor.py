@@ -30,10 +30,10 @@ from chat_server.service.node import Node
 from chat_server.service.session import FollowUp, Handler, Result, Session
 
 AWAY_LINE = "We're away right now: leave your email and we'll answer here."
+"""The system line of a conversation started outside business hours (issue 14)."""
 SITE_FRESH_S = 1.0
 """How old a socket's copy of its site's settings may be for `hello` and sneak peek (a
 `start` or `leave` reads them anew: the hours decide what it opens)."""
-"""The system line of a conversation started outside business hours (issue 14)."""
 
 
 class VisitorSession(Session):
@@ -154,7 +154,7 @@ class VisitorSession(Session):
         await self.store.presence.connected("visitor", updated.id, self.id, now)
         self.greet()
         self.subscribe(channels.visitor(updated.id))
-        site = await self._site_now(max_age_s=SITE_FRESH_S)  # the handshake just read it
+        site = await self.site_now(max_age_s=SITE_FRESH_S)  # the handshake just read it
         self.subscribe(channels.site(site.id))
         self.dispatcher.availability.follow(site.id)
         self.availability = await self.dispatcher.availability.of(site)
@@ -174,7 +174,7 @@ class VisitorSession(Session):
             "last": last,
         }
 
-    async def _site_now(self, max_age_s: float = 0.0) -> Site:
+    async def site_now(self, max_age_s: float = 0.0) -> Site:
         """The site's settings as they are now (changed since this socket opened, maybe),
         or as read less than `max_age_s` ago where that is fresh enough."""
         loop_now = asyncio.get_running_loop().time()
@@ -207,29 +207,49 @@ class VisitorSession(Session):
         return visitor if visitor is not None and visitor.site == self.site.id else None
 
     async def start(self, start: f.Start) -> Result:
+        conv = await self.open_conversation(
+            start.text, start.cmid, start.topic, start.fields, offline=False
+        )
+        self.dispatcher.kick()
+        stored = await self.store.conversations.get(conv.id)
+        return {"conversation": await self._view(stored or conv)}
+
+    async def open_conversation(
+        self,
+        text: str,
+        cmid: str | None,
+        topic: str | None,
+        fields: dict[str, str | bool] | None,
+        *,
+        offline: bool,
+    ) -> Conversation:
+        """The visitor's one open conversation, `text` as seq 1 (`start`, and `leave`
+        without a cid when `offline`), checked against the site's topics and form. It opens
+        `pending` when `offline` or outside the site's business hours."""
         if await self.store.conversations.open_of(self.me.id) is not None:
             raise conflict("you already have an open conversation")
         now = self.node.clock.now_ms()
-        site = await self._site_now()
-        site_settings.check_topic(site, start.topic)
+        site = await self.site_now()
+        site_settings.check_topic(site, topic)
         closed = not hours.is_open(site.hours, now)
         conv = flow.open_conversation(
-            ids.conversation_id(), site.id, self.me.id, start.topic, now, pending=closed
+            ids.conversation_id(), site.id, self.me.id, topic, now, pending=offline or closed
         )
-        conv = replace(conv, fields=site_settings.check_answers(site, start.fields))
-        first = Draft(Kind.TEXT, self._sender(), start.text, start.cmid)
+        conv = replace(conv, fields=site_settings.check_answers(site, fields))
+        first = Draft(Kind.TEXT, self._sender(), text, cmid)
         message = await self.store.conversations.open(conv, first, origin=self.id)
         self.cid = conv.id
         self.mark_seen(conv.id, message.seq)
-        if closed:  # outside business hours: an offline message (issue 14)
+        if closed and not offline:  # a chat asked for outside business hours (issue 14)
             await self.store.conversations.append(conv.id, flow.system_line(AWAY_LINE))
         self.node.metrics.conversations_started.inc()
         self.node.metrics.message_stored(message)
         await self.node.measure_opened(conv)
-        self.dispatcher.remember_preview(conv.id, start.text)
-        self.dispatcher.kick()
-        stored = await self.store.conversations.get(conv.id)
-        return {"conversation": await self._view(stored or conv)}
+        if offline or closed:
+            self.dispatcher.pending.previews.remember(conv.id, text)
+        else:
+            self.dispatcher.remember_preview(conv.id, text)
+        return conv
 
     async def msg(self, msg: f.Msg) -> Result:
         appended = await self.store.conversations.append(
@@ -248,7 +268,7 @@ class VisitorSession(Session):
         conv = await self._own_open(typing.cid)
         frame: dict[str, Any] = {"t": "typing", "cid": conv.id, "on": typing.on, "by": "visitor"}
         peek = typing.preview is not None and typing.on
-        if peek and (await self._site_now(max_age_s=SITE_FRESH_S)).sneak_peek:
+        if peek and (await self.site_now(max_age_s=SITE_FRESH_S)).sneak_peek:
             frame["preview"] = typing.preview  # the draft only where the site opted in
         await self.node.hub.publish(channels.conversation(conv.id), frame)
         return None
