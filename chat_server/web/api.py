@@ -35,8 +35,9 @@ class JSONResponse(responses.JSONResponse):
             return super().render(repaired(content))
 
 
-def _error(status: int, code: str) -> JSONResponse:
-    return JSONResponse({"error": code}, status_code=status)
+def error_json(status: int, code: str, message: str | None = None) -> JSONResponse:
+    body = {"error": code} if message is None else {"error": code, "message": message}
+    return JSONResponse(body, status_code=status)
 
 
 def agent_json(agent: Agent) -> dict[str, Any]:
@@ -73,7 +74,7 @@ async def _credentials(request: Request) -> tuple[str, str] | None:
     return email.strip().lower(), password
 
 
-def _cross_site(request: Request) -> bool:
+def cross_site(request: Request) -> bool:
     """A cookie-authenticated POST from another site's page (CSRF)."""
     origin = request.headers.get("origin")
     return origin is not None and not auth.same_origin(request, runtime(request).node.settings)
@@ -84,11 +85,11 @@ async def login(request: Request) -> Response:
     to it before: its device cookie) and per address, counted before the password check;
     an unknown email costs the same argon2 check as a wrong password (docs/security.md)."""
     rt = runtime(request)
-    if _cross_site(request):
-        return _error(403, "forbidden")
+    if cross_site(request):
+        return error_json(403, "forbidden")
     creds = await _credentials(request)
     if creds is None:
-        return _error(400, "bad_request")
+        return error_json(400, "bad_request")
     email, password = creds
     node = rt.node
     if auth.known_device(node.secret, email, request.cookies.get(auth.DEVICE_COOKIE)):
@@ -96,7 +97,7 @@ async def login(request: Request) -> Response:
     else:
         keys = (f"account:{email}", f"address:{client_address(request)}")
     if not rt.throttle.begin(*keys):
-        return _error(429, "rate_limited")
+        return error_json(429, "rate_limited")
     try:
         agent = await rt.accounts.sign_in(email, password)
     except BaseException:
@@ -104,7 +105,7 @@ async def login(request: Request) -> Response:
         raise
     if agent is None:
         rt.throttle.failed(*keys)
-        return _error(401, "unauthorized")
+        return error_json(401, "unauthorized")
     rt.throttle.succeeded(
         clear=(f"account:{email}", f"device:{email}"),
         refund=tuple(k for k in keys if k.startswith("address:")),
@@ -130,8 +131,8 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     rt = runtime(request)
-    if _cross_site(request):
-        return _error(403, "forbidden")
+    if cross_site(request):
+        return error_json(403, "forbidden")
     secret = request.cookies.get(auth.SESSION_COOKIE)
     if secret:
         await rt.accounts.end_session(secret)
@@ -140,22 +141,22 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _agent_or_401(request: Request) -> Agent | Response:
+async def agent_or_401(request: Request) -> Agent | Response:
     rt = runtime(request)
     agent = await auth.request_agent(request, rt.node)
-    return agent if agent is not None else _error(401, "unauthorized")
+    return agent if agent is not None else error_json(401, "unauthorized")
 
 
-async def _supervisor_or_error(request: Request) -> Agent | Response:
+async def supervisor_or_error(request: Request) -> Agent | Response:
     """The supervisor asking; an agent gets 403 (before anything else of theirs is read)."""
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response) or agent.is_supervisor:
         return agent
-    return _error(403, "forbidden")
+    return error_json(403, "forbidden")
 
 
 async def me(request: Request) -> Response:
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response):
         return agent
     return JSONResponse({"agent": agent_json(agent)})
@@ -163,7 +164,7 @@ async def me(request: Request) -> Response:
 
 async def conversations(request: Request) -> Response:
     """Supervisors see every conversation; agents their own and the queue (`records`)."""
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response):
         return agent
     q = request.query_params
@@ -171,7 +172,7 @@ async def conversations(request: Request) -> Response:
         state = State(q["state"]) if q.get("state") else None
         limit = max(1, min(int(q.get("limit", "50")), 500))
     except ValueError:
-        return _error(400, "bad_request")
+        return error_json(400, "bad_request")
     found = await records.conversations(
         runtime(request).node,
         agent,
@@ -185,7 +186,7 @@ async def conversations(request: Request) -> Response:
 
 async def conversation(request: Request) -> Response:
     """One transcript; a refusal (404, 403) is a `ChatError` answered by `app._chat_error`."""
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response):
         return agent
     read = await records.transcript(runtime(request).node, agent, request.path_params["cid"])
@@ -208,15 +209,15 @@ def _rating_json(rating: Rating | None) -> dict[str, Any] | None:
 async def stats(request: Request) -> Response:
     """Contract §6 figures: supervisors read everything (optionally one agent's or one
     topic's); agents read their own."""
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response):
         return agent
     q = request.query_params
     window = q.get("window")
     if window is not None and window not in WINDOWS:
-        return _error(400, "bad_request")
+        return error_json(400, "bad_request")
     if q.get("agent") and q.get("topic"):
-        return _error(400, "bad_request")
+        return error_json(400, "bad_request")
     dim = "all"
     if q.get("agent"):
         dim = f"agent:{q['agent']}"
@@ -224,7 +225,7 @@ async def stats(request: Request) -> Response:
         dim = f"topic:{q['topic']}"
     if not agent.is_supervisor:
         if dim not in ("all", f"agent:{agent.id}"):
-            return _error(403, "forbidden")
+            return error_json(403, "forbidden")
         dim = f"agent:{agent.id}"
     node = runtime(request).node
     return JSONResponse(
@@ -239,7 +240,7 @@ async def stats(request: Request) -> Response:
 async def agents(request: Request) -> Response:
     """The team for the supervisor dashboard: status, presence, load and the last hour's
     first response time and CSAT of each agent."""
-    agent = await _supervisor_or_error(request)
+    agent = await supervisor_or_error(request)
     if isinstance(agent, Response):
         return agent
     team = await runtime(request).accounts.team_figures()
@@ -270,14 +271,14 @@ def _member_json(member: Member) -> dict[str, Any]:
 
 async def audit(request: Request) -> Response:
     """Supervisors: who did what on which conversation (`?cid=&agent=&limit=`)."""
-    agent = await _supervisor_or_error(request)
+    agent = await supervisor_or_error(request)
     if isinstance(agent, Response):
         return agent
     q = request.query_params
     try:
         limit = max(1, min(int(q.get("limit", "100")), 1000))
     except ValueError:
-        return _error(400, "bad_request")
+        return error_json(400, "bad_request")
     entries = await records.audit_log(
         runtime(request).node,
         cid=q.get("cid") or None,
@@ -302,7 +303,7 @@ async def audit(request: Request) -> Response:
 
 async def team(request: Request) -> Response:
     """Who is on the team, for any agent (transfers): presence and load, no figures."""
-    agent = await _agent_or_401(request)
+    agent = await agent_or_401(request)
     if isinstance(agent, Response):
         return agent
     members = await runtime(request).accounts.team()

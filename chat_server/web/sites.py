@@ -11,41 +11,38 @@ from starlette.responses import Response
 
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.service import sites
-from chat_server.web import auth
-from chat_server.web.api import JSONResponse
+from chat_server.web.api import (
+    JSONResponse,
+    agent_or_401,
+    cross_site,
+    error_json,
+    supervisor_or_error,
+)
 from chat_server.web.runtime import runtime
 
 SETTINGS_BODY_MAX = 65_536
 """A full form, topics, hours and holidays fit well within it."""
 
 
-def _error(status: int, code: str, message: str | None = None) -> JSONResponse:
-    body = {"error": code} if message is None else {"error": code, "message": message}
-    return JSONResponse(body, status_code=status)
-
-
 async def site(request: Request) -> Response:
     rt = runtime(request)
-    agent = await auth.request_agent(request, rt.node)
-    if agent is None:
-        return _error(401, "unauthorized")
+    agent = await agent_or_401(request)
+    if isinstance(agent, Response):
+        return agent
     found = await sites.site_named(rt.node, request.path_params["site"])
     if found is None:
-        return _error(404, "not_found")
+        return error_json(404, "not_found")
     return JSONResponse(sites.settings_view(rt.node, found))
 
 
 async def put_settings(request: Request) -> Response:
     """Any of the settings fields; 400 `{error, message}` names what is wrong."""
     rt = runtime(request)
-    origin = request.headers.get("origin")
-    if origin is not None and not auth.same_origin(request, rt.node.settings):
-        return _error(403, "forbidden")  # a cookie-carrying request from another site
-    agent = await auth.request_agent(request, rt.node)
-    if agent is None:
-        return _error(401, "unauthorized")
-    if not agent.is_supervisor:
-        return _error(403, "forbidden")
+    if cross_site(request):
+        return error_json(403, "forbidden")
+    agent = await supervisor_or_error(request)
+    if isinstance(agent, Response):
+        return agent
     body = await _json_body(request)
     if isinstance(body, Response):
         return body
@@ -53,7 +50,7 @@ async def put_settings(request: Request) -> Response:
         changed = await sites.change_settings(rt.node, agent, request.path_params["site"], body)
     except ChatError as exc:
         if exc.code is ErrorCode.BAD_REQUEST:
-            return _error(400, "bad_request", exc.message)
+            return error_json(400, "bad_request", exc.message)
         raise
     rt.dispatcher.availability.kick()  # the site's visitors hear new hours at once
     return JSONResponse(sites.settings_view(rt.node, changed))
@@ -62,12 +59,12 @@ async def put_settings(request: Request) -> Response:
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if len(raw) > SETTINGS_BODY_MAX:
-        return _error(413, "too_large")
+        return error_json(413, "too_large")
     try:
         body = json.loads(raw)
         json.dumps(body, ensure_ascii=False).encode()  # lone surrogates ("\ud800") refused
     except (ValueError, UnicodeError):
-        return _error(400, "bad_request", "the body is not JSON text")
+        return error_json(400, "bad_request", "the body is not JSON text")
     if not isinstance(body, dict):
-        return _error(400, "bad_request", "the settings are a JSON object")
+        return error_json(400, "bad_request", "the settings are a JSON object")
     return body
