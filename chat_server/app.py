@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -19,6 +18,7 @@ from chat_server.backends.base import Bus, Store
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
 from chat_server.config import Settings
+from chat_server.core import files as filetypes
 from chat_server.core.clock import Clock, SystemClock
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.demo import seed_demo
@@ -26,10 +26,10 @@ from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
 from chat_server.service.node import Node
 from chat_server.service.stats import StatsPusher
-from chat_server.web import api, ops, sites, static
+from chat_server.web import api, files, ops, sites, static
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
-from chat_server.web.edge import BodyLimit, SecurityHeaders
+from chat_server.web.edge import BodyLimit, GZipExcept, SecurityHeaders
 from chat_server.web.runtime import Runtime
 from chat_server.web.visitor import visitor_socket
 
@@ -97,6 +97,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/conversations/{cid}", api.conversation),
         Route("/api/sites/{site}", sites.site),
         Route("/api/sites/{site}/settings", sites.put_settings, methods=["PUT"]),
+        *files.routes(),
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.metrics),
@@ -113,15 +114,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 max_bytes=settings.max_body_bytes,
                 timeout_s=settings.body_timeout_s,
                 per_path=BODY_LIMITS,
+                per_path_timeout={UPLOAD_PATH: settings.upload_timeout_s},
             ),
-            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(GZipExcept, minimum_size=1024, skip_prefix=f"{UPLOAD_PATH}/"),
         ],
     )
 
 
-BODY_LIMITS = {"/api/login": 8192}
-"""Routes whose request bodies have their own bound instead of `max_body_bytes` (a route
-taking uploads would be listed here with its larger one)."""
+UPLOAD_PATH = "/api/files"
+BODY_LIMITS = {"/api/login": 8192, UPLOAD_PATH: filetypes.MAX_BYTES_CAP}
+"""Routes whose request bodies have their own bound instead of `max_body_bytes`: uploads
+(issue 15) may bring the largest limit a site may set, and each stops at its site's own."""
 
 
 async def _chat_error(request: Request, exc: Exception) -> Response:

@@ -1,5 +1,5 @@
 """`chat-server serve | agent add | agent token | site add` (contract §7), and a site's
-settings: `site hours | form | privacy | sneak-peek | timers | show` (`cli_site.py`)."""
+settings: `site hours | form | privacy | sneak-peek | timers | files | show` (`cli_site.py`)."""
 
 from __future__ import annotations
 

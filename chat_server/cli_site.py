@@ -1,5 +1,5 @@
-"""`chat-server site hours | form | privacy | sneak-peek | timers | show` (issue 14): a
-site's visitor-facing settings, checked by the same validator as the REST API."""
+"""`chat-server site hours | form | privacy | sneak-peek | timers | files | show` (issues
+14, 15): a site's visitor-facing settings, checked by the same validator as the REST API."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chat_server.core import hours, site_settings
+from chat_server.core.files import MAX_BYTES_CAP, TYPES
+from chat_server.core.model import Site
 
 Common = Callable[[argparse.ArgumentParser], None]
 
@@ -60,6 +62,13 @@ def add_parsers(site: Any, common: Common) -> None:
     timers.add_argument("--inactive-warn", type=int, help="seconds without a message: warning")
     timers.add_argument("--inactive-close", type=int, help="seconds after the warning: closed")
 
+    files = site.add_parser("files", help="set the attachments visitors and agents may send")
+    common(files)
+    files.add_argument("site")
+    files.add_argument("--max-mb", type=float, help="largest file in MiB (default 10, up to 100)")
+    files.add_argument("--types", help=f"accepted types, comma-separated: {','.join(TYPES)}")
+    files.add_argument("--off", action="store_true", help="no attachments on this site")
+
     show = site.add_parser("show", help="print a site's settings (JSON)")
     common(show)
     show.add_argument("site")
@@ -69,9 +78,11 @@ def fail(message: str) -> Any:
     sys.exit(f"chat-server: {message}")
 
 
-def changes(args: argparse.Namespace) -> dict[str, Any]:
+def changes(args: argparse.Namespace, site: Site) -> dict[str, Any]:
     """The settings body a subcommand's arguments ask for (empty for `show`)."""
     action = args.action
+    if action == "files":
+        return {"files": _files(args, site)}
     if action == "hours":
         return {"hours": _hours(args)}
     if action == "form":
@@ -98,6 +109,25 @@ def changes(args: argparse.Namespace) -> dict[str, Any]:
             fail("give --offline-after, --inactive-warn or --inactive-close")
         return body
     return {}
+
+
+def _files(args: argparse.Namespace, site: Site) -> dict[str, Any]:
+    """What is not given stays as it is; `--off` is a limit of 0."""
+    if args.off:
+        if args.max_mb is not None:
+            fail("--off takes no --max-mb")
+        max_bytes = 0
+    elif args.max_mb is not None:
+        cap = MAX_BYTES_CAP // (1024 * 1024)
+        if not 0 < args.max_mb <= cap:  # NaN too
+            fail(f"--max-mb is more than 0 and at most {cap} (or give --off)")
+        max_bytes = round(args.max_mb * 1024 * 1024)
+    elif args.types is None:
+        fail("give --max-mb, --types or --off")
+    else:
+        max_bytes = site.file_max_bytes
+    types = site.file_types if args.types is None else args.types.split(",")
+    return {"max_bytes": max_bytes, "types": [t.strip().lower() for t in types if t.strip()]}
 
 
 def _hours(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -162,7 +192,7 @@ async def run(store: Any, args: argparse.Namespace) -> None:
     site = await store.directory.site(args.site)
     if site is None:
         fail(f"no site {args.site!r} (add it with: chat-server site add)")
-    body = changes(args)
+    body = changes(args, site)
     if body:
         try:
             site = site_settings.apply(site, body)

@@ -68,6 +68,7 @@ class Settings:
     max_header_count: int = 100
     head_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
+    upload_timeout_s: float = 300.0  # the body time of `POST /api/files` (issue 15)
     max_http_connections_per_address: int = 100
     fcr_hours: float = 24.0
     frt_target_s: float = 60.0
@@ -139,6 +140,7 @@ class Settings:
             "new_visitor_rate",
             "head_timeout_s",
             "body_timeout_s",
+            "upload_timeout_s",
             "fcr_hours",
             "frt_target_s",
         ):

@@ -16,6 +16,7 @@ from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
 from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
+from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 
 Event = dict[str, Any]
@@ -71,6 +72,7 @@ class Store(Protocol):
     figures: Figures
     cobrowse: Cobrowse
     presence: Presence
+    files: Files
 
     async def start(self) -> None: ...
 

@@ -13,6 +13,7 @@ from chat_server.core.model import (
     AgentRole,
     AgentStatus,
     Conversation,
+    FileRef,
     Kind,
     Message,
     Page,
@@ -20,6 +21,7 @@ from chat_server.core.model import (
     Sender,
     Site,
     State,
+    StoredFile,
     Visitor,
 )
 
@@ -89,7 +91,8 @@ def conversation_from_dict(d: dict[str, Any]) -> Conversation:
 
 
 def message_row(m: Message) -> tuple[Any, ...]:
-    return (
+    """A message as stored; a tenth column, its files, only when it has some."""
+    row: tuple[Any, ...] = (
         m.cid,
         m.seq,
         m.ts,
@@ -100,11 +103,52 @@ def message_row(m: Message) -> tuple[Any, ...]:
         m.text,
         m.cmid,
     )
+    return (*row, files_to_json(m.files)) if m.files else row
 
 
-def message_from_row(row: tuple[Any, ...]) -> Message:
-    cid, seq, ts, kind, role, sender_id, sender_name, text, cmid = row
-    return Message(cid, seq, ts, Kind(kind), Sender(Role(role), sender_id, sender_name), text, cmid)
+def message_from_row(row: tuple[Any, ...] | list[Any]) -> Message:
+    cid, seq, ts, kind, role, sender_id, sender_name, text, cmid = row[:9]
+    files = files_from_json(row[9]) if len(row) > 9 and row[9] else ()
+    sender = Sender(Role(role), sender_id, sender_name)
+    return Message(cid, seq, ts, Kind(kind), sender, text, cmid, files)
+
+
+def files_to_json(files: tuple[FileRef, ...]) -> list[list[Any]]:
+    """Compact rows: `[id, name, type, size, width, height]`."""
+    return [[f.id, f.name, f.type, f.size, f.width, f.height] for f in files]
+
+
+def files_from_json(data: Any) -> tuple[FileRef, ...]:
+    if isinstance(data, str):  # SQLite keeps the column as JSON text
+        data = json.loads(data)
+    return tuple(FileRef(*item) for item in data)
+
+
+def stored_file_to_json(f: StoredFile) -> str:
+    r = f.ref
+    return json.dumps(
+        [
+            r.id,
+            r.name,
+            r.type,
+            r.size,
+            r.width,
+            r.height,
+            f.cid,
+            f.site,
+            f.owner,
+            f.created,
+            f.thumb,
+            f.seq,
+        ],
+        separators=(",", ":"),
+    )
+
+
+def stored_file_from_json(raw: str | bytes) -> StoredFile:
+    fid, name, type_id, size, width, height, cid, site, owner, created, thumb, seq = json.loads(raw)
+    ref = FileRef(fid, name, type_id, size, width, height)
+    return StoredFile(ref, cid, site, owner, created, thumb, seq)
 
 
 def agent_row(a: Agent) -> tuple[Any, ...]:

@@ -131,7 +131,14 @@ def number(
     messages: list[Message] = []
     for draft in drafts:
         message = Message(
-            conv.id, conv.last_seq + 1, ts, draft.kind, draft.sender, draft.text, draft.cmid
+            conv.id,
+            conv.last_seq + 1,
+            ts,
+            draft.kind,
+            draft.sender,
+            draft.text,
+            draft.cmid,
+            draft.files,
         )
         conv = after_message(conv, message)
         messages.append(message)

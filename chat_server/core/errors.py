@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     CLOSED = "closed"
     TOO_LARGE = "too_large"
+    REFUSED_TYPE = "refused_type"
+    """REST only: an upload of a type its site does not take, or a broken image (issue 15)."""
     RATE_LIMITED = "rate_limited"
     ALREADY_RATED = "already_rated"
     UNAVAILABLE = "unavailable"

@@ -103,6 +103,10 @@ class Site:
     offline_after_s: int = 120
     inactive_warn_s: int = 600
     inactive_close_s: int = 120
+    file_max_bytes: int = 10 * 1024 * 1024
+    """Attachments (issue 15): the largest upload; 0 turns attachments off."""
+    file_types: tuple[str, ...] = ("png", "jpeg", "gif", "webp", "pdf", "txt")
+    """The types (`core/files.TYPES`) an upload may be, told by its content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,38 @@ SYSTEM = Sender(Role.SYSTEM, None, None)
 
 
 @dataclass(frozen=True, slots=True)
+class FileRef:
+    """An attachment as a message carries it (issue 15): enough to show it without a read."""
+
+    id: str
+    name: str
+    type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    """Images only: their size in pixels, so a transcript can lay them out before loading."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An uploaded file's record. `seq` is None until a message sends it; until then only
+    `owner` (`visitor:v_…`, `agent:a_…`) may read or send it."""
+
+    ref: FileRef
+    cid: str
+    site: str
+    owner: str
+    created: int
+    thumb: bool = False
+    """Whether a thumbnail was kept (images)."""
+    seq: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.ref.id
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
     """A message before the store gives it a `seq` and a `ts`."""
 
@@ -166,6 +202,8 @@ class Draft:
     sender: Sender
     text: str
     cmid: str | None = None
+    files: tuple[FileRef, ...] = ()
+    """Uploads this message sends; the store binds them to it in the same step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +215,7 @@ class Message:
     sender: Sender
     text: str
     cmid: str | None = None
+    files: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

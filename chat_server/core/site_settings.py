@@ -10,6 +10,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from chat_server.core import files as filetypes
 from chat_server.core.errors import bad_request
 from chat_server.core.hours import hours_from_json, hours_to_json
 from chat_server.core.model import FormField, Privacy, Site, Topic
@@ -28,7 +29,7 @@ TIMERS: dict[str, tuple[int, int]] = {
     "inactive_close_s": (10, 86_400),
 }
 """Each timer's bounds in seconds."""
-SETTINGS = ("hours", "form", "topics", "privacy", "sneak_peek", *TIMERS)
+SETTINGS = ("hours", "form", "topics", "privacy", "sneak_peek", *TIMERS, "files")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 
@@ -111,6 +112,26 @@ def privacy_from_json(data: Any) -> Privacy | None:
     return Privacy(text.strip(), url)
 
 
+def files_from_json(data: Any) -> tuple[int, tuple[str, ...]]:
+    """Issue 15: `{max_bytes, types}`, the largest upload (0: attachments off) and the
+    accepted types, as `(file_max_bytes, file_types)`."""
+    if not isinstance(data, dict) or set(data) - {"max_bytes", "types"}:
+        raise ValueError("files is an object with max_bytes and types")
+    max_bytes = data.get("max_bytes", filetypes.DEFAULT_MAX_BYTES)
+    cap = filetypes.MAX_BYTES_CAP
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 <= max_bytes <= cap:
+        raise ValueError(f"files.max_bytes is a whole number of bytes from 0 to {cap}")
+    types = data.get("types", list(filetypes.DEFAULT_TYPES))
+    if not isinstance(types, list) or any(t not in filetypes.TYPES for t in types):
+        known = ", ".join(filetypes.TYPES)
+        raise ValueError(f"files.types is a list of: {known}")
+    return max_bytes, tuple(t for t in filetypes.TYPES if t in types)
+
+
+def files_json(site: Site) -> dict[str, Any]:
+    return {"max_bytes": site.file_max_bytes, "types": list(site.file_types)}
+
+
 def _timer(data: Any, key: str) -> int:
     lo, hi = TIMERS[key]
     if isinstance(data, bool) or not isinstance(data, int) or not lo <= data <= hi:
@@ -142,6 +163,8 @@ def apply(site: Site, body: Any) -> Site:
     for key in TIMERS:
         if key in body:
             changes[key] = _timer(body[key], key)
+    if "files" in body:
+        changes["file_max_bytes"], changes["file_types"] = files_from_json(body["files"])
     return replace(site, **changes)
 
 
@@ -178,6 +201,7 @@ def settings_json(site: Site) -> dict[str, Any]:
         "privacy": privacy_json(site.privacy),
         "sneak_peek": site.sneak_peek,
         **{key: getattr(site, key) for key in TIMERS},
+        "files": files_json(site),
     }
 
 
@@ -189,6 +213,7 @@ def widget_json(site: Site) -> dict[str, Any]:
         "privacy": privacy_json(site.privacy),
         "sneak_peek": site.sneak_peek,
         "offline_after_s": site.offline_after_s,
+        "files": files_json(site),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat_server.core.model import AgentRef, Conversation, Kind, Message, Role, Visitor
+from chat_server.core.model import AgentRef, Conversation, FileRef, Kind, Message, Role, Visitor
 
 
 def message(m: Message, *, for_visitor: bool = False) -> dict[str, Any]:
@@ -24,6 +24,17 @@ def message(m: Message, *, for_visitor: bool = False) -> dict[str, Any]:
     }
     if m.cmid is not None:
         out["cmid"] = m.cmid
+    if m.files:
+        out["files"] = [file_ref(f) for f in m.files]
+    return out
+
+
+def file_ref(f: FileRef) -> dict[str, Any]:
+    """An attachment on the wire: read it at `GET /api/files/{id}` (images also at
+    `/api/files/{id}/thumb`)."""
+    out: dict[str, Any] = {"id": f.id, "name": f.name, "type": f.type, "size": f.size}
+    if f.width is not None and f.height is not None:
+        out["width"], out["height"] = f.width, f.height
     return out
 
 

@@ -44,6 +44,8 @@ def _cmid() -> Any:
 
 TEXT_MAX = 4000
 NAME_MAX = 200
+FILES_MAX = 10
+"""Attachments in one `msg` (`core/files.MAX_FILES_PER_MSG`)."""
 FIELDS_MAX = 40
 """Pre-chat answers in one frame (a site's form has at most 20 fields)."""
 
@@ -103,9 +105,16 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Msg:
+    """`text` may be empty only when `files` (issue 15: uploaded file ids) are sent."""
+
     cid: str = _cid()
-    text: str = _limit(TEXT_MAX, user_text=True, allow_empty=False)
+    text: str = _limit(TEXT_MAX, user_text=True)
     cmid: str = _cmid()
+    files: list[str] | None = field(default=None, metadata={"max_items": FILES_MAX, "max": ID_MAX})
+
+    def __post_init__(self) -> None:
+        if not self.files and not self.text.strip():
+            raise ChatError(ErrorCode.BAD_REQUEST, "'text' must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +352,14 @@ def _check(f: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
         return value
     if kind is str:
         return _check_str(f, value)
+    if typing.get_origin(kind) is list:
+        limit = f.metadata["max_items"]
+        if not isinstance(value, list) or len(value) > limit:
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a list of at most {limit}")
+        items = [_check_str(f, item) for item in value]
+        if len(set(items)) != len(items) or not all(items):
+            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must hold distinct non-empty ids")
+        return items
     if typing.get_origin(kind) is dict:
         limit = f.metadata["max_keys"]
         if not isinstance(value, dict) or len(value) > limit:

@@ -31,7 +31,7 @@ from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import Envelope
-from chat_server.service import offline
+from chat_server.service import files, offline
 from chat_server.service.agent_audit import AUDITED, AUDITED_WITH_MESSAGE, audit_entry
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import ASSIGNED_HISTORY, Node
@@ -250,7 +250,9 @@ class AgentSession(Session):
         """Ownership is checked, and the action audited, by the store in the same step as
         the write: one round trip, one commit."""
         sender = Sender(Role.AGENT, self.me.id, self.me.name)
-        draft = Draft(kind, sender, body.text, body.cmid)
+        sent = body.files if isinstance(body, f.Msg) else None  # issue 15: notes carry none
+        refs = await files.attach(self.store, body.cid, sender, sent)
+        draft = Draft(kind, sender, body.text, body.cmid, refs)
         appended = await self.store.conversations.append(
             body.cid,
             draft,

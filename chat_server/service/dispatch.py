@@ -16,7 +16,7 @@ from typing import Any
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, AgentStatus, Conversation, State
-from chat_server.service import inactivity
+from chat_server.service import files, inactivity
 from chat_server.service.availability import Availability
 from chat_server.service.node import Node
 from chat_server.service.offline import PendingList
@@ -33,7 +33,7 @@ FAILED_RETRY_S = (0.25, 5.0)
 from the first to the second (a conversation must not wait for the next kick)."""
 
 
-async def _guarded(work: Awaitable[None], what: str) -> bool:
+async def _guarded(work: Awaitable[object], what: str) -> bool:
     """A background loop survives any one failed round (logged; a backend that is down
     is a warning, anything else a bug with its traceback). False when it failed."""
     try:
@@ -243,10 +243,14 @@ class Dispatcher:
     async def _sweep_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_checkpoint = loop.time() + CHECKPOINT_S
+        next_expiry = loop.time()
         while True:
             await asyncio.sleep(self.node.settings.sweep_interval_s)
             await _guarded(self.sweep(), "sweep")
             self.availability.recheck()  # hours turn, reply times move, other nodes' agents
+            if loop.time() >= next_expiry:  # issue 15: uploads that no message sent
+                next_expiry = loop.time() + files.EXPIRE_EVERY_S
+                await _guarded(files.expire_unsent(self.node), "expire uploads")
             if loop.time() >= next_checkpoint:
                 next_checkpoint = loop.time() + CHECKPOINT_S
                 await _guarded(self.node.store.figures.checkpoint(), "checkpoint")

@@ -24,7 +24,7 @@ from chat_server.core.model import (
 from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.frames import Envelope
-from chat_server.service import offline
+from chat_server.service import files, offline
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import Node
 from chat_server.service.session import FollowUp, Handler, Result, Session
@@ -252,9 +252,10 @@ class VisitorSession(Session):
         return conv
 
     async def msg(self, msg: f.Msg) -> Result:
+        refs = await files.attach(self.store, msg.cid, self._sender(), msg.files)  # issue 15
         appended = await self.store.conversations.append(
             msg.cid,
-            Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid),
+            Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid, refs),
             origin=self.id,
             guarded=True,
         )

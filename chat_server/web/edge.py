@@ -1,5 +1,6 @@
 """ASGI middleware at the HTTP edge: request bodies bounded in size and time before any
-route reads them, and the pages' security headers on every response.
+route reads them, the pages' security headers on every response, and compression of
+everything but file downloads.
 
 Request heads are bounded by the HTTP protocol itself (`chat_server/guarded_http.py`).
 """
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -23,7 +25,8 @@ class BodyTooSlow(Exception):
 
 class BodyLimit:
     """Every HTTP request body at most `max_bytes` (or its path's bound in `per_path`, the
-    hook for routes that take more, such as uploads) and complete within `timeout_s`.
+    hook for routes that take more, such as uploads) and complete within `timeout_s` (or
+    its path's time in `per_path_timeout`: an upload of many MiB takes longer).
 
     A declared `Content-Length` over the bound is answered 413 before anything is read; a
     chunked body is counted as the route reads it, and the read that passes the bound ends
@@ -40,14 +43,19 @@ class BodyLimit:
         max_bytes: int,
         timeout_s: float,
         per_path: Mapping[str, int] | None = None,
+        per_path_timeout: Mapping[str, float] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
         self.per_path = dict(per_path or {})
+        self.per_path_timeout = dict(per_path_timeout or {})
 
     def limit_for(self, path: str) -> int:
         return self.per_path.get(path, self.max_bytes)
+
+    def timeout_for(self, path: str) -> float:
+        return self.per_path_timeout.get(path, self.timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +69,8 @@ class BodyLimit:
         if declared > limit:
             await _refuse(send, 413, b"request body too large")
             return
-        guard = _BodyGuard(receive, send, limit, asyncio.get_running_loop().time() + self.timeout_s)
+        deadline = asyncio.get_running_loop().time() + self.timeout_for(scope["path"])
+        guard = _BodyGuard(receive, send, limit, deadline)
         try:
             await self.app(scope, guard.receive, guard.send)
         except (BodyTooLarge, BodyTooSlow) as exc:
@@ -157,3 +166,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class GZipExcept(GZipMiddleware):
+    """Starlette's compression, except under `skip_prefix` (file downloads, issue 15): their
+    bytes go out as stored, with their `Content-Length` (a client shows progress; no CPU is
+    spent on PDFs and images that are compressed already)."""
+
+    def __init__(self, app: ASGIApp, *, minimum_size: int, skip_prefix: str) -> None:
+        super().__init__(app, minimum_size=minimum_size)
+        self.skip_prefix = skip_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.skip_prefix):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

@@ -21,7 +21,11 @@ PAGE_CSP = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
-DEMO_CSP = PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+# The demo shop runs the widget, which shows attachments from blob: URLs (it fetches them
+# with the visitor's token).
+DEMO_CSP = PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'").replace(
+    "img-src 'self' data:", "img-src 'self' data: blob:"
+)
 # The console and the dashboard replay a visitor's page (co-browsing) in rrweb's sandboxed
 # iframe (`sandbox="allow-same-origin"`, no scripts), which inherits this policy: the
 # replayed page's images, fonts, media and cross-origin stylesheets come from the visitor's

@@ -1,10 +1,17 @@
 /* Transcript rows shared by the console and the dashboard's read-only view: visitor and
- * agent messages, internal notes (styled apart) and system lines. Text goes in through
- * textContent and DOM-built links only. */
+ * agent messages with their files (common/files.js), internal notes (styled apart) and
+ * system lines. Text goes in through textContent and DOM-built links only. */
 (function () {
   'use strict';
 
   const { h, linkify, clock } = window.ChatDom;
+  const { fileList, pageIO } = window.ChatFiles;
+
+  /** The text (none when a message is only files), then the files. */
+  function body(m) {
+    return [m.text ? h('div', { class: 'text' }, linkify(m.text)) : null,
+      m.files && m.files.length ? fileList(m.files, pageIO) : null];
+  }
 
   function kindOf(m) {
     if (m.kind === 'event' || (m.from && m.from.role === 'system')) return 'event';
@@ -26,17 +33,17 @@
         kind === 'note' ? h('span', { class: 'label', text: 'Internal note' }) : null,
         h('span', { class: 'who', text: who }),
         h('time', { class: 'muted', text: clock(m.ts), title: full })),
-      h('div', { class: 'text' }, linkify(m.text)));
+      ...body(m));
   }
 
-  /** A message or note not acknowledged yet: {kind, text, error}. */
+  /** A message or note not acknowledged yet: {kind, text, files, error}. */
   function pendingRow(item) {
     const note = item.kind === 'note';
     return h('div', { class: 'm pending ' + (note ? 'note' : 'agent') + (item.error ? ' failed' : ''), 'data-cmid': item.cmid },
       h('div', { class: 'meta' },
         note ? h('span', { class: 'label', text: 'Internal note' }) : null,
         h('span', { class: 'state', text: item.error || (item.waiting ? 'Waiting for connection…' : 'Sending…') })),
-      h('div', { class: 'text' }, linkify(item.text)));
+      ...body(item));
   }
 
   window.ChatTranscript = { row, pendingRow, kindOf };

@@ -13,13 +13,15 @@
  *
  * This file holds the state and what changes it; render.js draws it, outbox.js keeps and
  * sends what the agent writes, offline.js draws the offline messages, the site's hours, the
- * pre-chat answers and the auto-close snooze (all loaded before this file). */
+ * pre-chat answers and the auto-close snooze, files.js the composer's attachments (all
+ * loaded before this file). */
 (function () {
   'use strict';
 
   const { h } = window.ChatDom;
   const { row: messageRow } = window.ChatTranscript;
   const { visitorName, ordered, longestWaiting, pastState } = window.ChatRender;
+  const { fileNames } = window.ChatFiles;
   const Alerts = window.ChatAlerts;
   const Canned = window.ChatCanned;
   const Cobrowse = window.ChatCobrowse;
@@ -60,7 +62,8 @@
     notice,
     snooze: (cid, minutes) => (sock ? sock.request('snooze', { cid, minutes }) : Promise.reject({ code: 'offline' })),
   });
-  const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation, offline: offlineView });
+  const files = window.ChatComposerFiles.create({ chat: () => chats.get(selected) || null, noteMode: () => noteMode });
+  const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation, offline: offlineView, files });
   const syncs = new window.ChatSeqSync({
     request: (cid, after) => (sock ? sock.request('sync', { cid, after }) : Promise.reject({ code: 'offline' })),
     apply: (cid, messages) => {
@@ -140,7 +143,7 @@
     const fromVisitor = m.from && m.from.role === 'visitor';
     if (fromVisitor) chat.typing = null;
     if (live && fromVisitor && m.kind === 'text' && (document.hidden || chat.id !== selected)) {
-      Alerts.notify(`${visitorName(chat.conv)} wrote`, m.text.slice(0, 140), 'msg-' + chat.id, () => select(chat.id));
+      Alerts.notify(`${visitorName(chat.conv)} wrote`, (m.text || fileNames(m.files)).slice(0, 140), 'msg-' + chat.id, () => select(chat.id));
     }
     if (chat.id === selected) {
       if (item || at < chat.msgs.length - 1) view.transcript();
@@ -161,6 +164,7 @@
     if (!chat) return;
     chats.delete(cid);
     Cobrowse.forget(cid);
+    files.forget(cid);
     outbox.persist();
     persistDrafts();
     persistRead();
@@ -207,8 +211,11 @@
   function submit() {
     const chat = chats.get(selected);
     const text = $('input').value.trim();
-    if (!chat || chat.closed || !text) return;
-    const item = outbox.add(chat, noteMode ? 'note' : 'msg', text);
+    if (!chat || chat.closed) return;
+    const refs = files.take(chat);  // null: not now (it says why)
+    if (!refs || (!text && !refs.length)) return;
+    const item = outbox.add(chat, noteMode ? 'note' : 'msg', text, refs);
+    files.forget(chat.id);
     $('input').value = '';
     chat.draft = '';
     persistDrafts();
@@ -367,6 +374,7 @@
       : 'Reply to the visitor… (Enter to send, / for canned responses)';
     $('mode-hint').textContent = noteMode ? 'Writing an internal note: the visitor will not see it' : 'Replying to the visitor';
     if (noteMode) { const chat = chats.get(selected); if (chat) stopTyping(chat); }
+    files.show();
     $('input').focus();
   }
 
@@ -601,6 +609,7 @@
     chat.closed = closed;
     chat.typing = null;
     Cobrowse.over(chat.id);
+    files.forget(chat.id);
     view.chats();
     if (chat.id === selected) view.selected();
   }

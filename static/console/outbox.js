@@ -1,6 +1,7 @@
 /* The console's outbox: the agent's messages and notes that the server has not acknowledged
  * yet, per chat (`chat.outbox`), kept in localStorage per agent so that a reload loses none.
- * Each goes out with a cmid, and is sent again with that same cmid after every reconnect
+ * Each goes out with a cmid (and its uploaded files, kept with it as the server described
+ * them), and is sent again with that same cmid after every reconnect
  * until its message arrives (from the `ok`, or from a sync): the server stores a cmid once,
  * so a message is never doubled, whichever answer was lost. */
 (function () {
@@ -26,15 +27,16 @@
     function persist() {
       const all = {};
       for (const chat of env.chats()) {
-        const items = chat.outbox.filter((o) => !o.error).map((o) => ({ cmid: o.cmid, kind: o.kind, text: o.text }));
+        const items = chat.outbox.filter((o) => !o.error).map((o) => ({ cmid: o.cmid, kind: o.kind, text: o.text, files: o.files }));
         if (items.length) all[chat.id] = items;
       }
       env.saved.write('outbox', all);
     }
 
-    /** A new message ('msg') or internal note ('note'), kept before it is sent. */
-    function add(chat, kind, text) {
-      const item = { cmid: randomId(), kind, text, inflight: false, error: null };
+    /** A new message ('msg', with its uploaded `files`) or internal note ('note'), kept
+     *  before it is sent. */
+    function add(chat, kind, text, files) {
+      const item = { cmid: randomId(), kind, text, files: files && files.length ? files : undefined, inflight: false, error: null };
       chat.outbox.push(item);
       persist();
       return item;
@@ -44,12 +46,14 @@
       const sock = env.socket();
       if (!sock || !sock.ready) { env.changed(chat); return; }  // sent after the reconnect
       item.inflight = true;
-      sock.request(item.kind, { cid: chat.id, text: item.text, cmid: item.cmid }).then((ok) => {
+      const frame = { cid: chat.id, text: item.text, cmid: item.cmid };
+      if (item.files) frame.files = item.files.map((f) => f.id);
+      sock.request(item.kind, frame).then((ok) => {
         item.inflight = false;
         const me = env.me();
         env.sent(chat, {
           cid: chat.id, seq: ok.seq, ts: ok.ts, kind: item.kind === 'note' ? 'note' : 'text',
-          from: { role: 'agent', id: me.id, name: me.name }, text: item.text, cmid: item.cmid,
+          from: { role: 'agent', id: me.id, name: me.name }, text: item.text, cmid: item.cmid, files: item.files,
         });
       }, (err) => {
         item.inflight = false;
@@ -60,6 +64,7 @@
         }
         item.error = err.code === 'closed' ? 'Not sent: the chat is closed.'
           : err.code === 'forbidden' ? 'Not sent: this chat is no longer yours.'
+            : err.code === 'not_found' && item.files ? 'Not sent: an attached file is no longer available.'
             : 'Not sent: ' + (err.message || err.code);
         persist();
         env.changed(chat);

@@ -7,6 +7,7 @@
 
   const { h, externalLink, duration, clock, icon } = window.ChatDom;
   const { row: messageRow, pendingRow } = window.ChatTranscript;
+  const { fileNames } = window.ChatFiles;
   const Alerts = window.ChatAlerts;
   const $ = (id) => document.getElementById(id);
 
@@ -57,7 +58,8 @@
    * @param {object} model  what they read: me, status, sock, waiting, waitingAt, chats (cid ->
    *   chat, as console.js keeps them), selected (a cid or null)
    * @param {object} act    what their controls do: select(cid), claim(cid, button), openPast(conv);
-   *   and `offline`, the views of offline.js (pending list, hours, pre-chat answers, snooze)
+   *   `offline`, the views of offline.js (pending list, hours, pre-chat answers, snooze); and
+   *   `files`, the composer's attachments (files.js)
    */
   function create(model, act) {
     const current = () => model.chats.get(model.selected);
@@ -126,7 +128,8 @@
         unread += n;
         if (!chat.closed) open++;
         const last = chat.msgs.slice().reverse().find((m) => m.kind !== 'event') || chat.msgs[chat.msgs.length - 1];
-        const preview = chat.typing ? 'typing…' : last ? (last.kind === 'note' ? 'Note: ' : '') + last.text : '';
+        const said = last ? last.text || (last.files && last.files.length ? 'File: ' + fileNames(last.files) : '') : '';
+        const preview = chat.typing ? 'typing…' : last ? (last.kind === 'note' ? 'Note: ' : '') + said : '';
         return h('li', {}, h('button', {
           type: 'button', class: 'chat-item' + (chat.closed ? ' closed' : '') + (n ? ' has-unread' : ''), 'data-cid': chat.id,
           'aria-current': chat.id === model.selected ? 'true' : null, onclick: () => act.select(chat.id),
@@ -158,6 +161,7 @@
         : 'Claim a waiting visitor, or go online to get chats automatically.';
       window.ChatCobrowse.show(chat ? chat.id : null, chat ? !!chat.closed : false);
       act.offline.hours();
+      act.files.show();
       if (!chat) { $('inactive-bar').hidden = true; return; }
       $('chat-title').textContent = visitorName(chat.conv);
       const state = chat.closed ? 'closed' : chat.conv.state || 'active';

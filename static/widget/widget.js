@@ -48,6 +48,12 @@ const COBROWSE_BUILD = 'c9ad80ff87d4';  // cobrowse.js's content hash, for its U
  * or no agent online) the composer's message is an offline one (`leave`, with an email);
  * a visitor who comes back finds the answer there (`conversation`, or `last` once closed).
  *
+ * Attachments (PROTOCOL.md §10): once a conversation is open, the visitor attaches files
+ * (the paperclip, a pasted screenshot, a drop on the panel); they are checked against the
+ * site's `files` setting, uploaded to this server with the visitor's token, and shown from
+ * blob: URLs. A host page with a Content-Security-Policy allows this server in
+ * `connect-src` (as for the socket) and `blob:` in `img-src`.
+ *
  * User text only ever reaches the page through textContent and DOM-built links: never
  * innerHTML.
  *
@@ -315,6 +321,26 @@ const STRINGS = {
     endedInactive: 'This chat was closed because nobody wrote for a while.',
     closedInactive: 'Closed after a period of inactivity',
     sneakPeek: 'Agents can see what you type before you send it',
+    attach: 'Attach a file',
+    attachFirst: 'Send a message first to attach a file',
+    attachments: 'Attachments',
+    dropFiles: 'Drop files to attach them',
+    fileTooBig: 'This file is too big: the limit is {limit}',
+    fileType: "This type of file can't be sent: {types}",
+    fileEmpty: 'This file is empty.',
+    fileMany: 'You can send up to {n} files with one message.',
+    fileWait: 'Wait until your files are uploaded.',
+    fileFailed: 'The upload failed.',
+    fileOffline: 'The upload failed: check your connection.',
+    fileRemove: 'Remove {name}',
+    fileUploading: 'Uploading {name}',
+    fileOpen: 'Open image {name}',
+    fileDownload: 'Download {name}',
+    fileUnavailable: 'This file could not be loaded.',
+    filesGone: 'Not sent: the attached files are no longer available.',
+    closeImage: 'Close',
+    or: 'or',
+    textType: 'text',
   },
   it: {
     title: 'Scrivici',
@@ -416,6 +442,26 @@ const STRINGS = {
     endedInactive: 'Questa chat è stata chiusa perché nessuno ha scritto per un po’.',
     closedInactive: 'Chiusa per inattività',
     sneakPeek: 'Gli operatori vedono quello che scrivi prima che tu lo invii',
+    attach: 'Allega un file',
+    attachFirst: 'Invia prima un messaggio per allegare un file',
+    attachments: 'Allegati',
+    dropFiles: 'Rilascia i file per allegarli',
+    fileTooBig: 'Questo file è troppo grande: il limite è {limit}',
+    fileType: 'Questo tipo di file non può essere inviato: {types}',
+    fileEmpty: 'Questo file è vuoto.',
+    fileMany: 'Puoi inviare fino a {n} file con un messaggio.',
+    fileWait: 'Attendi che i file siano caricati.',
+    fileFailed: 'Il caricamento non è riuscito.',
+    fileOffline: 'Il caricamento non è riuscito: controlla la connessione.',
+    fileRemove: 'Rimuovi {name}',
+    fileUploading: 'Caricamento di {name}',
+    fileOpen: "Apri l'immagine {name}",
+    fileDownload: 'Scarica {name}',
+    fileUnavailable: 'Impossibile caricare questo file.',
+    filesGone: 'Non inviato: i file allegati non sono più disponibili.',
+    closeImage: 'Chiudi',
+    or: 'o',
+    textType: 'testo',
   },
 };
 
@@ -521,6 +567,7 @@ const ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-
 const ICON_DOWN = 'M6.4 8.6 12 14.2l5.6-5.6L19 10l-7 7-7-7z';
 const ICON_SEND = 'M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z';
 const ICON_SCREEN = 'M3 3h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V4a1 1 0 0 1 1-1zm1 2v10h16V5z';
+const ICON_CLIP = 'M16.5 6.5v10.25a4.5 4.5 0 0 1-9 0V5.5a3 3 0 0 1 6 0v10.25a1.5 1.5 0 0 1-3 0V6.5H9v9.25a3 3 0 0 0 6 0V5.5a4.5 4.5 0 0 0-9 0v11.25a6 6 0 0 0 12 0V6.5z';
 const ICON_STAR = 'm12 17.3 6.2 3.7-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
@@ -740,6 +787,66 @@ color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
 .cb-mark { position: fixed; left: 0; top: 0; z-index: 2147482999; pointer-events: none; border: 3px solid #db2777;
 border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
 .cb-mark.fade { opacity: 0; }
+form.composer { flex-wrap: wrap; position: relative; }
+.attach { flex: none; width: 36px; height: 40px; border: 0; border-radius: 10px; background: transparent; color: #4b5563;
+display: grid; place-items: center; padding: 0; margin: 0 -4px; }
+.attach:hover { background: #f3f4f6; color: #111827; }
+.attach svg { width: 22px; height: 22px; }
+.attach[aria-disabled="true"] { color: #9ca3af; cursor: default; }
+.attach[aria-disabled="true"]:hover { background: transparent; color: #9ca3af; }
+.attach-tip { display: none; position: absolute; right: 8px; bottom: calc(100% + 2px); z-index: 3; max-width: calc(100% - 16px);
+padding: 6px 10px; border-radius: 8px; background: #111827; color: #fff; font-size: 12px; line-height: 1.35;
+box-shadow: 0 4px 12px rgba(17,24,39,.2); }
+.attach[aria-disabled="true"]:hover + .attach-tip, .attach[aria-disabled="true"]:focus-visible + .attach-tip { display: block; }
+.composer-err { white-space: pre-line; }
+.file-tray { flex: 1 0 100%; list-style: none; margin: 0 0 2px; padding: 2px 0 4px; display: flex; gap: 6px; overflow-x: auto; }
+.file-chip { flex: none; display: flex; align-items: center; gap: 8px; width: 176px; padding: 5px; border: 1px solid #e5e7eb;
+border-radius: 10px; background: #fff; }
+.file-chip.failed { border-color: #fca5a5; background: #fef2f2; align-items: flex-start; }
+.chip-preview { flex: none; width: 38px; height: 38px; border-radius: 6px; overflow: hidden; background: #f3f4f6;
+display: grid; place-items: center; color: #dc2626; }
+.chip-preview img { width: 100%; height: 100%; object-fit: cover; }
+.chip-preview .file-icon { width: 22px; height: 22px; }
+.chip-body { flex: 1; min-width: 0; display: flex; flex-direction: column; gap: 2px; font-size: 12px; line-height: 1.3; }
+.chip-name { font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.chip-size { color: #6b7280; }
+.chip-error { color: #b91c1c; font-size: 11.5px; }
+.chip-bar { display: block; height: 4px; border-radius: 2px; background: #e5e7eb; overflow: hidden; margin-top: 2px; }
+.chip-fill { display: block; width: 0; height: 100%; background: ${ACCENT}; transition: width .15s; }
+.chip-remove { flex: none; align-self: flex-start; width: 22px; height: 22px; padding: 0; border: 0; border-radius: 50%;
+background: transparent; color: #6b7280; font-size: 17px; line-height: 1; }
+.chip-remove:hover { background: #f3f4f6; color: #111827; }
+.files { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 2px; max-width: 100%; }
+.me .files { justify-content: flex-end; }
+.bubble + .files { margin-top: 4px; }
+.file-img { display: block; padding: 0; border: 1px solid #e5e7eb; border-radius: 14px; overflow: hidden; background: #f3f4f6;
+line-height: 0; cursor: zoom-in; max-width: 100%; }
+.file-img img { display: block; max-width: 100%; height: auto; }
+.pending .file-img { opacity: .65; }
+.file-dl { display: inline-block; max-width: 100%; padding: 8px 12px; border: 1px solid #e5e7eb; white-space: nowrap;
+border-radius: 14px; background: #fff; color: #111827; font-size: 13px; text-decoration: none; text-align: left; }
+.file-dl:hover { border-color: ${ACCENT}; }
+.file-dl[aria-busy="true"] { opacity: .6; cursor: progress; }
+.file-icon { width: 20px; height: 20px; flex: none; color: #dc2626; }
+.file-dl .file-icon { vertical-align: middle; margin: -2px 6px 0 0; }
+.file-name { font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.file-dl .file-name { display: inline-block; max-width: 150px; vertical-align: bottom; }
+.file-size { color: #6b7280; white-space: nowrap; }
+.file-missing { font-size: 12px; color: #6b7280; font-style: italic; }
+.drop-zone { position: absolute; inset: 8px; z-index: 4; display: grid; place-items: center; padding: 24px; pointer-events: none;
+border: 2px dashed ${ACCENT}; border-radius: 14px; background: rgba(239,246,255,.94); text-align: center; }
+.drop-zone p { margin: 0; font-size: 15px; font-weight: 600; color: #1e3a8a; }
+.lightbox { border: 0; padding: 0; margin: auto; width: fit-content; min-width: min(320px, 96vw); max-width: 96vw; max-height: 96vh;
+background: transparent; display: flex; flex-direction: column; gap: 8px; overflow: visible; color: #111827; }
+.lightbox:not([open]) { display: none; }
+.lightbox::backdrop { background: rgba(17,24,39,.82); }
+.lb-bar { display: flex; align-items: center; justify-content: space-between; gap: 12px; }
+.lb-close { flex: none; width: 38px; height: 38px; padding: 0; border: 0; border-radius: 50%; background: rgba(255,255,255,.95);
+font-size: 24px; line-height: 1; color: #111827; }
+.lb-close:focus-visible { outline-color: #fff; }
+.lb-stage { display: grid; place-items: center; min-height: 0; }
+.lb-img { display: block; max-width: 100%; max-height: calc(96vh - 60px); object-fit: contain; border-radius: 6px; background: #fff;
+box-shadow: 0 12px 40px rgba(0,0,0,.4); }
 @media (max-width: 480px) {
 .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
 input, textarea, select { font-size: 16px; }  /* phones zoom into smaller fields */
@@ -748,7 +855,7 @@ form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; tex
 .root.open .launcher { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-.launcher, .cb-pointer, .cb-mark { transition: none; }
+.launcher, .cb-pointer, .cb-mark, .chip-fill { transition: none; }
 .dots i { animation: none; opacity: .7; }
 }
 `;
@@ -794,9 +901,12 @@ function readSite(site) {
   const p = site.privacy;
   const privacy = p && str(p.text) ? { text: p.text, url: /^https?:\/\//i.test(str(p.url)) ? p.url : null } : null;
   const after = Number(site.offline_after_s);
+  const f = site.files;
+  const files = f && typeof f.max_bytes === 'number' && Array.isArray(f.types)
+    ? { maxBytes: f.max_bytes, types: f.types.filter((t) => typeof t === 'string') } : null;
   return {
     form, topics, privacy, sneakPeek: site.sneak_peek === true,
-    offlineAfter: Number.isFinite(after) && after > 0 ? after : null,
+    offlineAfter: Number.isFinite(after) && after > 0 ? after : null, files,
   };
 }
 
@@ -907,12 +1017,21 @@ const input = h('textarea', {
   oninput: onInput, onkeydown: onComposerKey,
 });
 const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
+// attachments (files.js): the paperclip (its hint shows while there is no conversation to
+// attach to), the chooser, the tray of uploads above the text, the drop target over the panel
+const attachBtn = h('button', {
+  class: 'attach', type: 'button', 'aria-label': T.attach, hidden: true, onclick: onAttach,
+}, svgIcon(ICON_CLIP));
+const attachTip = h('span', { class: 'attach-tip', id: 'attach-tip', role: 'tooltip', text: T.attachFirst });
+const fileInput = h('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1' });
+const trayEl = h('ul', { class: 'file-tray', 'aria-label': T.attachments, 'aria-live': 'polite', hidden: true });
+const dropZone = h('div', { class: 'drop-zone', hidden: true }, h('p', { text: T.dropFiles }));
 const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
-  input, sendBtn);
-// around the composer: the site's privacy notice, what is wrong with the offline message,
-// the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
+  trayEl, input, attachBtn, attachTip, fileInput, sendBtn);
+// around the composer: the site's privacy notice, what is wrong with the offline message or
+// a file (an alert), the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
 const noticeEl = h('p', { class: 'notice', id: 'chat-privacy', hidden: true });
-const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', hidden: true });
+const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', role: 'alert', hidden: true });
 const peekEl = h('p', { class: 'notice peek', id: 'chat-peek', hidden: true, text: T.sneakPeek });
 const endedText = h('span', { class: 'txt' });
 const endedBar = h('div', { class: 'ended', role: 'group', 'aria-label': T.endedRead, hidden: true },
@@ -923,7 +1042,7 @@ const panel = h('div', {
   'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
 },
 h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar);
+confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar, dropZone);
 avatar.append(svgIcon(ICON_CHAT), dot);
 const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar);
 shadow.append(root);
@@ -1226,6 +1345,7 @@ function renderMode() {
   const waiting = !S.conv || S.conv.state !== 'active';
   emptyEl.textContent = isAway() && waiting ? T.emptyAway : T.empty;
   if (!leave) showComposerError(null);
+  renderAttach(mode);
   renderNotices(ended);
   renderIntake(mode);
 }
@@ -1451,8 +1571,7 @@ function messageRow(m) {
   const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
   row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
   if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
-  row.append(h('div', { class: 'bubble' }, linkify(m.text)),
-    h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) })));
+  row.append(...messageParts(m.text, m.files, h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) }))));
   return row;
 }
 
@@ -1534,9 +1653,10 @@ function setReadSeq(seq) {
 // ==== static/widget/src/outbox.js
 
 // ---- the outbox: messages sent but not acknowledged yet (kept in localStorage across
-// reloads), each with its cmid; resent with that same cmid after every reconnect, so the
-// server stores each one once. The one that opens a conversation carries what opens it:
-// the intake card's answers (`start {topic, fields}`), or the offline form's (`leave`).
+// reloads), each with its cmid and its uploaded files; resent with that same cmid after
+// every reconnect, so the server stores each one once. The one that opens a conversation
+// carries what opens it: the intake card's answers (`start {topic, fields}`), or the
+// offline form's (`leave`).
 
 /** The parts of an item that open a conversation, as they are saved and sent. */
 function openingOf(o) {
@@ -1554,7 +1674,8 @@ function restoreOutbox() {
   if (!Array.isArray(saved)) return;
   for (const o of saved) {
     if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
-    const item = Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false }, openingOf(o));
+    const files = savedFiles(o.files);
+    const item = Object.assign({ cmid: o.cmid, text: o.text, files, cid: o.cid || null, el: pendingRow(o.text, files), inflight: false }, openingOf(o));
     S.outbox.push(item);
     insertRow(item.el, item.cid || '', null);
   }
@@ -1563,7 +1684,7 @@ function restoreOutbox() {
 function saveOutbox() {
   local.set('outbox', S.outbox.length
     ? JSON.stringify(S.outbox.filter((o) => !o.failed)
-      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null }, openingOf(o))))
+      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, files: o.files, cid: o.cid || null }, openingOf(o))))
     : null);
 }
 
@@ -1573,9 +1694,9 @@ function removeFromOutbox(item) {
   saveOutbox();
 }
 
-function pendingRow(text) {
+function pendingRow(text, files) {
   const row = h('div', { class: 'row me pending' },
-    h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta' }, h('span', { text: pendingText() })));
+    ...messageParts(text, files, h('div', { class: 'meta' }, h('span', { text: pendingText() }))));
   row.dataset.from = 'visitor';
   return row;
 }
@@ -1594,7 +1715,9 @@ function submit() {
   const mode = composerMode();
   const text = input.value.trim();
   if (mode === 'ended') return;
-  if (!text) {
+  const files = takeFiles();
+  if (!files) return;
+  if (!text && !files.length) {
     if (mode === 'leave') { showComposerError(T.messageMissing); input.focus(); }
     return;
   }
@@ -1608,7 +1731,9 @@ function submit() {
   input.value = '';
   autoGrow();
   stopTyping();
-  const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
+  const item = { cmid: randomId(), text, el: pendingRow(text, files), cid: S.conv ? S.conv.id : null, inflight: false };
+  if (files.length) item.files = files;
+  tray.clear(true);
   if (answers) {
     if (answers.topic) item.topic = answers.topic;
     if (answers.fields) item.fields = answers.fields;
@@ -1629,6 +1754,10 @@ function flush() {
   if (!S.ready || S.pendingProfile) return;
   for (const item of S.outbox) {
     if (item.inflight || item.failed) continue;
+    if (!S.conv && item.files) {  // its files were uploaded into a conversation that ended
+      sendFailed(item, { code: 'files_gone' });
+      continue;
+    }
     if (!S.conv) {
       if (!S.starting) sendOpening(item);
       return;
@@ -1684,12 +1813,18 @@ function sendMsg(item) {
   item.inflight = true;
   item.cid = cid;
   item.el.dataset.cid = cid;
-  request('msg', { cid, text: item.text, cmid: item.cmid }).then((ok) => {
+  const frame = { cid, text: item.text, cmid: item.cmid };
+  if (item.files) frame.files = item.files.map((f) => f.id);
+  request('msg', frame).then((ok) => {
     item.inflight = false;
     if (S.outbox.includes(item)) acknowledge(item, cid, ok.seq, ok.ts);
   }, (err) => {
     item.inflight = false;
-    if (err.code === 'closed' || err.code === 'not_found') {
+    if (item.files && (err.code === 'closed' || err.code === 'not_found')) {
+      // not_found: an attached file is gone (unsent uploads last an hour), not the chat
+      if (err.code === 'closed' && S.conv && S.conv.id === cid) conversationEnded();
+      sendFailed(item, { code: 'files_gone' });
+    } else if (err.code === 'closed' || err.code === 'not_found') {
       if (S.conv && S.conv.id === cid) conversationEnded();
       item.cid = null;
       flush();  // the message opens a new conversation instead
@@ -1718,8 +1853,8 @@ function sendFailed(item, err) {
       flush();
     },
   });
-  item.el.querySelector('.meta').replaceChildren(
-    h('span', { text: err.code === 'too_large' ? T.tooLong : T.notSent }), err.code === 'too_large' ? null : retry);
+  const final = { too_large: T.tooLong, files_gone: T.filesGone }[err.code];
+  item.el.querySelector('.meta').replaceChildren(h('span', { text: final || T.notSent }), final ? '' : retry);
 }
 
 // ==== static/widget/src/conversation.js
@@ -1760,6 +1895,7 @@ function conversationEnded() {
   if (!S.conv) return;
   cbEnd();
   stopTyping();
+  tray.clear();  // uploads into it cannot be sent any more
   S.prevCid = S.conv.id;
   S.conv = null;
   S.unread.clear();
@@ -2471,6 +2607,440 @@ function stopTyping() {
   typingTrail = null;
   if (typingOn && S.conv) send('typing', { cid: S.conv.id, on: false });
   typingOn = false;
+}
+
+// ==== static/widget/src/files.js
+
+// ---- attachments (PROTOCOL.md §10): the paperclip, a pasted screenshot and files dropped on
+// the panel go into the tray of uploads (fileTray and fileSources, static/common/files.js's,
+// built in after this), which the next message takes; a message's files are read with the
+// visitor's token (fetch, then a blob: URL kept for the page's life). Files attach to an
+// open conversation only: the first message opens it. Like the rest of the widget, none of
+// this is ever recorded by co-browsing (the shadow host is blocked, see src/cobrowse/).
+
+const FILE_SAY = {
+  empty: T.fileEmpty, failed: T.fileFailed, offline: T.fileOffline, or: T.or, text: T.textType, close: T.closeImage,
+  tooBig: (limit) => tr('fileTooBig', { limit }),
+  badType: (types) => tr('fileType', { types }),
+  many: (n) => tr('fileMany', { n }),
+  remove: (name) => tr('fileRemove', { name }),
+  uploading: (name) => tr('fileUploading', { name }),
+  open: (name) => tr('fileOpen', { name }),
+  download: (name) => tr('fileDownload', { name }),
+};
+
+/** The site's {maxBytes, types} (hello's `site.files`), or null from a server without files. */
+function fileLimits() {
+  return (S.site && S.site.files) || null;
+}
+
+function filesOn() {
+  const f = fileLimits();
+  return !!f && f.maxBytes > 0 && f.types.length > 0;
+}
+
+const auth = () => ({ Authorization: 'Bearer ' + (local.get('token') || '') });
+const fileUrl = (id, part) => SERVER.origin + '/api/files/' + encodeURIComponent(id) + (part || '');
+const fileBlobs = new Map();  // url -> Promise of its blob: URL
+
+const tray = fileTray({
+  list: trayEl,
+  say: FILE_SAY,
+  limits: fileLimits,
+  target: (file) => (S.conv ? {
+    url: SERVER.origin + '/api/files?cid=' + encodeURIComponent(S.conv.id) + '&name=' + encodeURIComponent(file.name || 'file'),
+    headers: auth(),
+  } : null),
+  refused: (messages) => showComposerError(messages.join('\n') || null),
+  home: () => input,
+  // the image as it was picked stands for its thumbnail in this page (also offline)
+  uploaded: (ref, url) => { if (url) fileBlobs.set(fileUrl(ref.id, '/thumb'), Promise.resolve(url)); },
+});
+
+fileSources({ input: fileInput, paste: input, drop: panel, zone: dropZone, wanted: filesOn, add: addFiles });
+
+function addFiles(files) {
+  if (!S.conv) { showComposerError(T.attachFirst); return; }
+  tray.add(files);
+}
+
+function onAttach() {
+  if (!S.conv) { showComposerError(T.attachFirst); return; }
+  fileInput.click();
+}
+
+/** The paperclip: hidden when the site takes no files; until a conversation is open it
+ *  stays focusable but says it is not available yet (aria-disabled and its hint). */
+function renderAttach(mode) {
+  attachBtn.hidden = !filesOn() || mode === 'ended';
+  const waiting = !S.conv;
+  attachBtn.setAttribute('aria-disabled', String(waiting));
+  attachBtn.title = waiting ? T.attachFirst : T.attach;
+  if (waiting) attachBtn.setAttribute('aria-describedby', 'attach-tip');
+  else attachBtn.removeAttribute('aria-describedby');
+  fileInput.accept = filesOn() ? fileAccept(fileLimits().types) : '';
+}
+
+/** The uploaded files for the next message: [] when none, null when it cannot go yet (the
+ *  composer says why). */
+function takeFiles() {
+  if (!tray.size()) return [];
+  const refs = tray.ready();
+  if (!refs) showComposerError(T.fileWait);
+  return refs;
+}
+
+/** The files of messages kept in localStorage, as the server described them. */
+function savedFiles(files) {
+  if (!Array.isArray(files)) return undefined;
+  const ok = files.filter((f) => f && typeof f.id === 'string' && typeof f.name === 'string' && typeof f.type === 'string');
+  return ok.length ? ok : undefined;
+}
+
+function fileBlob(url) {
+  if (!fileBlobs.has(url)) {
+    const got = fetch(url, { headers: auth(), credentials: 'omit' })
+      .then((res) => (res.ok ? res.blob() : Promise.reject({ status: res.status })))
+      .then((blob) => URL.createObjectURL(blob));
+    got.catch(() => fileBlobs.delete(url));  // asked again next time
+    fileBlobs.set(url, got);
+  }
+  return fileBlobs.get(url);
+}
+
+/** How fileList reads the files: with the visitor's token, into blob: URLs. */
+const FILE_IO = {
+  say: FILE_SAY,
+  thumb(f, img) {
+    fileBlob(fileUrl(f.id, '/thumb')).then((url) => { img.src = url; }, (e) => {
+      const btn = img.parentElement;  // offline: its name shows, and it loads when drawn again
+      if (btn && e && e.status) btn.replaceWith(h('span', { class: 'file-missing', text: f.name + ': ' + T.fileUnavailable }));
+    });
+  },
+  full: (f) => fileBlob(fileUrl(f.id)),
+  download(f, btn) {
+    btn.setAttribute('aria-busy', 'true');
+    fileBlob(fileUrl(f.id)).then((url) => {
+      const a = h('a', { href: url, download: f.name, hidden: true });
+      root.append(a);
+      a.click();
+      a.remove();
+    }, () => showComposerError(f.name + ': ' + T.fileUnavailable)).then(() => btn.removeAttribute('aria-busy'));
+  },
+  parent: () => root,
+  max: 220,
+};
+
+/** A message's text bubble (none when it is only files), its files, and the rest. */
+function messageParts(text, files, ...rest) {
+  return [text ? h('div', { class: 'bubble' }, linkify(text)) : null,
+    files && files.length ? fileList(files, FILE_IO) : null, ...rest].filter(Boolean);
+}
+
+// ==== static/common/files.js: fileSize, fileTypeNames, fileAccept, sniffFile, checkFile, fileIcon, fileTray, fileSources, fitSize, fileLink, fileList, openImage
+
+/** 512 bytes, 340 KB, 1.5 MB: the size of a file as people read it (1 KB = 1024 bytes). */
+function fileSize(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1024 * 1024) return Math.max(1, Math.round(n / 1024)) + ' KB';
+  const mb = n / (1024 * 1024);
+  return (mb < 10 ? Math.round(mb * 10) / 10 : Math.round(mb)) + ' MB';
+}
+
+/** "PNG, JPEG, GIF, WebP, PDF or text": the types a site takes, for people. */
+function fileTypeNames(types, or, text) {
+  const names = { png: 'PNG', jpeg: 'JPEG', gif: 'GIF', webp: 'WebP', pdf: 'PDF', txt: text };
+  const list = types.map((t) => names[t] || t);
+  return list.length > 1 ? list.slice(0, -1).join(', ') + ' ' + or + ' ' + list[list.length - 1] : list.join('');
+}
+
+/** The file chooser's `accept`: the types' MIME types and usual extensions. */
+function fileAccept(types) {
+  const accept = {
+    png: 'image/png,.png', jpeg: 'image/jpeg,.jpg,.jpeg', gif: 'image/gif,.gif', webp: 'image/webp,.webp',
+    pdf: 'application/pdf,.pdf', txt: 'text/plain,.txt,.log,.csv,.md',
+  };
+  return types.map((t) => accept[t]).filter(Boolean).join(',');
+}
+
+/** The type of a file from its first bytes, as the server's core/files.sniff tells it:
+ *  png, jpeg, gif, webp, pdf, txt (UTF-8 without control bytes other than tab, newline,
+ *  carriage return and form feed), or null. */
+function sniffFile(b) {
+  const ascii = String.fromCharCode(...b.subarray(0, 12));
+  if (b[0] === 0x89 && ascii.slice(1, 8) === 'PNG\r\n\x1a\n') return 'png';
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (ascii.startsWith('GIF87a') || ascii.startsWith('GIF89a')) return 'gif';
+  if (ascii.startsWith('%PDF-')) return 'pdf';
+  if (ascii.startsWith('RIFF') && ascii.slice(8, 12) === 'WEBP') return 'webp';
+  if (!b.length) return null;
+  const body = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? b.subarray(3) : b;
+  for (const x of body) if ((x < 0x20 && x !== 9 && x !== 10 && x !== 12 && x !== 13) || x === 0x7f) return null;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(body, { stream: true });  // a cut last character is fine
+  } catch (e) {
+    return null;
+  }
+  return 'txt';
+}
+
+/** Why `file` cannot be sent (a message for people), or null: checked before uploading,
+ *  as the server would (type first, then size). limits: {maxBytes, types}, or null when
+ *  not known (the server says then). Resolves, never rejects. */
+function checkFile(file, limits, say) {
+  if (!file.size) return Promise.resolve(say.empty);
+  if (!limits) return Promise.resolve(null);
+  return file.slice(0, 512).arrayBuffer().then((head) => {
+    const type = sniffFile(new Uint8Array(head));
+    if (!type || !limits.types.includes(type)) return say.badType(fileTypeNames(limits.types, say.or, say.text));
+    return file.size > limits.maxBytes ? say.tooBig(fileSize(limits.maxBytes)) : null;
+  }, () => say.failed);
+}
+
+/** A small document icon (decorative). */
+function fileIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('class', 'file-icon');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('fill', 'currentColor');
+  path.setAttribute('d', 'M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5zM8 13v1.5h8V13zm0 3.5V18h8v-1.5z');
+  svg.append(path);
+  return svg;
+}
+
+/**
+ * The files being uploaded for the next message, as chips in `o.list` (an element): a
+ * preview (the image itself, or an icon), name and size, a progress bar while uploading,
+ * the server's message if it failed, and a remove button.
+ * @param {object} o
+ *   list                  the element that holds the chips
+ *   say                   the texts: empty, failed, offline, or, text, tooBig(limit),
+ *                         badType(types), many(n), remove(name), uploading(name)
+ *   limits()              {maxBytes, types} of the site, or null when not known
+ *   target(file)          where to upload: {url, headers}, or null when there is nowhere
+ *   refused(messages)     files that were not taken, and why (an empty list: all were)
+ *   home()                what takes the focus when the last chip is removed
+ *   uploaded(ref, url)    optional: a file is uploaded; `url`, its image's blob: URL
+ *                         (or null), stays valid once its message is sent
+ */
+function fileTray(o) {
+  const chips = [];
+
+  function add(files) {
+    const messages = [];
+    let chain = Promise.resolve();
+    for (const file of files) {
+      chain = chain.then(() => checkFile(file, o.limits(), o.say)).then((why) => {
+        const name = file.name || 'file';
+        if (!why && chips.filter((c) => c.state !== 'failed').length >= 10) why = o.say.many(10);
+        if (why) messages.push(files.length > 1 ? name + ': ' + why : why);
+        else start(file, name);
+      });
+    }
+    return chain.then(() => o.refused(messages));
+  }
+
+  function start(file, name) {
+    const chip = { file, name, state: 'uploading', ref: null, xhr: null, url: null };
+    const bar = h('span', { class: 'chip-fill' });
+    chip.meter = h('span', {
+      class: 'chip-bar', role: 'progressbar', 'aria-label': o.say.uploading(name),
+      'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0',
+    }, bar);
+    chip.bar = bar;
+    chip.note = h('span', { class: 'chip-size', text: fileSize(file.size) });
+    if (/^image\//.test(file.type)) chip.url = URL.createObjectURL(file);
+    chip.el = h('li', { class: 'file-chip uploading' },
+      h('span', { class: 'chip-preview', 'aria-hidden': 'true' }, chip.url ? h('img', { src: chip.url, alt: '' }) : fileIcon()),
+      h('span', { class: 'chip-body' }, h('span', { class: 'chip-name', text: name, title: name }), chip.note, chip.meter),
+      h('button', { type: 'button', class: 'chip-remove', 'aria-label': o.say.remove(name), title: o.say.remove(name), text: '×', onclick: () => remove(chip) }));
+    chips.push(chip);
+    o.list.append(chip.el);
+    o.list.hidden = false;
+    send(chip);
+  }
+
+  function send(chip) {
+    const where = o.target(chip.file);
+    if (!where) { failed(chip, o.say.failed); return; }
+    const xhr = new XMLHttpRequest();
+    chip.xhr = xhr;
+    xhr.open('POST', where.url);
+    for (const [k, v] of Object.entries(where.headers || {})) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.min(99, Math.floor((e.loaded / e.total) * 100));
+      chip.bar.style.width = pct + '%';
+      chip.meter.setAttribute('aria-valuenow', String(pct));
+    };
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      if (xhr.status === 201 && body && body.file) done(chip, body.file);
+      else failed(chip, (body && body.message) || o.say.failed);
+    };
+    xhr.onerror = () => failed(chip, o.say.offline);
+    xhr.send(chip.file);
+  }
+
+  function done(chip, ref) {
+    chip.xhr = null;
+    chip.state = 'done';
+    chip.ref = ref;
+    chip.el.className = 'file-chip done';
+    chip.meter.remove();
+    chip.note.textContent = fileSize(ref.size);
+    if (o.uploaded) o.uploaded(ref, chip.url);
+  }
+
+  function failed(chip, message) {
+    chip.xhr = null;
+    chip.state = 'failed';
+    chip.el.className = 'file-chip failed';
+    chip.meter.remove();
+    chip.note.className = 'chip-error';
+    chip.note.textContent = message;
+  }
+
+  function remove(chip) {
+    const i = chips.indexOf(chip);
+    if (i < 0) return;
+    chips.splice(i, 1);
+    if (chip.xhr) chip.xhr.abort();
+    if (chip.url) URL.revokeObjectURL(chip.url);
+    const next = chips[i] || chips[i - 1];
+    chip.el.remove();
+    o.list.hidden = !chips.length;
+    (next ? next.el.querySelector('.chip-remove') : o.home()).focus();  // not lost with the chip
+  }
+
+  /** Every chip gone: `sent` with a message (whose rows may show the uploaded images'
+   *  previews), or not (the conversation ended). */
+  function clear(sent) {
+    for (const chip of chips.splice(0)) {
+      if (chip.xhr) chip.xhr.abort();
+      if (chip.url && !(sent && chip.state === 'done')) URL.revokeObjectURL(chip.url);
+      chip.el.remove();
+    }
+    o.list.hidden = true;
+  }
+
+  /** The uploaded files, for a message; null while some are still uploading. */
+  function ready() {
+    if (chips.some((c) => c.state === 'uploading')) return null;
+    return chips.filter((c) => c.state === 'done').map((c) => c.ref);
+  }
+
+  return { add, clear, ready, size: () => chips.length };
+}
+
+/**
+ * Where files come from: the chooser (`o.input`, a hidden <input type=file>), a paste
+ * into `o.paste` (a screenshot; pasted text still pastes), and a drop onto `o.drop`,
+ * which shows `o.zone` while files are dragged over it. o.add(files) takes them;
+ * o.wanted() says whether attachments are on (else drops and pastes are left alone).
+ */
+function fileSources(o) {
+  o.input.addEventListener('change', () => {
+    const files = [...o.input.files];
+    o.input.value = '';
+    if (files.length) o.add(files);
+  });
+  o.paste.addEventListener('paste', (e) => {
+    const data = e.clipboardData;
+    const files = data ? [...data.files] : [];
+    if (!files.length || !o.wanted()) return;
+    if (!data.types.includes('text/plain')) e.preventDefault();
+    o.add(files);
+  });
+  const dragged = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files') && o.wanted();
+  const over = (e) => {
+    if (!dragged(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    o.zone.hidden = false;
+  };
+  o.drop.addEventListener('dragenter', over);
+  o.drop.addEventListener('dragover', over);
+  o.drop.addEventListener('dragleave', (e) => {
+    if (!e.relatedTarget || !o.drop.contains(e.relatedTarget)) o.zone.hidden = true;
+  });
+  o.drop.addEventListener('drop', (e) => {
+    o.zone.hidden = true;
+    if (!dragged(e)) return;
+    e.preventDefault();
+    o.add([...e.dataTransfer.files]);
+  });
+}
+
+/** An image's size on screen: at most `max` pixels either way, its proportions kept. */
+function fitSize(f, max) {
+  if (!f.width || !f.height) return [max, max];
+  const k = Math.min(1, max / Math.max(f.width, f.height));
+  return [Math.max(1, Math.round(f.width * k)), Math.max(1, Math.round(f.height * k))];
+}
+
+/** "name (size)", downloading the file: a link where the page may read the file as is
+ *  (io.href), else a button (io.download fetches it). */
+function fileLink(f, io) {
+  const label = [fileIcon(), h('span', { class: 'file-name', text: f.name }), ' ',
+    h('span', { class: 'file-size', text: '(' + fileSize(f.size) + ')' })];
+  const title = io.say.download(f.name);
+  if (io.href) return h('a', { class: 'file-dl', href: io.href(f), download: f.name, title }, ...label);
+  return h('button', { type: 'button', class: 'file-dl', title, onclick: (e) => io.download(f, e.currentTarget) }, ...label);
+}
+
+/**
+ * A message's files: images as thumbnails that open the lightbox, the others as downloads.
+ * @param {Array} files  the message's File objects {id, name, type, size, width?, height?}
+ * @param {object} io
+ *   say        the texts: open(name), download(name), close
+ *   thumb(f, img)   load the thumbnail into `img`
+ *   full(f)    the full image's URL, or a Promise of it
+ *   href(f)    a download URL the page can follow; or instead
+ *   download(f, button)   fetch the file and save it
+ *   parent()   where the lightbox goes
+ *   max        the thumbnails' largest side on screen
+ */
+function fileList(files, io) {
+  const images = ['png', 'jpeg', 'gif', 'webp'];
+  return h('div', { class: 'files' }, ...files.map((f) => {
+    if (!images.includes(f.type)) return fileLink(f, io);
+    const [width, height] = fitSize(f, io.max);
+    const img = h('img', { alt: f.name, width: String(width), height: String(height) });
+    io.thumb(f, img);
+    return h('button', {
+      type: 'button', class: 'file-img', title: f.name, 'aria-label': io.say.open(f.name),
+      onclick: (e) => openImage(f, io, e.currentTarget, img.currentSrc || img.src),
+    }, img);
+  }));
+}
+
+/** The lightbox: a modal dialog with the image (the thumbnail until the full one is
+ *  here), its download and a close button. Esc, the button or a click beside the image
+ *  close it; the focus goes back to `opener`. */
+function openImage(f, io, opener, first) {
+  const img = h('img', { class: 'lb-img', alt: f.name, src: first || null });
+  const close = h('button', { type: 'button', class: 'lb-close', 'aria-label': io.say.close, title: io.say.close, text: '×' });
+  const stage = h('div', { class: 'lb-stage' }, img);
+  const dialog = h('dialog', { class: 'lightbox', 'aria-modal': 'true', 'aria-label': f.name },
+    h('div', { class: 'lb-bar' }, fileLink(f, io), close), stage);
+  close.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('click', (e) => { if (e.target === dialog || e.target === stage) dialog.close(); });
+  dialog.addEventListener('keydown', (e) => { if (e.key === 'Escape') e.stopPropagation(); });  // not the page's
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (opener && opener.isConnected) opener.focus();
+  });
+  io.parent().append(dialog);
+  dialog.showModal();
+  close.focus();
+  Promise.resolve(io.full(f)).then((src) => { if (src) img.src = src; }, () => {});
+  return dialog;
 }
 
 // ==== static/widget/src/panel.js

@@ -30,6 +30,7 @@ SETTINGS = {
     "offline_after_s": 60,
     "inactive_warn_s": 300,
     "inactive_close_s": 90,
+    "files": {"max_bytes": 2_000_000, "types": ["png", "pdf"]},
 }
 
 

@@ -32,6 +32,7 @@ async def test_hello_tells_the_site_and_its_availability(live: Live) -> None:
         topics=[{"id": "billing", "label": "Billing"}],
         privacy={"text": "We keep chats 30 days.", "url": "https://shop.example/privacy"},
         offline_after_s=45,
+        files={"max_bytes": 5_000_000, "types": ["png", "pdf"]},
     )
     visitor = await live.visitor()
     assert visitor.hello["site"] == {
@@ -40,6 +41,7 @@ async def test_hello_tells_the_site_and_its_availability(live: Live) -> None:
         "privacy": {"text": "We keep chats 30 days.", "url": "https://shop.example/privacy"},
         "sneak_peek": False,
         "offline_after_s": 45,
+        "files": {"max_bytes": 5_000_000, "types": ["png", "pdf"]},
     }
     assert visitor.hello["availability"] == {
         "open": True,

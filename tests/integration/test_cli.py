@@ -170,6 +170,25 @@ def test_site_form_privacy_sneak_peek_and_timers(
     )
 
 
+def test_site_files_are_set_shown_and_turned_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shop: None
+) -> None:
+    """Issue 15: `site files`, through the same validator as the REST settings."""
+    assert site_cli(tmp_path, capsys, "show", "shop")["files"] == {
+        "max_bytes": 10 * 1024 * 1024,
+        "types": ["png", "jpeg", "gif", "webp", "pdf", "txt"],
+    }
+    fewer = site_cli(tmp_path, capsys, "files", "shop", "--max-mb", "2.5", "--types", "PDF, png")
+    assert fewer["files"] == {"max_bytes": 2621440, "types": ["png", "pdf"]}
+    bigger = site_cli(tmp_path, capsys, "files", "shop", "--max-mb", "100")
+    assert bigger["files"] == {"max_bytes": 100 * 1024 * 1024, "types": ["png", "pdf"]}
+    off = site_cli(tmp_path, capsys, "files", "shop", "--off")
+    assert off["files"] == {"max_bytes": 0, "types": ["png", "pdf"]}
+    assert site_cli(tmp_path, capsys, "show", "shop")["files"] == off["files"]
+    only_text = site_cli(tmp_path, capsys, "files", "shop", "--max-mb", "1", "--types", "txt")
+    assert only_text["files"] == {"max_bytes": 1024 * 1024, "types": ["txt"]}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -202,6 +221,12 @@ def test_site_form_privacy_sneak_peek_and_timers(
         (["timers", "shop"], "give --offline-after"),
         (["timers", "shop", "--inactive-warn", "5"], "inactive_warn_s is a whole number"),
         (["show", "nope"], "no site 'nope'"),
+        (["files", "shop"], "give --max-mb, --types or --off"),
+        (["files", "shop", "--max-mb", "0"], "--max-mb is more than 0 and at most 100"),
+        (["files", "shop", "--max-mb", "101"], "--max-mb is more than 0 and at most 100"),
+        (["files", "shop", "--max-mb", "nan"], "--max-mb is more than 0"),
+        (["files", "shop", "--off", "--max-mb", "5"], "--off takes no --max-mb"),
+        (["files", "shop", "--types", "png,exe"], "files.types is a list of: png, jpeg"),
     ],
 )
 def test_bad_site_settings_are_refused(

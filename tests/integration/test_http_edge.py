@@ -6,7 +6,6 @@ Raw sockets against the real app under uvicorn (`uvicorn_config`, as served)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from starlette.routing import Route
 
 from chat_server.web.edge import BodyLimit
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.raw_http import hang_up
 
 MiB = 1024 * 1024
 
@@ -66,12 +66,7 @@ async def exchange(
     try:
         answer = await asyncio.wait_for(reader.read(), timeout)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await sender
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        await hang_up(sender, writer)
     return answer, pumped
 
 
@@ -165,10 +160,7 @@ async def test_a_trickled_head_is_closed_after_the_head_timeout(
     try:
         answer = await asyncio.wait_for(reader.read(), 10)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await sender
-        writer.close()
+        await hang_up(sender, writer)
     elapsed = time.monotonic() - started
     assert status(answer) == 408
     assert 0.9 < elapsed < 3  # was: open for as long as bytes kept coming
@@ -204,10 +196,7 @@ async def test_an_unread_body_trickled_after_the_answer_is_closed(
     try:
         answer = await asyncio.wait_for(reader.read(), 10)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await sender
-        writer.close()
+        await hang_up(sender, writer)
     assert status(answer) == 200
     assert time.monotonic() - started < 3
 

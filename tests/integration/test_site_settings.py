@@ -51,6 +51,10 @@ async def test_any_agent_reads_the_settings(live: Live) -> None:
         "offline_after_s": 120,
         "inactive_warn_s": 600,
         "inactive_close_s": 120,
+        "files": {
+            "max_bytes": 10 * 1024 * 1024,
+            "types": ["png", "jpeg", "gif", "webp", "pdf", "txt"],
+        },
     }
     assert (await call(live, "GET", "/api/sites/nope", token)).status_code == 404
     assert (await call(live, "GET", "/api/sites/shop", None)).status_code == 401

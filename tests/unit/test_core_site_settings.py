@@ -9,6 +9,7 @@ import pytest
 
 from chat_server.core import site_settings as ss
 from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.files import DEFAULT_TYPES, MAX_BYTES_CAP
 from chat_server.core.model import FormField, Privacy, Site, Topic
 
 SHOP = Site("shop", ("https://shop.example",))
@@ -31,6 +32,7 @@ def test_defaults_are_todays_behaviour() -> None:
         "offline_after_s": 120,
         "inactive_warn_s": 600,
         "inactive_close_s": 120,
+        "files": {"max_bytes": 10 * 1024 * 1024, "types": list(DEFAULT_TYPES)},
     }
 
 
@@ -44,6 +46,7 @@ def test_apply_and_read_back() -> None:
         "offline_after_s": 60,
         "inactive_warn_s": 300,
         "inactive_close_s": 60,
+        "files": {"max_bytes": 1024, "types": ["pdf", "png"]},
     }
     site = ss.apply(SHOP, body)
     assert site.form[1] == FormField("plan", "Plan", "select", False, ("Free", "Pro"))
@@ -51,6 +54,7 @@ def test_apply_and_read_back() -> None:
     assert site.topics == (Topic("billing", "Billing"), Topic("tech", "tech"))
     assert site.privacy == Privacy("We keep chats 30 days.", "https://shop.example/privacy")
     assert (site.sneak_peek, site.offline_after_s, site.inactive_warn_s) == (True, 60, 300)
+    assert (site.file_max_bytes, site.file_types) == (1024, ("png", "pdf"))  # in TYPES' order
     again = ss.settings_json(site)
     assert ss.apply(SHOP, again) == site
     assert again["form"][0] == {
@@ -61,7 +65,8 @@ def test_apply_and_read_back() -> None:
     }
     assert "options" in again["form"][1]
     widget = ss.widget_json(site)
-    assert set(widget) == {"form", "topics", "privacy", "sneak_peek", "offline_after_s"}
+    assert set(widget) == {"form", "topics", "privacy", "sneak_peek", "offline_after_s", "files"}
+    assert widget["files"] == {"max_bytes": 1024, "types": ["png", "pdf"]}
     assert ss.privacy_json(Privacy("Hi")) == {"text": "Hi"}
     cleared = ss.apply(site, {"hours": None, "privacy": None, "form": [], "topics": []})
     assert (cleared.hours, cleared.privacy, cleared.form, cleared.topics) == (None, None, (), ())
@@ -98,6 +103,14 @@ def test_apply_and_read_back() -> None:
         ({"privacy": {"text": "x", "url": 5}}, "privacy.url is"),
         ({"privacy": {"text": "x", "url": "https://a b"}}, "privacy.url is"),
         ({"hours": {"tz": "Nowhere/Else"}}, "unknown time zone"),
+        ({"files": []}, "files is an object"),
+        ({"files": {"max_bytes": 1, "kinds": []}}, "files is an object"),
+        ({"files": {"max_bytes": -1}}, "files.max_bytes is a whole number"),
+        ({"files": {"max_bytes": 100 * 1024 * 1024 + 1}}, "files.max_bytes is a whole number"),
+        ({"files": {"max_bytes": True}}, "files.max_bytes is a whole number"),
+        ({"files": {"max_bytes": 1.5}}, "files.max_bytes is a whole number"),
+        ({"files": {"types": "png"}}, "files.types is a list of: png, jpeg"),
+        ({"files": {"types": ["png", "exe"]}}, "files.types is a list of"),
     ],
 )
 def test_bad_settings_are_refused(body: Any, message: str) -> None:
@@ -190,3 +203,13 @@ def test_start_takes_a_map_of_fields() -> None:
         with pytest.raises(ChatError, match="'fields' must be a map") as raised:
             frames.build(frames.Start, {"text": "hi", "fields": bad})
         assert raised.value.code is ErrorCode.BAD_REQUEST
+
+
+def test_files_off_and_partial_settings() -> None:
+    """`max_bytes` 0 turns attachments off; a field left out takes its default."""
+    off = ss.apply(SHOP, {"files": {"max_bytes": 0}})
+    assert (off.file_max_bytes, off.file_types) == (0, DEFAULT_TYPES)
+    only_types = ss.apply(SHOP, {"files": {"types": []}})
+    assert (only_types.file_max_bytes, only_types.file_types) == (10 * 1024 * 1024, ())
+    assert ss.apply(SHOP, {"files": {"max_bytes": MAX_BYTES_CAP}}).file_max_bytes == MAX_BYTES_CAP
+    assert ss.apply(SHOP, {"files": {"types": ["txt", "txt"]}}).file_types == ("txt",)

@@ -470,3 +470,44 @@ def test_parse_of_arbitrary_json_like_frames_raises_only_chat_error(
             assert exc.code in {ErrorCode.BAD_REQUEST, ErrorCode.TOO_LARGE, ErrorCode.UNKNOWN_TYPE}
         else:
             assert isinstance(envelope.body, schemas[t])
+
+
+# --- attachments (issue 15) --------------------------------------------------------------
+
+FILE_ID = "f_" + "a" * 24 + ".c_1"
+
+
+@pytest.mark.parametrize("side", ["visitor", "agent"])
+def test_msg_carries_file_ids_and_may_then_have_no_text(side: str) -> None:
+    schemas, valid = SIDES[side]
+    ids = [FILE_ID, "f_" + "b" * 24 + ".c_1"]
+    body = parse(with_(valid["msg"], files=ids), schemas).body
+    assert body.files == ids and body.text == valid["msg"]["text"]
+    assert parse(with_(valid["msg"], text="", files=ids[:1]), schemas).body.text == ""
+    assert parse(with_(valid["msg"], files=[]), schemas).body.files == []
+    assert parse(valid["msg"], schemas).body.files is None
+    assert code_of(with_(valid["msg"], text="", files=[]), schemas) is ErrorCode.BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        FILE_ID,  # not a list
+        {"id": FILE_ID},
+        [FILE_ID] * 2,  # the same file twice
+        [f"f_{i:024x}.c_1" for i in range(11)],  # more than 10
+        [""],
+        [5],
+        [None],
+        ["f_\x00.c_1"],
+        ["x" * 65],  # longer than an id
+    ],
+)
+def test_bad_file_lists_are_bad_requests(files: Any) -> None:
+    assert code_of(with_(VISITOR_VALID["msg"], files=files)) is ErrorCode.BAD_REQUEST
+
+
+def test_ten_files_are_the_most() -> None:
+    ten = [f"f_{i:024x}.c_1" for i in range(10)]
+    assert parse(with_(AGENT_VALID["msg"], files=ten), AGENT_FRAMES).body.files == ten
+    assert "files" not in {f.name for f in dataclasses.fields(f.Note)}  # notes carry none

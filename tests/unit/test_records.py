@@ -1,22 +1,28 @@
 """`service/records`: who may list and read which conversations (agents: the queue, their
 own, and a visitor's earlier ones while serving them; supervisors: all), and a transcript
-read leaves a `view` entry in the audit log."""
+read leaves a `view` entry in the audit log. Also `backends/records`, the rows both stores
+keep: a message's files and a file's record survive the round trip."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from chat_server.backends import records as rows
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import (
     AgentRef,
     AgentRole,
     Conversation,
+    FileRef,
     Kind,
     Message,
     Rating,
     Role,
     Sender,
     State,
+    StoredFile,
 )
 from chat_server.service import records
 from chat_server.service.node import Node
@@ -118,3 +124,41 @@ async def test_the_audit_log_passes_its_filters() -> None:
     log = await records.audit_log(node, cid=None, agent_id="boss", limit=10)
     assert [e.cid for e in log] == ["c_cat"]
     assert len(await records.audit_log(node, cid=None, agent_id=None, limit=1)) == 1
+
+
+# --- backends/records: the stored rows ------------------------------------------------
+
+SHOT = FileRef("f_" + "a" * 24 + ".c_1", "shot ünï.png", "png", 1234, 640, 480)
+DOC = FileRef("f_" + "b" * 24 + ".c_1", "bill.pdf", "pdf", 99)
+
+
+def message(*files: FileRef) -> Message:
+    return Message("c_1", 7, 5, Kind.TEXT, Sender(Role.VISITOR, "v_1", "Vera"), "", "m", files)
+
+
+def test_a_message_without_files_keeps_nine_columns() -> None:
+    m = message()
+    assert len(rows.message_row(m)) == 9
+    assert rows.message_from_row(rows.message_row(m)) == m
+    assert rows.message_from_row((*rows.message_row(m), None)) == m  # a NULL files column
+
+
+def test_a_message_with_files_round_trips() -> None:
+    m = message(SHOT, DOC)
+    row = rows.message_row(m)
+    assert rows.message_from_row(row) == m
+    as_json = json.loads(json.dumps(row))  # as the Redis stream keeps it
+    assert rows.message_from_row(as_json) == m
+    as_text = (*row[:9], json.dumps(row[9]))  # as the SQLite column keeps it
+    assert rows.message_from_row(as_text) == m
+
+
+@pytest.mark.parametrize("seq", [None, 12])
+@pytest.mark.parametrize("ref", [SHOT, DOC])
+def test_a_stored_file_round_trips(seq: int | None, ref: FileRef) -> None:
+    stored = StoredFile(ref, "c_1", "shop", "visitor:v_1", 1_000, ref.width is not None, seq)
+    raw = rows.stored_file_to_json(stored)
+    assert rows.stored_file_from_json(raw) == stored
+    assert rows.stored_file_from_json(raw.encode()) == stored
+    # file_expire.lua and append.lua tell an unsent record by its end
+    assert raw.endswith(",null]") is (seq is None)

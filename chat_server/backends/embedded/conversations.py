@@ -8,6 +8,9 @@ Memory changes before the commit, as `Edits` the database undoes if the write do
 commit, for any reason: memory is never ahead of disk. A write that fails is stepped back
 and the store goes on; if a commit itself fails, the store stops accepting writes
 (`unavailable`, `/readyz` fails), since what that commit left on disk is not known for sure.
+A message's files are checked against the files role's memory of unsent uploads and what
+was read of the others (`files.py`), on the loop turn that writes the message and binds
+them in the same SQLite write.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sqlite3
 from chat_server.backends.embedded import durable, transcript
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.edits import Edits
+from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
@@ -34,14 +38,16 @@ from chat_server.core.model import (
     Rating,
     Sender,
     State,
+    StoredFile,
 )
 
 
 class EmbeddedConversations:
-    def __init__(self, db: Database, bus: LocalBus, clock: Clock) -> None:
+    def __init__(self, db: Database, bus: LocalBus, clock: Clock, files: EmbeddedFiles) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
+        self._files = files
         self.memory = OpenConversations()
 
     async def load(self) -> list[Conversation]:
@@ -124,18 +130,25 @@ class EmbeddedConversations:
         guarded: bool = False,
         audit: AuditEntry | None = None,
     ) -> Appended:
-        conv = await self._require_open(cid, draft.sender if guarded else None)
-        if draft.cmid is not None:
-            seen = self.memory.seen(cid, draft.sender.id, draft.cmid)
-            if seen is not None:
-                message, stored = seen
-                await durable.await_durable(stored)
-                return Appended(message, created=False)
+        read: dict[str, StoredFile | None] = {}
+        while True:  # until memory and what was read decide every file, with no await left
+            conv = await self._require_open(cid, draft.sender if guarded else None)
+            if draft.cmid is not None:
+                seen = self.memory.seen(cid, draft.sender.id, draft.cmid)
+                if seen is not None:
+                    message, stored = seen
+                    await durable.await_durable(stored)
+                    return Appended(message, created=False)
+            unread = self._files.unread(draft.files, read)
+            if not unread:
+                break
+            read.update(await self._files.records(unread))
+        sent = self._files.sendable(cid, draft.sender, draft.files, read) if draft.files else []
         updated, messages = flow.number(conv, [draft], self._clock.now_ms())
         op = transcript.appended(
-            updated, messages, row_changed=flow.row_changed(conv, updated), audit=audit
+            updated, messages, row_changed=flow.row_changed(conv, updated), audit=audit, sent=sent
         )
-        await self._store(op, updated, messages, origin)
+        await self._store(op, updated, messages, origin, sent=sent)
         return Appended(messages[0], created=True, timing=conv.timing)
 
     async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
@@ -246,24 +259,40 @@ class EmbeddedConversations:
         origin: str | None,
         *,
         assigned: tuple[str, int] | None = None,
+        sent: list[str] | None = None,
     ) -> None:
-        """Show `conv` (and its new `messages`' cmids) in memory, commit `op` (which writes
-        them), and publish the messages right after the commit. If the write does not
-        commit, the database steps memory back, with or without anyone waiting here.
-        Meanwhile a resent `cmid` waits for this same commit."""
+        """Show `conv` (and its new `messages`' cmids, and the uploads a message `sent`) in
+        memory, commit `op` (which writes them), and publish the messages right after the
+        commit. If the write does not commit, the database steps memory back, with or
+        without anyone waiting here. Meanwhile a resent `cmid` waits for this same commit."""
         durable.refuse_if_failed(self._db)
         edits = Edits()
         try:
             self.memory.remember(conv, edits)
             if assigned is not None:
                 self.memory.assigned(*assigned, edits)
-            future = self._db.submit(op, lambda: self._publish(conv, messages, origin), edits)
+            if sent:
+                self._files.bind(sent, messages[-1].seq, edits)
+            future = self._db.submit(
+                op, lambda: self._committed(conv, messages, origin, sent), edits
+            )
         except BaseException:
             edits.undo()  # never queued: nothing of it stays
             raise
         # from here `edits` is the database's to undo; the cmids join them (nothing has run)
         self.memory.keep_cmids(conv, messages, future, edits)
         await durable.await_durable(future)
+
+    def _committed(
+        self,
+        conv: Conversation,
+        messages: list[Message],
+        origin: str | None,
+        sent: list[str] | None,
+    ) -> None:
+        if sent:
+            self._files.bound(sent)
+        self._publish(conv, messages, origin)
 
     def _publish(self, conv: Conversation, messages: list[Message], origin: str | None) -> None:
         for m in messages:

@@ -54,7 +54,7 @@ CREATE INDEX IF NOT EXISTS conversations_agent ON conversations (agent_id, creat
 CREATE TABLE IF NOT EXISTS messages (
     cid TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL,
     role TEXT NOT NULL, sender_id TEXT, sender_name TEXT, text TEXT NOT NULL, cmid TEXT,
-    PRIMARY KEY (cid, seq)) WITHOUT ROWID;
+    files TEXT, PRIMARY KEY (cid, seq)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_cmid ON messages (cid, sender_id, cmid)
     WHERE cmid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit (
@@ -66,7 +66,14 @@ CREATE INDEX IF NOT EXISTS credentials_agent ON credentials (agent_id);
 CREATE TABLE IF NOT EXISTS ratings (
     cid TEXT PRIMARY KEY, ts INTEGER NOT NULL, csat INTEGER, nps INTEGER, ces INTEGER,
     comment TEXT, agent_id TEXT, topic TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY, cid TEXT NOT NULL, site TEXT NOT NULL, owner TEXT NOT NULL,
+    created INTEGER NOT NULL, seq INTEGER, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS files_cid ON files (cid);
+CREATE INDEX IF NOT EXISTS files_unsent ON files (seq, created);
 """
+ADDED_COLUMNS = (("messages", "files", "TEXT"),)
+"""Columns added since a table was first made: databases from before get them at start."""
 
 
 class WriteFailed(Exception):
@@ -136,7 +143,7 @@ class Database:
         loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wconn = await loop.run_in_executor(self._writer_pool, self._connect)
-        await loop.run_in_executor(self._writer_pool, self._wconn.executescript, SCHEMA)
+        await loop.run_in_executor(self._writer_pool, _create_schema, self._wconn)
         self._rconn = await loop.run_in_executor(self._reader_pool, self._connect)
         if self.inline:  # checkpoints (and their fsyncs) in the writer thread instead
             self._wconn.execute("PRAGMA wal_autocheckpoint=0")
@@ -338,6 +345,16 @@ class Database:
 
 
 _NO_KEYS: frozenset[str] = frozenset()
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """The tables (`CREATE ... IF NOT EXISTS`), then the columns an older database lacks
+    (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it is)."""
+    conn.executescript(SCHEMA)
+    for table, column, kind in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _failure(error: BaseException) -> Exception:

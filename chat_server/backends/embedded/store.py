@@ -2,7 +2,8 @@
 
 The roles share the `Database` (its group commit, and its `failed` state: after a failed
 commit every role refuses writes and `ready` is False) and hold their own memory:
-conversations (the open ones and their cmids), figures, co-browsing and presence. This
+conversations (the open ones and their cmids), files (the unsent uploads, which the
+conversations check a message's files against), figures, co-browsing and presence. This
 container opens the database and, at start, loads each role's memory from it.
 """
 
@@ -18,6 +19,7 @@ from chat_server.backends.embedded.cobrowse import EmbeddedCobrowse
 from chat_server.backends.embedded.conversations import EmbeddedConversations
 from chat_server.backends.embedded.directory import EmbeddedDirectory
 from chat_server.backends.embedded.figures import EmbeddedFigures
+from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.presence import EmbeddedPresence
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.audit import Audit
@@ -25,6 +27,7 @@ from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
 from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
+from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 from chat_server.core.clock import Clock
 
@@ -38,6 +41,7 @@ class EmbeddedStore:
     figures: Figures
     cobrowse: Cobrowse
     presence: Presence
+    files: Files
 
     def __init__(
         self, data_dir: Path, bus: LocalBus, clock: Clock, *, synchronous: str = "NORMAL"
@@ -45,7 +49,10 @@ class EmbeddedStore:
         self.db = Database(data_dir / "chat.sqlite3", synchronous=synchronous)
         self.bus = bus
         self.clock = clock
-        self.conversations = self._conversations = EmbeddedConversations(self.db, bus, clock)
+        self.files = self._files = EmbeddedFiles(self.db, data_dir)
+        self.conversations = self._conversations = EmbeddedConversations(
+            self.db, bus, clock, self._files
+        )
         self.figures = self._figures = EmbeddedFigures(self.db, clock)
         self.presence = self._presence = EmbeddedPresence()
         self.directory = EmbeddedDirectory(self.db)
@@ -54,10 +61,12 @@ class EmbeddedStore:
 
     async def start(self) -> None:
         """Load what each role holds in memory: the saved figures, the open conversations
-        and their cmids; whoever an open conversation names is gone since now (they were
-        connected to the process that stopped: their grace periods run from here)."""
+        and their cmids, the unsent uploads (and away with stray bytes); whoever an open
+        conversation names is gone since now (they were connected to the process that
+        stopped: their grace periods run from here)."""
         await self.db.start()
         await self._figures.load()
+        await self._files.load()
         open_convs = await self._conversations.load()
         now = self.clock.now_ms()
         for conv in open_convs:

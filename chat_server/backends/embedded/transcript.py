@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,8 @@ from chat_server.backends.records import (
 )
 from chat_server.core.model import AuditEntry, Conversation, Message
 
-MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid"
+MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid, files"
+"""Every column of `messages`, in `records.message_row`'s order (`files`: JSON, or NULL)."""
 Op = Callable[[sqlite3.Connection], None]
 
 
@@ -51,13 +52,22 @@ def opened(conv: Conversation, messages: list[Message]) -> Op:
 
 
 def appended(
-    conv: Conversation, messages: list[Message], *, row_changed: bool, audit: AuditEntry | None
+    conv: Conversation,
+    messages: list[Message],
+    *,
+    row_changed: bool,
+    audit: AuditEntry | None,
+    sent: Sequence[str] = (),
 ) -> Op:
-    """New messages; the conversation's row only when it changed (most appends leave it)."""
+    """New messages; the conversation's row only when it changed (most appends leave it);
+    the uploads the (one) message sends for the first time are bound to its seq."""
     data = _dump(conv) if row_changed else None
+    bound = [(messages[-1].seq, fid) for fid in sent]
 
     def op(c: sqlite3.Connection) -> None:
         _insert_messages(c, messages)
+        if bound:
+            c.executemany("UPDATE files SET seq = ? WHERE id = ? AND seq IS NULL", bound)
         if data is not None:
             c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, conv.id))
         if audit is not None:
@@ -79,9 +89,15 @@ def changed(conv: Conversation, agent_id: str | None, messages: list[Message]) -
 
 def _insert_messages(c: sqlite3.Connection, messages: list[Message]) -> None:
     c.executemany(
-        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [message_row(m) for m in messages],
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_row(m) for m in messages],
     )
+
+
+def _row(m: Message) -> tuple[Any, ...]:
+    """`records.message_row` with its files as JSON text, NULL for none."""
+    row = message_row(m)
+    return (*row[:9], json.dumps(row[9], separators=(",", ":")) if len(row) > 9 else None)
 
 
 # reads ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A message is one script (`lua/append.lua`: the checks, cmid dedupe, seq, XADD to the
 conversation's stream, whose ids are the seqs, and PUBLISH), sent over the lean `Wire`: one
-round trip, and nothing of it stays if it fails.
+round trip, and nothing of it stays if it fails. A message's files are checked and bound
+(their records get its seq) in that same script.
 
 The seq is allocated inside the script, so the stored row and the published events are
 sent split around it (`rows.spliced_row`, `rows.spliced_event`) and joined there. When the
@@ -20,7 +21,7 @@ from chat_server.backends.redis.audit import audit_args
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.wire import Script
 from chat_server.backends.roles.conversations import Appended
-from chat_server.core import channels, views
+from chat_server.core import channels, files, views
 from chat_server.core import conversation as flow
 from chat_server.core.errors import ChatError
 from chat_server.core.model import AuditEntry, Draft, Message, Timing
@@ -29,8 +30,10 @@ REFUSED: dict[str, Callable[[], ChatError]] = {
     "not_found": flow.unknown_conversation,
     "forbidden": flow.not_yours,
     "closed": flow.closed_conversation,
+    "no_file": files.unknown_file,
 }
-"""append.lua's refusals: those of `conversation.require_author` and `ensure_open`."""
+"""append.lua's refusals: those of `conversation.require_author` and `ensure_open`, and
+`files.require_sendable`'s."""
 
 
 class Appender:
@@ -52,7 +55,7 @@ class Appender:
     ) -> Appended:
         """One round trip: append.lua checks, dedupes, stores, audits and publishes."""
         ts = self.client.clock.now_ms()
-        message = Message(cid, 0, ts, draft.kind, draft.sender, draft.text, draft.cmid)
+        message = Message(cid, 0, ts, draft.kind, draft.sender, draft.text, draft.cmid, draft.files)
         row_head, row_tail = rows.spliced_row(message)
         event_head, event_tail = rows.spliced_event(views.msg_event(message), origin)
         visitor_channel, visitor_head, visitor_tail = ("", ""), b"", b""
@@ -63,9 +66,14 @@ class Appender:
             )
         sender = draft.sender
         k = self.client.keys
+        keys = [k.live(cid), k.cmids(cid), k.messages(cid), k.audit()]
+        bound: list[str | int] = []
+        if draft.files:  # only then: a plain message's script work stays as it was
+            keys.append(k.files(cid))
+            bound = [files.owner_key(sender), len(draft.files), *(f.id for f in draft.files)]
         async with redis_errors():
             reply = await self.script(
-                keys=[k.live(cid), k.cmids(cid), k.messages(cid), k.audit()],
+                keys=keys,
                 args=[
                     sender.role.value,
                     sender.id or "",
@@ -81,6 +89,7 @@ class Appender:
                     *visitor_channel,
                     visitor_head,
                     visitor_tail,
+                    *bound,
                     *(audit_args(audit) if audit is not None else [""]),
                 ],
             )

@@ -46,6 +46,20 @@ class Keys:
     def cobrowse_replay_meta(self, cid: str) -> str:
         return self._c(cid, "cobrowse-replay-meta")
 
+    def files(self, cid: str) -> str:
+        """A hash of the conversation's file records (id -> `records.stored_file_to_json`,
+        its seq set by append.lua once a message sends it)."""
+        return self._c(cid, "files")
+
+    def file(self, cid: str, file_id: str, *, thumb: bool = False) -> str:
+        """A file's bytes (or its thumbnail's), a string."""
+        return self._c(cid, f"{'thumb' if thumb else 'file'}:{file_id}")
+
+    def file_staging(self, cid: str, file_id: str, *, thumb: bool = False) -> str:
+        """`file` while an upload is written piece by piece: it expires until file_put.lua
+        renames it into place."""
+        return self._c(cid, f"{'upload-thumb' if thumb else 'upload'}:{file_id}")
+
     # indexes
     def queue(self) -> str:
         return self._g("queue")
@@ -67,6 +81,11 @@ class Keys:
 
     def visitor_open(self, visitor_id: str) -> str:
         return self._g("visitor-open", visitor_id)
+
+    def unsent_files(self) -> str:
+        """A sorted set of uploads by creation (ms), swept by `expire_unsent`: a sent one
+        stays until then, and the sweep leaves it."""
+        return self._g("files-unsent")
 
     # accounts
     def secret(self) -> str:

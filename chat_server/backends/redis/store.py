@@ -2,8 +2,9 @@
 
 A container of roles (`backends/roles/`), one module each: `conversations.py` (with
 `transitions.py` and `append.py` for its writes), `directory.py`, `audit.py`,
-`figures.py`, `cobrowse.py`, `presence.py`. They share one `Client` (client.py): redis-py
-for reads and transactions, the lean `Wire` for the per-message writes.
+`figures.py`, `cobrowse.py`, `presence.py`, `files.py`. They share one `Client`
+(client.py): redis-py for reads and transactions, the lean `Wire` for the per-message
+writes.
 
 Every read-modify-write is atomic: a Lua script (`lua/`, one per atomic step) or an
 optimistic WATCH/MULTI/EXEC transaction. A failed write leaves nothing of itself: rows are
@@ -27,6 +28,7 @@ from chat_server.backends.redis.cobrowse import RedisCobrowse
 from chat_server.backends.redis.conversations import RedisConversations
 from chat_server.backends.redis.directory import RedisDirectory
 from chat_server.backends.redis.figures import RedisFigures
+from chat_server.backends.redis.files import RedisFiles
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.presence import NodePresence
 from chat_server.backends.roles.audit import Audit
@@ -34,6 +36,7 @@ from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
 from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
+from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 from chat_server.core.clock import Clock
 
@@ -59,6 +62,7 @@ class RedisStore:
         self.figures: Figures = RedisFigures(self.client)
         self.cobrowse: Cobrowse = RedisCobrowse(self.client)
         self.presence: Presence = NodePresence(self.client, int(presence_ttl_s * 1000))
+        self.files: Files = RedisFiles(self.client)
 
     async def start(self) -> None:
         async with redis_errors():

@@ -18,9 +18,12 @@ function readSite(site) {
   const p = site.privacy;
   const privacy = p && str(p.text) ? { text: p.text, url: /^https?:\/\//i.test(str(p.url)) ? p.url : null } : null;
   const after = Number(site.offline_after_s);
+  const f = site.files;
+  const files = f && typeof f.max_bytes === 'number' && Array.isArray(f.types)
+    ? { maxBytes: f.max_bytes, types: f.types.filter((t) => typeof t === 'string') } : null;
   return {
     form, topics, privacy, sneakPeek: site.sneak_peek === true,
-    offlineAfter: Number.isFinite(after) && after > 0 ? after : null,
+    offlineAfter: Number.isFinite(after) && after > 0 ? after : null, files,
   };
 }
 

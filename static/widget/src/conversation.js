@@ -34,6 +34,7 @@ function conversationEnded() {
   if (!S.conv) return;
   cbEnd();
   stopTyping();
+  tray.clear();  // uploads into it cannot be sent any more
   S.prevCid = S.conv.id;
   S.conv = null;
   S.unread.clear();

@@ -37,6 +37,12 @@
  * or no agent online) the composer's message is an offline one (`leave`, with an email);
  * a visitor who comes back finds the answer there (`conversation`, or `last` once closed).
  *
+ * Attachments (PROTOCOL.md §10): once a conversation is open, the visitor attaches files
+ * (the paperclip, a pasted screenshot, a drop on the panel); they are checked against the
+ * site's `files` setting, uploaded to this server with the visitor's token, and shown from
+ * blob: URLs. A host page with a Content-Security-Policy allows this server in
+ * `connect-src` (as for the socket) and `blob:` in `img-src`.
+ *
  * User text only ever reaches the page through textContent and DOM-built links: never
  * innerHTML.
  *

@@ -27,6 +27,7 @@ function renderMode() {
   const waiting = !S.conv || S.conv.state !== 'active';
   emptyEl.textContent = isAway() && waiting ? T.emptyAway : T.empty;
   if (!leave) showComposerError(null);
+  renderAttach(mode);
   renderNotices(ended);
   renderIntake(mode);
 }

@@ -1,7 +1,8 @@
 // ---- the outbox: messages sent but not acknowledged yet (kept in localStorage across
-// reloads), each with its cmid; resent with that same cmid after every reconnect, so the
-// server stores each one once. The one that opens a conversation carries what opens it:
-// the intake card's answers (`start {topic, fields}`), or the offline form's (`leave`).
+// reloads), each with its cmid and its uploaded files; resent with that same cmid after
+// every reconnect, so the server stores each one once. The one that opens a conversation
+// carries what opens it: the intake card's answers (`start {topic, fields}`), or the
+// offline form's (`leave`).
 
 /** The parts of an item that open a conversation, as they are saved and sent. */
 function openingOf(o) {
@@ -19,7 +20,8 @@ function restoreOutbox() {
   if (!Array.isArray(saved)) return;
   for (const o of saved) {
     if (!o || typeof o.text !== 'string' || typeof o.cmid !== 'string') continue;
-    const item = Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null, el: pendingRow(o.text), inflight: false }, openingOf(o));
+    const files = savedFiles(o.files);
+    const item = Object.assign({ cmid: o.cmid, text: o.text, files, cid: o.cid || null, el: pendingRow(o.text, files), inflight: false }, openingOf(o));
     S.outbox.push(item);
     insertRow(item.el, item.cid || '', null);
   }
@@ -28,7 +30,7 @@ function restoreOutbox() {
 function saveOutbox() {
   local.set('outbox', S.outbox.length
     ? JSON.stringify(S.outbox.filter((o) => !o.failed)
-      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, cid: o.cid || null }, openingOf(o))))
+      .map((o) => Object.assign({ cmid: o.cmid, text: o.text, files: o.files, cid: o.cid || null }, openingOf(o))))
     : null);
 }
 
@@ -38,9 +40,9 @@ function removeFromOutbox(item) {
   saveOutbox();
 }
 
-function pendingRow(text) {
+function pendingRow(text, files) {
   const row = h('div', { class: 'row me pending' },
-    h('div', { class: 'bubble' }, linkify(text)), h('div', { class: 'meta' }, h('span', { text: pendingText() })));
+    ...messageParts(text, files, h('div', { class: 'meta' }, h('span', { text: pendingText() }))));
   row.dataset.from = 'visitor';
   return row;
 }
@@ -59,7 +61,9 @@ function submit() {
   const mode = composerMode();
   const text = input.value.trim();
   if (mode === 'ended') return;
-  if (!text) {
+  const files = takeFiles();
+  if (!files) return;
+  if (!text && !files.length) {
     if (mode === 'leave') { showComposerError(T.messageMissing); input.focus(); }
     return;
   }
@@ -73,7 +77,9 @@ function submit() {
   input.value = '';
   autoGrow();
   stopTyping();
-  const item = { cmid: randomId(), text, el: pendingRow(text), cid: S.conv ? S.conv.id : null, inflight: false };
+  const item = { cmid: randomId(), text, el: pendingRow(text, files), cid: S.conv ? S.conv.id : null, inflight: false };
+  if (files.length) item.files = files;
+  tray.clear(true);
   if (answers) {
     if (answers.topic) item.topic = answers.topic;
     if (answers.fields) item.fields = answers.fields;
@@ -94,6 +100,10 @@ function flush() {
   if (!S.ready || S.pendingProfile) return;
   for (const item of S.outbox) {
     if (item.inflight || item.failed) continue;
+    if (!S.conv && item.files) {  // its files were uploaded into a conversation that ended
+      sendFailed(item, { code: 'files_gone' });
+      continue;
+    }
     if (!S.conv) {
       if (!S.starting) sendOpening(item);
       return;
@@ -149,12 +159,18 @@ function sendMsg(item) {
   item.inflight = true;
   item.cid = cid;
   item.el.dataset.cid = cid;
-  request('msg', { cid, text: item.text, cmid: item.cmid }).then((ok) => {
+  const frame = { cid, text: item.text, cmid: item.cmid };
+  if (item.files) frame.files = item.files.map((f) => f.id);
+  request('msg', frame).then((ok) => {
     item.inflight = false;
     if (S.outbox.includes(item)) acknowledge(item, cid, ok.seq, ok.ts);
   }, (err) => {
     item.inflight = false;
-    if (err.code === 'closed' || err.code === 'not_found') {
+    if (item.files && (err.code === 'closed' || err.code === 'not_found')) {
+      // not_found: an attached file is gone (unsent uploads last an hour), not the chat
+      if (err.code === 'closed' && S.conv && S.conv.id === cid) conversationEnded();
+      sendFailed(item, { code: 'files_gone' });
+    } else if (err.code === 'closed' || err.code === 'not_found') {
       if (S.conv && S.conv.id === cid) conversationEnded();
       item.cid = null;
       flush();  // the message opens a new conversation instead
@@ -183,6 +199,6 @@ function sendFailed(item, err) {
       flush();
     },
   });
-  item.el.querySelector('.meta').replaceChildren(
-    h('span', { text: err.code === 'too_large' ? T.tooLong : T.notSent }), err.code === 'too_large' ? null : retry);
+  const final = { too_large: T.tooLong, files_gone: T.filesGone }[err.code];
+  item.el.querySelector('.meta').replaceChildren(h('span', { text: final || T.notSent }), final ? '' : retry);
 }

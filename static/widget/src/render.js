@@ -114,8 +114,7 @@ function messageRow(m) {
   const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
   row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
   if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
-  row.append(h('div', { class: 'bubble' }, linkify(m.text)),
-    h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) })));
+  row.append(...messageParts(m.text, m.files, h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) }))));
   return row;
 }
 

@@ -59,12 +59,21 @@ const input = h('textarea', {
   oninput: onInput, onkeydown: onComposerKey,
 });
 const sendBtn = h('button', { class: 'send', type: 'submit', 'aria-label': T.send, title: T.send }, svgIcon(ICON_SEND));
+// attachments (files.js): the paperclip (its hint shows while there is no conversation to
+// attach to), the chooser, the tray of uploads above the text, the drop target over the panel
+const attachBtn = h('button', {
+  class: 'attach', type: 'button', 'aria-label': T.attach, hidden: true, onclick: onAttach,
+}, svgIcon(ICON_CLIP));
+const attachTip = h('span', { class: 'attach-tip', id: 'attach-tip', role: 'tooltip', text: T.attachFirst });
+const fileInput = h('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1' });
+const trayEl = h('ul', { class: 'file-tray', 'aria-label': T.attachments, 'aria-live': 'polite', hidden: true });
+const dropZone = h('div', { class: 'drop-zone', hidden: true }, h('p', { text: T.dropFiles }));
 const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); submit(); } },
-  input, sendBtn);
-// around the composer: the site's privacy notice, what is wrong with the offline message,
-// the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
+  trayEl, input, attachBtn, attachTip, fileInput, sendBtn);
+// around the composer: the site's privacy notice, what is wrong with the offline message or
+// a file (an alert), the sneak-peek notice; instead of it, a returning visitor's closed chat (offline.js)
 const noticeEl = h('p', { class: 'notice', id: 'chat-privacy', hidden: true });
-const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', hidden: true });
+const composerErr = h('p', { class: 'error composer-err', id: 'composer-err', role: 'alert', hidden: true });
 const peekEl = h('p', { class: 'notice peek', id: 'chat-peek', hidden: true, text: T.sneakPeek });
 const endedText = h('span', { class: 'txt' });
 const endedBar = h('div', { class: 'ended', role: 'group', 'aria-label': T.endedRead, hidden: true },
@@ -75,7 +84,7 @@ const panel = h('div', {
   'aria-labelledby': 'chat-title', 'aria-describedby': 'chat-sub', hidden: true,
 },
 h('header', {}, h('div', { class: 'avatar-wrap' }, avatar), h('div', { class: 'title' }, titleEl, subEl), endBtn, minBtn),
-confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar);
+confirmBar, banner, cbAsk, queueEl, leaveEl, list, typingEl, noticeEl, composerErr, composer, peekEl, endedBar, dropZone);
 avatar.append(svgIcon(ICON_CHAT), dot);
 const root = h('div', { class: 'root', lang: LANG, onkeydown: onRootKey }, launcher, panel, cbBar);
 shadow.append(root);

@@ -187,6 +187,66 @@ color: #fff; font-size: 11.5px; font-weight: 600; white-space: nowrap; }
 .cb-mark { position: fixed; left: 0; top: 0; z-index: 2147482999; pointer-events: none; border: 3px solid #db2777;
 border-radius: 6px; box-shadow: 0 0 0 4px rgba(219,39,119,.25); transition: opacity .4s; }
 .cb-mark.fade { opacity: 0; }
+form.composer { flex-wrap: wrap; position: relative; }
+.attach { flex: none; width: 36px; height: 40px; border: 0; border-radius: 10px; background: transparent; color: #4b5563;
+display: grid; place-items: center; padding: 0; margin: 0 -4px; }
+.attach:hover { background: #f3f4f6; color: #111827; }
+.attach svg { width: 22px; height: 22px; }
+.attach[aria-disabled="true"] { color: #9ca3af; cursor: default; }
+.attach[aria-disabled="true"]:hover { background: transparent; color: #9ca3af; }
+.attach-tip { display: none; position: absolute; right: 8px; bottom: calc(100% + 2px); z-index: 3; max-width: calc(100% - 16px);
+padding: 6px 10px; border-radius: 8px; background: #111827; color: #fff; font-size: 12px; line-height: 1.35;
+box-shadow: 0 4px 12px rgba(17,24,39,.2); }
+.attach[aria-disabled="true"]:hover + .attach-tip, .attach[aria-disabled="true"]:focus-visible + .attach-tip { display: block; }
+.composer-err { white-space: pre-line; }
+.file-tray { flex: 1 0 100%; list-style: none; margin: 0 0 2px; padding: 2px 0 4px; display: flex; gap: 6px; overflow-x: auto; }
+.file-chip { flex: none; display: flex; align-items: center; gap: 8px; width: 176px; padding: 5px; border: 1px solid #e5e7eb;
+border-radius: 10px; background: #fff; }
+.file-chip.failed { border-color: #fca5a5; background: #fef2f2; align-items: flex-start; }
+.chip-preview { flex: none; width: 38px; height: 38px; border-radius: 6px; overflow: hidden; background: #f3f4f6;
+display: grid; place-items: center; color: #dc2626; }
+.chip-preview img { width: 100%; height: 100%; object-fit: cover; }
+.chip-preview .file-icon { width: 22px; height: 22px; }
+.chip-body { flex: 1; min-width: 0; display: flex; flex-direction: column; gap: 2px; font-size: 12px; line-height: 1.3; }
+.chip-name { font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.chip-size { color: #6b7280; }
+.chip-error { color: #b91c1c; font-size: 11.5px; }
+.chip-bar { display: block; height: 4px; border-radius: 2px; background: #e5e7eb; overflow: hidden; margin-top: 2px; }
+.chip-fill { display: block; width: 0; height: 100%; background: ${ACCENT}; transition: width .15s; }
+.chip-remove { flex: none; align-self: flex-start; width: 22px; height: 22px; padding: 0; border: 0; border-radius: 50%;
+background: transparent; color: #6b7280; font-size: 17px; line-height: 1; }
+.chip-remove:hover { background: #f3f4f6; color: #111827; }
+.files { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 2px; max-width: 100%; }
+.me .files { justify-content: flex-end; }
+.bubble + .files { margin-top: 4px; }
+.file-img { display: block; padding: 0; border: 1px solid #e5e7eb; border-radius: 14px; overflow: hidden; background: #f3f4f6;
+line-height: 0; cursor: zoom-in; max-width: 100%; }
+.file-img img { display: block; max-width: 100%; height: auto; }
+.pending .file-img { opacity: .65; }
+.file-dl { display: inline-block; max-width: 100%; padding: 8px 12px; border: 1px solid #e5e7eb; white-space: nowrap;
+border-radius: 14px; background: #fff; color: #111827; font-size: 13px; text-decoration: none; text-align: left; }
+.file-dl:hover { border-color: ${ACCENT}; }
+.file-dl[aria-busy="true"] { opacity: .6; cursor: progress; }
+.file-icon { width: 20px; height: 20px; flex: none; color: #dc2626; }
+.file-dl .file-icon { vertical-align: middle; margin: -2px 6px 0 0; }
+.file-name { font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.file-dl .file-name { display: inline-block; max-width: 150px; vertical-align: bottom; }
+.file-size { color: #6b7280; white-space: nowrap; }
+.file-missing { font-size: 12px; color: #6b7280; font-style: italic; }
+.drop-zone { position: absolute; inset: 8px; z-index: 4; display: grid; place-items: center; padding: 24px; pointer-events: none;
+border: 2px dashed ${ACCENT}; border-radius: 14px; background: rgba(239,246,255,.94); text-align: center; }
+.drop-zone p { margin: 0; font-size: 15px; font-weight: 600; color: #1e3a8a; }
+.lightbox { border: 0; padding: 0; margin: auto; width: fit-content; min-width: min(320px, 96vw); max-width: 96vw; max-height: 96vh;
+background: transparent; display: flex; flex-direction: column; gap: 8px; overflow: visible; color: #111827; }
+.lightbox:not([open]) { display: none; }
+.lightbox::backdrop { background: rgba(17,24,39,.82); }
+.lb-bar { display: flex; align-items: center; justify-content: space-between; gap: 12px; }
+.lb-close { flex: none; width: 38px; height: 38px; padding: 0; border: 0; border-radius: 50%; background: rgba(255,255,255,.95);
+font-size: 24px; line-height: 1; color: #111827; }
+.lb-close:focus-visible { outline-color: #fff; }
+.lb-stage { display: grid; place-items: center; min-height: 0; }
+.lb-img { display: block; max-width: 100%; max-height: calc(96vh - 60px); object-fit: contain; border-radius: 6px; background: #fff;
+box-shadow: 0 12px 40px rgba(0,0,0,.4); }
 @media (max-width: 480px) {
 .panel { inset: 0; width: 100%; height: 100%; border-radius: 0; }
 input, textarea, select { font-size: 16px; }  /* phones zoom into smaller fields */
@@ -195,7 +255,7 @@ form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; tex
 .root.open .launcher { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-.launcher, .cb-pointer, .cb-mark { transition: none; }
+.launcher, .cb-pointer, .cb-mark, .chip-fill { transition: none; }
 .dots i { animation: none; opacity: .7; }
 }
 `;

@@ -3,17 +3,21 @@
 -- Python: conversation.require_author, ensure_open, and after_message's turn bookkeeping.
 --
 -- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
---       turn, act, pend), 2 its cmids hash, 3 its message stream, 4 the audit stream.
+--       turn, act, pend), 2 its cmids hash, 3 its message stream, 4 the audit stream,
+--       5 its file records (only for a message with files).
 -- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
 --       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
 --       7/8 the stored row's JSON before/after its seq,
 --       9 the conversation's channel, 10/11 its event's msgpack before/after the seq,
 --       12/13 the visitor's channel name before/after the visitor id (12 is '' when the
 --       visitor does not see this message), 14/15 its event's msgpack before/after the seq,
---       16 how many audit entries to keep ('' for no entry), 17 '*', 18.. the entry's
---       fields and values (written with the message, never for a resent one).
+--       only with KEYS[5]: 16 the sender as an uploader (core.files.owner_key), 17 how many
+--       files, then their ids;
+--       then (from 16 without files) how many audit entries to keep ('' for no entry), '*',
+--       the entry's fields and values (written with the message, never for a resent one).
 -- Returns {'ok', seq, created, topic, frt, turn, pend} (the last five as the message
--- found them, '' for none), {'dup', seq}, or {error code}.
+-- found them, '' for none), {'dup', seq}, or {error code} ('no_file' for a file the
+-- message may not carry).
 local live = redis.call('HMGET', KEYS[1], 'seq', 'state', 'visitor', 'agent',
                         'created', 'topic', 'frt', 'turn', 'pend')
 if not live[2] then return {'not_found'} end
@@ -26,6 +30,24 @@ if live[2] == 'closed' then return {'closed'} end
 if ARGV[4] ~= '' then
   local seen = redis.call('HGET', KEYS[2], ARGV[4])
   if seen then return {'dup', tonumber(seen)} end
+end
+local a = 16  -- where the audit entry's arguments start
+-- A message's files: each a record of this conversation, sent before (its JSON array ends
+-- with the seq) or still unsent (ends with null) and this sender's upload. The unsent ones
+-- get this message's seq below.
+local unsent = nil
+if KEYS[5] then
+  unsent = {}
+  local last = 17 + tonumber(ARGV[17])
+  for i = 18, last do
+    local record = redis.call('HGET', KEYS[5], ARGV[i])
+    if not record then return {'no_file'} end
+    if string.sub(record, -6) == ',null]' then
+      if cjson.decode(record)[9] ~= ARGV[16] then return {'no_file'} end
+      unsent[ARGV[i]] = record
+    end
+  end
+  a = last + 1
 end
 
 -- The seq: last + 1, as core.conversation.number allocates it (this mirrors it for one
@@ -48,10 +70,15 @@ if ARGV[6] == 'text' then
   end
 end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
+if unsent then
+  for id, record in pairs(unsent) do
+    redis.call('HSET', KEYS[5], id, string.sub(record, 1, -6) .. s .. ']')
+  end
+end
 local packed = cmsgpack.pack(seq)
 redis.call('PUBLISH', ARGV[9], ARGV[10] .. packed .. ARGV[11])
-if ARGV[16] ~= '' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', unpack(ARGV, 16))
+if ARGV[a] ~= '' then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', unpack(ARGV, a))
 end
 if ARGV[12] ~= '' then
   redis.call('PUBLISH', ARGV[12] .. live[3] .. ARGV[13], ARGV[14] .. packed .. ARGV[15])
