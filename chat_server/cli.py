@@ -1,5 +1,6 @@
-"""`chat-server serve | agent add | agent token | site add` (contract §7), and a site's
-settings: `site hours | form | privacy | sneak-peek | timers | files | show` (`cli_site.py`)."""
+"""`chat-server serve | agent add | agent token | site add` (contract §7), a site's
+settings: `site hours | form | privacy | sneak-peek | timers | files | show` (`cli_site.py`),
+and `retention run` (`cli_retention.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chat_server import cli_site
+from chat_server import cli_retention, cli_site
 from chat_server.config import Settings
 from chat_server.protocol.codec import is_text
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed origin, e.g. https://shop.example (repeatable)",
     )
     cli_site.add_parsers(site, _common)
+    cli_retention.add_parser(sub, _common)
     return parser
 
 
@@ -105,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _admin(settings, lambda store: _site_add(store, args.site, args.origin, args.identity))
     elif args.command == "site":
         _admin(settings, lambda store: cli_site.run(store, args))
+    elif args.command == "retention":
+        days = args.days if args.days is not None else settings.retention_days
+        _admin(settings, lambda store: cli_retention.run(store, days))
 
 
 def _require_text(args: argparse.Namespace) -> None:

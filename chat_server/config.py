@@ -72,6 +72,7 @@ class Settings:
     max_http_connections_per_address: int = 100
     fcr_hours: float = 24.0
     frt_target_s: float = 60.0
+    retention_days: float = 0.0  # 0: keep every closed conversation (issue 16)
 
     @classmethod
     def load(
@@ -120,6 +121,11 @@ class Settings:
                 raise ValueError(
                     f"{name} (CHAT_{name.upper()}) must be at least 1, got {getattr(self, name)}"
                 )
+        if not math.isfinite(self.retention_days) or self.retention_days < 0:
+            raise ValueError(
+                f"retention_days (CHAT_RETENTION_DAYS) must be 0 (keep all) or more, "
+                f"got {self.retention_days}"
+            )
         unknown = set(self.survey) - {"csat", "nps", "ces"}
         if unknown:
             raise ValueError(f"survey may ask csat, nps, ces; got {sorted(unknown)}")

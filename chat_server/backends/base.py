@@ -18,6 +18,7 @@ from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
+from chat_server.backends.roles.retention import Retention
 
 Event = dict[str, Any]
 """What travels on the bus: `{"frame": <wire frame>, "skip": <conn id or None>}`."""
@@ -73,6 +74,7 @@ class Store(Protocol):
     cobrowse: Cobrowse
     presence: Presence
     files: Files
+    retention: Retention
 
     async def start(self) -> None: ...
 

@@ -16,7 +16,7 @@ from typing import Any
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, AgentStatus, Conversation, State
-from chat_server.service import files, inactivity
+from chat_server.service import files, inactivity, retention
 from chat_server.service.availability import Availability
 from chat_server.service.node import Node
 from chat_server.service.offline import PendingList
@@ -54,6 +54,7 @@ class Dispatcher:
         self._queue_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._previews = Previews(node.store.conversations)
+        self._retention = retention.Sweep(node)
         self._positions: dict[str, tuple[int, int | None]] = {}
         self._inactivity_at: int | None = None
         """When (node time) the inactivity sweep last ran."""
@@ -251,6 +252,7 @@ class Dispatcher:
             if loop.time() >= next_expiry:  # issue 15: uploads that no message sent
                 next_expiry = loop.time() + files.EXPIRE_EVERY_S
                 await _guarded(files.expire_unsent(self.node), "expire uploads")
+            await _guarded(self._retention.due(), "retention")  # issue 16
             if loop.time() >= next_checkpoint:
                 next_checkpoint = loop.time() + CHECKPOINT_S
                 await _guarded(self.node.store.figures.checkpoint(), "checkpoint")

@@ -110,7 +110,7 @@ async def upload(
         width = height = None
         if filetypes.TYPES[type_id].image:
             # Pillow is imported at the first image, not at start: a node that never sees
-            # one keeps its memory (some 3 MiB, and its idle sockets' figure) as before
+            # one keeps some 3 MiB less
             from chat_server.service import images
 
             try:

@@ -48,6 +48,11 @@ class Metrics:
             "Sockets closed because their send queue overflowed",
             registry=self.registry,
         )
+        self.retention_removed = Counter(
+            "chat_retention_removed",
+            "Closed conversations removed by retention (retention_days)",
+            registry=self.registry,
+        )
         self.errors = Counter(
             "chat_errors_sent", "Error frames sent", ["code"], registry=self.registry
         )

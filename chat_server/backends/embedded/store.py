@@ -21,6 +21,7 @@ from chat_server.backends.embedded.directory import EmbeddedDirectory
 from chat_server.backends.embedded.figures import EmbeddedFigures
 from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.presence import EmbeddedPresence
+from chat_server.backends.embedded.retention import EmbeddedRetention
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
@@ -29,6 +30,7 @@ from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
+from chat_server.backends.roles.retention import Retention
 from chat_server.core.clock import Clock
 
 
@@ -42,6 +44,7 @@ class EmbeddedStore:
     cobrowse: Cobrowse
     presence: Presence
     files: Files
+    retention: Retention
 
     def __init__(
         self, data_dir: Path, bus: LocalBus, clock: Clock, *, synchronous: str = "NORMAL"
@@ -58,6 +61,9 @@ class EmbeddedStore:
         self.directory = EmbeddedDirectory(self.db)
         self.audit = EmbeddedAudit(self.db)
         self.cobrowse = EmbeddedCobrowse()
+        self.retention = EmbeddedRetention(
+            self.db, self._conversations.memory, self._files, self.cobrowse
+        )
 
     async def start(self) -> None:
         """Load what each role holds in memory: the saved figures, the open conversations

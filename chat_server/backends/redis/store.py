@@ -2,7 +2,7 @@
 
 A container of roles (`backends/roles/`), one module each: `conversations.py` (with
 `transitions.py` and `append.py` for its writes), `directory.py`, `audit.py`,
-`figures.py`, `cobrowse.py`, `presence.py`, `files.py`. They share one `Client`
+`figures.py`, `cobrowse.py`, `presence.py`, `files.py`, `retention.py`. They share one `Client`
 (client.py): redis-py for reads and transactions, the lean `Wire` for the per-message
 writes.
 
@@ -31,6 +31,7 @@ from chat_server.backends.redis.figures import RedisFigures
 from chat_server.backends.redis.files import RedisFiles
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.presence import NodePresence
+from chat_server.backends.redis.retention import RedisRetention
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
@@ -38,6 +39,7 @@ from chat_server.backends.roles.directory import Directory
 from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
+from chat_server.backends.roles.retention import Retention
 from chat_server.core.clock import Clock
 
 __all__ = ["RedisStore", "connect"]
@@ -63,6 +65,7 @@ class RedisStore:
         self.cobrowse: Cobrowse = RedisCobrowse(self.client)
         self.presence: Presence = NodePresence(self.client, int(presence_ttl_s * 1000))
         self.files: Files = RedisFiles(self.client)
+        self.retention: Retention = RedisRetention(self.client, self.files)
 
     async def start(self) -> None:
         async with redis_errors():
