@@ -251,7 +251,7 @@ class AgentSession(Session):
         the write: one round trip, one commit."""
         sender = Sender(Role.AGENT, self.me.id, self.me.name)
         sent = body.files if isinstance(body, f.Msg) else None  # issue 15: notes carry none
-        refs = await files.attach(self.store, body.cid, sender, sent)
+        refs = await files.attach(self.store, body.cid, sender, sent) if sent else ()
         draft = Draft(kind, sender, body.text, body.cmid, refs)
         appended = await self.store.conversations.append(
             body.cid,

@@ -252,7 +252,9 @@ class VisitorSession(Session):
         return conv
 
     async def msg(self, msg: f.Msg) -> Result:
-        refs = await files.attach(self.store, msg.cid, self._sender(), msg.files)  # issue 15
+        refs = (
+            await files.attach(self.store, msg.cid, self._sender(), msg.files) if msg.files else ()
+        )
         appended = await self.store.conversations.append(
             msg.cid,
             Draft(Kind.TEXT, self._sender(), msg.text, msg.cmid, refs),

@@ -123,10 +123,17 @@ async def request_agent(conn: HTTPConnection, node: Node) -> Agent | None:
     secret = conn.cookies.get(SESSION_COOKIE)
     if conn.headers.get("sec-fetch-dest", "empty") != "empty":
         secret = None
-    auth = conn.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        secret = auth[7:].strip()
+    token = bearer(conn)
+    if token is not None:
+        secret = token
     return await node.agent_of_secret(secret)
+
+
+def bearer(conn: HTTPConnection) -> str | None:
+    """The token of an `Authorization: Bearer` header ('' when it holds none); None
+    without one."""
+    header = conn.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
 
 
 async def cookie_agent(conn: HTTPConnection, node: Node) -> Agent | None:

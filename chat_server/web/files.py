@@ -105,10 +105,7 @@ async def _asked(request: Request, cid: str | None) -> Asked:
 
 
 def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    return header[7:].strip() or None
+    return auth.bearer(request) or None  # an empty token is none
 
 
 async def _who(request: Request, asked: Asked, *, reading: bool) -> files.Who | None:

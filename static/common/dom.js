@@ -65,20 +65,26 @@
     chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z',
   };
 
-  /** A small inline SVG icon (decorative: hidden from assistive technology). */
+  /** One of `ICONS` (class `icon`). */
   function icon(name) {
+    return svgIcon(ICONS[name], 'icon');
+  }
+
+  /** A small inline SVG icon of one path `d` (decorative: hidden from assistive technology),
+   * with `className` if given. The widget has it too (scripts/build-widget). */
+  function svgIcon(d, className) {
     const ns = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(ns, 'svg');
     svg.setAttribute('viewBox', '0 0 24 24');
     svg.setAttribute('aria-hidden', 'true');
     svg.setAttribute('focusable', 'false');
-    svg.setAttribute('class', 'icon');
+    if (className) svg.setAttribute('class', className);
     const path = document.createElementNS(ns, 'path');
     path.setAttribute('fill', 'currentColor');
-    path.setAttribute('d', ICONS[name]);
+    path.setAttribute('d', d);
     svg.append(path);
     return svg;
   }
 
-  window.ChatDom = { h, linkify, externalLink, randomId, duration, clock, icon };
+  window.ChatDom = { h, linkify, externalLink, randomId, duration, clock, icon, svgIcon };
 })();

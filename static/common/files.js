@@ -12,7 +12,7 @@
 (function () {
   'use strict';
 
-  const { h } = window.ChatDom;
+  const { h, svgIcon } = window.ChatDom;
 
   /** 512 bytes, 340 KB, 1.5 MB: the size of a file as people read it (1 KB = 1024 bytes). */
   function fileSize(n) {
@@ -74,17 +74,7 @@
 
   /** A small document icon (decorative). */
   function fileIcon() {
-    const ns = 'http://www.w3.org/2000/svg';
-    const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('viewBox', '0 0 24 24');
-    svg.setAttribute('aria-hidden', 'true');
-    svg.setAttribute('focusable', 'false');
-    svg.setAttribute('class', 'file-icon');
-    const path = document.createElementNS(ns, 'path');
-    path.setAttribute('fill', 'currentColor');
-    path.setAttribute('d', 'M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5zM8 13v1.5h8V13zm0 3.5V18h8v-1.5z');
-    svg.append(path);
-    return svg;
+    return svgIcon('M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5zM8 13v1.5h8V13zm0 3.5V18h8v-1.5z', 'file-icon');
   }
 
   /**
