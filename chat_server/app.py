@@ -21,12 +21,13 @@ from chat_server.config import Settings
 from chat_server.core import files as filetypes
 from chat_server.core.clock import Clock, SystemClock
 from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.rollups import Calendar
 from chat_server.demo import seed_demo
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
 from chat_server.service.node import Node
 from chat_server.service.stats import StatsPusher
-from chat_server.web import api, files, ops, sites, static
+from chat_server.web import api, files, ops, reports, search, sites, static
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
 from chat_server.web.edge import BodyLimit, GZipExcept, SecurityHeaders
@@ -38,6 +39,7 @@ log = logging.getLogger("chat_server")
 
 def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
     """Redis when a URL is given (any number of nodes), else embedded (one process)."""
+    calendar = Calendar(settings.reports_tz)
     if settings.redis_url:
         from chat_server.backends.redis.bus import RedisBus
         from chat_server.backends.redis.store import RedisStore
@@ -47,10 +49,19 @@ def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
             clock,
             prefix=settings.redis_prefix,
             presence_ttl_s=settings.presence_ttl_s,
+            calendar=calendar,
+            rollup_days=settings.rollup_days,
         )
         return store, RedisBus(settings.redis_url, prefix=settings.redis_prefix)
     bus = LocalBus()
-    embedded = EmbeddedStore(settings.data, bus, clock, synchronous=settings.sqlite_synchronous)
+    embedded = EmbeddedStore(
+        settings.data,
+        bus,
+        clock,
+        synchronous=settings.sqlite_synchronous,
+        calendar=calendar,
+        rollup_days=settings.rollup_days,
+    )
     return embedded, bus
 
 
@@ -93,6 +104,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/agents", api.agents),
         Route("/api/team", api.team),
         Route("/api/audit", api.audit),
+        Route("/api/reports", reports.report),
+        Route("/api/search", search.find),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
         Route("/api/sites/{site}", sites.site),

@@ -1,6 +1,6 @@
 """`chat-server serve | agent add | agent token | site add` (contract §7), a site's
 settings: `site hours | form | privacy | sneak-peek | timers | files | show` (`cli_site.py`),
-and `retention run` (`cli_retention.py`)."""
+`retention run` (`cli_retention.py`) and `visitor export | erase` (`cli_visitor.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chat_server import cli_retention, cli_site
+from chat_server import cli_retention, cli_site, cli_visitor
 from chat_server.config import Settings
 from chat_server.protocol.codec import is_text
 
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli_site.add_parsers(site, _common)
     cli_retention.add_parser(sub, _common)
+    cli_visitor.add_parser(sub, _common)
     return parser
 
 
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "retention":
         days = args.days if args.days is not None else settings.retention_days
         _admin(settings, lambda store: cli_retention.run(store, days))
+    elif args.command == "visitor":
+        cli_visitor.run(settings, args)
 
 
 def _require_text(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from chat_server.core.rollups import KEEP_DAYS, zone
 from chat_server.protocol.codec import is_text
 
 
@@ -73,6 +74,8 @@ class Settings:
     fcr_hours: float = 24.0
     frt_target_s: float = 60.0
     retention_days: float = 0.0  # 0: keep every closed conversation (issue 16)
+    rollup_days: int = KEEP_DAYS  # how long the figures over time are kept (issue 16)
+    reports_tz: str = "UTC"  # the zone of the reports' days and months (issue 16)
 
     @classmethod
     def load(
@@ -126,6 +129,17 @@ class Settings:
                 f"retention_days (CHAT_RETENTION_DAYS) must be 0 (keep all) or more, "
                 f"got {self.retention_days}"
             )
+        if self.rollup_days < 1:
+            raise ValueError(
+                f"rollup_days (CHAT_ROLLUP_DAYS) must be at least 1, got {self.rollup_days}"
+            )
+        try:
+            zone(self.reports_tz)
+        except ValueError:
+            raise ValueError(
+                f"reports_tz (CHAT_REPORTS_TZ) must be an IANA time zone such as "
+                f"Europe/Paris, got {self.reports_tz!r}"
+            ) from None
         unknown = set(self.survey) - {"csat", "nps", "ces"}
         if unknown:
             raise ValueError(f"survey may ask csat, nps, ces; got {sorted(unknown)}")

@@ -19,6 +19,8 @@ from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
+from chat_server.backends.roles.rollups import Rollups
+from chat_server.backends.roles.search import Search
 
 Event = dict[str, Any]
 """What travels on the bus: `{"frame": <wire frame>, "skip": <conn id or None>}`."""
@@ -75,6 +77,8 @@ class Store(Protocol):
     presence: Presence
     files: Files
     retention: Retention
+    rollups: Rollups
+    search: Search
 
     async def start(self) -> None: ...
 

@@ -78,10 +78,13 @@ def message_added(before: Timing, message: Message, frt_target_s: float) -> list
     return out
 
 
-def transitioned(before: Conversation, after: Conversation, now: int) -> list[Contribution]:
-    """First assignment (the wait), closes (resolution, abandonment, FCR), and becoming
-    an offline message. An offline message's wait and resolution (hours, by design) are
-    left out of the live chats' `wait_s` and `resolution_s`."""
+def transitioned(
+    before: Conversation, after: Conversation, now: int, *, survey: bool = False
+) -> list[Contribution]:
+    """First assignment (the wait), closes (resolution, abandonment, FCR; with `survey`,
+    the server's survey on, a close of a conversation that had an agent shows it), and
+    becoming an offline message. An offline message's wait and resolution (hours, by
+    design) are left out of the live chats' `wait_s` and `resolution_s`."""
     out = []
     offline = after.pending_at is not None
     if before.pending_at is None and offline:
@@ -101,6 +104,8 @@ def transitioned(before: Conversation, after: Conversation, now: int) -> list[Co
             abandoned=abandoned,
             inactive=after.close_reason == "inactive",
         )
+        if survey and after.assigned_at is not None:  # as node.announce_closed sends it
+            figures.merge(samples.surveyed())
         out.append(Contribution(now, dims(after), figures))
     return out
 

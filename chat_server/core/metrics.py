@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from chat_server.core import ratings
+from chat_server.core.ratios import pct, round1
+
 WINDOWS: dict[str, tuple[int, int]] = {
     "5m": (300_000, 10_000),
     "1h": (3_600_000, 60_000),
@@ -182,31 +185,14 @@ class Figures:
         return {
             "n": n,
             "avg": round(self.counters.get(f"sum:{name}", 0) / n, 1),
-            "p50": _round1(self.quantile(name, 0.5)),
-            "p90": _round1(self.quantile(name, 0.9)),
+            "p50": round1(self.quantile(name, 0.5)),
+            "p90": round1(self.quantile(name, 0.9)),
         }
 
 
-def _round1(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-def _ratio(numerator: float, denominator: float, scale: float, digits: int) -> float | None:
-    if denominator <= 0:
-        return None
-    return round(scale * numerator / denominator, digits)
-
-
-def _pct(part: float, whole: float) -> float | None:
-    """A percent rounded to 0.1; clamped to 0..100 because provisional corrections (FCR's
-    recontact) may land on a bucket whose original count predates the store."""
-    if whole <= 0:
-        return None
-    return round(100 * min(max(part, 0.0), whole) / whole, 1)
-
-
 def window_view(f: Figures) -> dict[str, Any]:
-    """The contract's `W` object (plus the `transfers` extension) for one window."""
+    """The contract's `W` object (plus the `transfers` extension) for one window: the same
+    for a rolling window and for a report's range (`core/reports.py`)."""
     c = f.counters
 
     def n(key: str) -> int:
@@ -217,30 +203,21 @@ def window_view(f: Figures) -> dict[str, Any]:
         "started": n("started"),
         "answered": answered,
         "abandoned": abandoned,
-        "abandon_pct": _pct(abandoned, answered + abandoned),
+        "abandon_pct": pct(abandoned, answered + abandoned),
         "closed": n("closed"),
         "resolved": n("resolved"),
         "wait_s": f.summary("wait_s"),
         "frt_s": f.summary("frt_s"),
         "response_s": f.summary("response_s"),
         "resolution_s": f.summary("resolution_s"),
-        "sla_frt_pct": _pct(c.get("sla_met", 0), c.get("sla_total", 0)),
-        "csat": {
-            "n": n("csat_n"),
-            "pct": _pct(c.get("csat_pos", 0), c.get("csat_n", 0)),
-            "mean": _ratio(c.get("csat_sum", 0), c.get("csat_n", 0), 1, 2),
-        },
-        "nps": {
-            "n": n("nps_n"),
-            "score": _ratio(c.get("nps_pro", 0) - c.get("nps_det", 0), c.get("nps_n", 0), 100, 1),
-        },
-        "ces": {"n": n("ces_n"), "mean": _ratio(c.get("ces_sum", 0), c.get("ces_n", 0), 1, 2)},
-        "fcr_pct": _pct(c.get("fcr_ok", 0), c.get("fcr_total", 0)),
+        "sla_frt_pct": pct(c.get("sla_met", 0), c.get("sla_total", 0)),
+        **ratings.view(c),  # csat, nps, ces (with their distributions) and survey
+        "fcr_pct": pct(c.get("fcr_ok", 0), c.get("fcr_total", 0)),
         "csat_by_frt": [
             {
                 "band": band,
                 "n": n(f"band:{band}:n"),
-                "pct": _pct(c.get(f"band:{band}:pos", 0), c.get(f"band:{band}:n", 0)),
+                "pct": pct(c.get(f"band:{band}:pos", 0), c.get(f"band:{band}:n", 0)),
             }
             for band in BANDS
         ],
@@ -257,7 +234,7 @@ def _offline_view(f: Figures) -> dict[str, Any]:
         "offline": {
             "count": round(c.get("offline", 0)),
             "answered": round(c.get("offline_answered", 0)),
-            "frt_p50_s": _round1(f.quantile("offline_frt_s", 0.5)),
+            "frt_p50_s": round1(f.quantile("offline_frt_s", 0.5)),
         },
         "closed_inactive": round(c.get("closed_inactive", 0)),
     }

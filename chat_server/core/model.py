@@ -270,6 +270,7 @@ class Conversation:
             self.first_response_at,
             self.visitor_turn_at,
             self.pending_at,
+            self.site,
         )
 
 
@@ -284,6 +285,9 @@ class Timing:
     visitor_turn_at: int | None
     pending_at: int | None = None
     """Set for an offline message: its first response is measured from here, apart."""
+    site: str = ""
+    """The conversation's site, for the figures kept over time (`site:<id>`); empty when
+    the store does not know it (a Redis conversation last written before issue 16)."""
 
 
 @dataclass(frozen=True, slots=True)

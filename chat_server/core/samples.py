@@ -3,6 +3,7 @@ service at the event's `ts`: a small `Figures` per event, merged into the window
 
 from __future__ import annotations
 
+from chat_server.core import ratings
 from chat_server.core.metrics import Figures, frt_band
 
 
@@ -62,21 +63,17 @@ def transferred() -> Figures:
     return Figures({"transfers": 1})
 
 
-def _check(name: str, value: int | None, low: int, high: int) -> None:
-    if value is not None and not low <= value <= high:
-        raise ValueError(f"{name} out of {low}..{high}: {value!r}")
-
-
 def rated(*, csat: int | None, nps: int | None, ces: int | None, frt_s: float | None) -> Figures:
-    """A post-chat survey answer; `frt_s` (the conversation's FRT, if answered) files the
-    CSAT under its band too."""
-    _check("csat", csat, 1, 5)
-    _check("nps", nps, 0, 10)
-    _check("ces", ces, 1, 7)
-    figures = Figures()
+    """A post-chat survey answer (any stored rating counts as answered); each score counts
+    under its value too (`core/ratings.py`). `frt_s` (the conversation's FRT, if answered)
+    files the CSAT under its band."""
+    for scale, score in (("csat", csat), ("nps", nps), ("ces", ces)):
+        ratings.check(scale, score)
+    figures = Figures({"survey_answered": 1})
     if csat is not None:
         positive = 1 if csat >= 4 else 0
         figures.add("csat_n")
+        figures.add(f"csat:{csat}")
         figures.add("csat_pos", positive)
         figures.add("csat_sum", csat)
         if frt_s is not None:
@@ -85,12 +82,21 @@ def rated(*, csat: int | None, nps: int | None, ces: int | None, frt_s: float | 
             figures.add(f"band:{band}:pos", positive)
     if nps is not None:
         figures.add("nps_n")
+        figures.add(f"nps:{nps}")
         figures.add("nps_pro", 1 if nps >= 9 else 0)
+        figures.add("nps_pas", 1 if 7 <= nps <= 8 else 0)
         figures.add("nps_det", 1 if nps <= 6 else 0)
     if ces is not None:
         figures.add("ces_n")
+        figures.add(f"ces:{ces}")
         figures.add("ces_sum", ces)
     return figures
+
+
+def surveyed() -> Figures:
+    """The server asked for a rating: the `survey` frame sent at the close of a conversation
+    that had an agent (the denominator of the survey response rate)."""
+    return Figures({"survey_shown": 1})
 
 
 def offline() -> Figures:

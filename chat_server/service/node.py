@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from chat_server.config import Settings
 from chat_server.core import channels, measure, tokens, views
 from chat_server.core.clock import Clock
 from chat_server.core.model import Agent, Conversation, Rating, State
+from chat_server.service import search
 from chat_server.service.cobrowse import CobrowseRelay
 from chat_server.service.hub import Hub
 from chat_server.service.metrics import Metrics
@@ -61,40 +63,55 @@ class Node:
 
     # measurement (contract §6): recorded once, by the node that performed the event -----
 
-    async def record(self, contributions: Iterable[measure.Contribution]) -> None:
+    async def record(self, contributions: Iterable[measure.Contribution], site: str) -> None:
+        """Into the rolling windows, and into the figures kept over time under the site of
+        the conversation too (`site:<id>`; none when the store could not tell it)."""
         for c in contributions:
             for name, seconds in c.samples:
                 self.metrics.observe(name, seconds)
             # never fails the event: the stores keep figures in memory (embedded) or queue
             # them (Redis, which logs a failed write)
             await self.store.figures.record(c.ts, c.dims, c.figures)
+            dims = (*c.dims, f"site:{site}") if site else c.dims
+            await self.store.rollups.add(c.ts, dims, c.figures)
 
     async def measure_opened(self, conv: Conversation) -> None:
+        """The start's figures, and a visit (issue 16): both round trips at once."""
         contributions = [measure.opened(conv)]
-        earlier = await self.store.figures.take_resolved(conv.visitor_id, conv.created)
+        earlier, _ = await asyncio.gather(
+            self.store.figures.take_resolved(conv.visitor_id, conv.created),
+            self.store.rollups.visit(conv.visitor_id, ("all", f"site:{conv.site}"), conv.created),
+        )
         if earlier is not None:
             contributions.append(measure.recontact(*earlier))
-        await self.record(contributions)
+        await self.record(contributions, conv.site)
 
     async def measure_message(self, appended: Appended) -> None:
         if appended.created and appended.timing is not None:
             await self.record(
-                measure.message_added(appended.timing, appended.message, self.settings.frt_target_s)
+                measure.message_added(
+                    appended.timing, appended.message, self.settings.frt_target_s
+                ),
+                appended.timing.site,
             )
 
     async def measure_transition(self, changed: Changed) -> None:
         now = self.clock.now_ms()
         conv = changed.conversation
-        await self.record(measure.transitioned(changed.previous, conv, now))
+        survey = bool(self.settings.survey)
+        await self.record(
+            measure.transitioned(changed.previous, conv, now, survey=survey), conv.site
+        )
         if conv.state is State.CLOSED and conv.resolved:
             ttl_ms = int(self.settings.fcr_hours * 3_600_000)
             await self.store.figures.mark_resolved(conv.visitor_id, now, measure.dims(conv), ttl_ms)
+        await search.track(self.store, changed)  # who held it; indexed once closed
 
     async def measure_transfer(self, before: Conversation) -> None:
-        await self.record([measure.transferred(before, self.clock.now_ms())])
+        await self.record([measure.transferred(before, self.clock.now_ms())], before.site)
 
     async def measure_rating(self, conv: Conversation, rating: Rating) -> None:
-        await self.record([measure.rated(conv, rating)])
+        await self.record([measure.rated(conv, rating)], conv.site)
 
     # announcements ----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What staff may read of conversations, past and present, and the audit trail.
 
-Agents read the queue and their own conversations and, while they serve a visitor, that
-visitor's earlier ones; supervisors read everything. Reading a transcript is audited
+Agents read the queue and their own conversations (and the closed ones they held: the
+History page's results) and, while they serve a visitor, that visitor's earlier ones;
+supervisors read everything. Reading a transcript is audited
 (`view`); lists are not (docs/security.md).
 """
 
@@ -77,6 +78,7 @@ async def may_read(node: Node, viewer: Agent, conv: Conversation) -> bool:
         or mine
         or conv.state is State.QUEUED
         or await serving_visitor(node, viewer, conv.visitor_id)
+        or (conv.state is State.CLOSED and await node.store.search.held(conv.id, viewer.id))
     )
 
 

@@ -2,6 +2,9 @@
 whose close is older than that, in bounded passes (the dispatcher's sweep loop); `chat-server
 retention run` does the same once, by hand. Nodes need no coordination: removal is
 idempotent (`backends/roles/retention.py`), a conversation two nodes pick is removed once.
+The same sweep removes, once an hour, the figures over time past `rollup_days`
+(`Rollups.prune`), whatever `retention_days` says, and indexes for search the closed
+conversations the index lacks (closed before search existed, or while indexing failed).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from chat_server.backends.base import Store
+from chat_server.service import search
 from chat_server.service.node import Node
 
 log = logging.getLogger(__name__)
@@ -46,15 +50,29 @@ async def run(store: Store, before: int, batch: int = BATCH) -> int:
 
 class Sweep:
     """A node's schedule: a pass once an hour of node time, the next at once while a pass
-    finds a full batch (a backlog drains one bounded pass per sweep tick)."""
+    finds a full batch (a backlog drains one bounded pass per sweep tick); the rollups'
+    prune once an hour, from the first tick."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._next_at: int | None = None
+        self._rollups_at: int | None = None
+        self._search_at: int | None = None
 
     async def due(self) -> None:
-        days = self.node.settings.retention_days
         now = self.node.clock.now_ms()
+        if self._rollups_at is None or now >= self._rollups_at:
+            self._rollups_at = now + EVERY_MS
+            pruned = await self.node.store.rollups.prune(now)
+            if pruned:
+                log.info("rollups: removed %d row(s) past rollup_days", pruned)
+        if self._search_at is None or now >= self._search_at:
+            indexed = await search.backfill(self.node.store)
+            # a backlog goes one bounded batch per tick; then once an hour
+            self._search_at = now if indexed >= search.BACKFILL else now + EVERY_MS
+            if indexed:
+                log.info("search: indexed %d closed conversation(s) it lacked", indexed)
+        days = self.node.settings.retention_days
         if days <= 0 or (self._next_at is not None and now < self._next_at):
             return
         self._next_at = now + EVERY_MS

@@ -91,6 +91,12 @@ def routes(static_dir: Path, *, demo_shop: bool) -> list[Route | Mount]:
     async def dashboard(request: Request) -> Response:
         return _page(static_dir / "dashboard" / "index.html", VIEWER_CSP)
 
+    async def reports(request: Request) -> Response:
+        return _page(static_dir / "reports" / "index.html", PAGE_CSP)
+
+    async def history(request: Request) -> Response:
+        return _page(static_dir / "history" / "index.html", PAGE_CSP)
+
     def widget_file(path: str, name: str) -> Route:
         """A script of the widget's, which any site loads: served with its type and charset
         whatever the system's MIME table says (its text is not ASCII)."""
@@ -114,6 +120,8 @@ def routes(static_dir: Path, *, demo_shop: bool) -> list[Route | Mount]:
         Route("/", demo),
         Route("/console", console),
         Route("/dashboard", dashboard),
+        Route("/history", history),
+        Route("/reports", reports),
         widget_file("/widget.js", "widget.js"),
         # the widget's co-browse part, fetched by the widget once a visitor accepts
         widget_file("/static/widget/cobrowse.js", "cobrowse.js"),

@@ -266,11 +266,11 @@ async def test_append_reports_the_conversation_as_the_message_found_it(
     await store.conversations.claim("c_1", ann, 1)
     clock.advance(10)
     reply = await store.conversations.append("c_1", text(speaker(ann), cmid="a1"))
-    assert reply.timing == Timing(created, "billing", None, created)
+    assert reply.timing == Timing(created, "billing", None, created, site="shop")
     clock.advance(10)
     more = await store.conversations.append("c_1", text(visitor()))
     answered = reply.message.ts
-    assert more.timing == Timing(created, "billing", answered, None)
+    assert more.timing == Timing(created, "billing", answered, None, site="shop")
     again = await store.conversations.append("c_1", text(speaker(ann), cmid="a1"))
     assert again.created is False and again.timing is None
     conv = await store.conversations.get("c_1")

@@ -20,6 +20,11 @@ def p(n: int, avg: float, p50: float, p90: float) -> dict[str, Any]:
     return {"n": n, "avg": avg, "p50": p50, "p90": p90}
 
 
+def dist(*counts: int, low: int = 1) -> dict[str, int]:
+    """A `dist` map: the count of each score from `low` up, keyed by the score as text."""
+    return {str(low + i): count for i, count in enumerate(counts)}
+
+
 # The day, by hand (t in seconds from the start):
 # C1 (V1, billing): start 0; Ann claims 20 (wait 20); Ann replies 30 (FRT 30, SLA met,
 #    response 30); V1 writes 35; Ann replies 50 (response 15); Ann closes resolved 60
@@ -45,9 +50,16 @@ DAY = {
     "response_s": p(5, 36.0, 30.0, 90.0),
     "resolution_s": p(2, 45.0, 30.0, 60.0),
     "sla_frt_pct": 66.7,
-    "csat": {"n": 2, "pct": 50.0, "mean": 3.5},
-    "nps": {"n": 2, "score": 0.0},
-    "ces": {"n": 2, "mean": 5.0},
+    "csat": {"n": 2, "pct": 50.0, "mean": 3.5, "dist": dist(0, 1, 0, 0, 1)},
+    "nps": {
+        "n": 2,
+        "score": 0.0,
+        "promoters": 1,
+        "passives": 0,
+        "detractors": 1,
+        "dist": dist(0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, low=0),
+    },
+    "ces": {"n": 2, "mean": 5.0, "dist": dist(0, 0, 1, 0, 0, 0, 1)},
     "fcr_pct": 50.0,
     "csat_by_frt": [
         {"band": "<30s", "n": 0, "pct": None},
@@ -70,9 +82,16 @@ NOTHING = {
     "response_s": EMPTY_P,
     "resolution_s": EMPTY_P,
     "sla_frt_pct": None,
-    "csat": {"n": 0, "pct": None, "mean": None},
-    "nps": {"n": 0, "score": None},
-    "ces": {"n": 0, "mean": None},
+    "csat": {"n": 0, "pct": None, "mean": None, "dist": dist(*[0] * 5)},
+    "nps": {
+        "n": 0,
+        "score": None,
+        "promoters": 0,
+        "passives": 0,
+        "detractors": 0,
+        "dist": dist(*[0] * 11, low=0),
+    },
+    "ces": {"n": 0, "mean": None, "dist": dist(*[0] * 7)},
     "fcr_pct": None,
     "csat_by_frt": [
         {"band": b, "n": 0, "pct": None} for b in ("<30s", "30-60s", "1-2m", "2-5m", ">5m")

@@ -96,4 +96,35 @@ def test_a_recontact_corrects_the_original_close() -> None:
 
 def test_a_conversations_timing_is_what_message_measures_need() -> None:
     conv = replace(active(), first_response_at=T0 + 1, visitor_turn_at=T0 + 2)
-    assert conv.timing == Timing(T0, "billing", T0 + 1, T0 + 2)
+    assert conv.timing == Timing(T0, "billing", T0 + 1, T0 + 2, site="shop")
+
+
+def test_a_close_shows_the_survey_when_it_is_on_and_an_agent_took_part() -> None:
+    closed = flow.close(active(), T0 + 60_000, by="agent", reason="done", resolved=True)
+    (out,) = measure.transitioned(active(), closed.conversation, T0 + 60_000, survey=True)
+    assert out.figures.counters["survey_shown"] == 1
+    assert out.dims == ALL_ANN_BILLING
+    (off,) = measure.transitioned(active(), closed.conversation, T0 + 60_000)
+    assert "survey_shown" not in off.figures.counters  # the server's survey is off
+
+
+def test_no_survey_for_a_conversation_no_agent_took() -> None:
+    closed = flow.close(opened(), T0 + 5_000, by="visitor", reason="left", resolved=None)
+    (out,) = measure.transitioned(opened(), closed.conversation, T0 + 5_000, survey=True)
+    assert out.figures.counters == {"closed": 1, "abandoned": 1}
+
+
+def test_the_survey_is_shown_at_the_close_only() -> None:
+    (wait,) = measure.transitioned(opened(), active(), T0 + 20_000, survey=True)
+    assert "survey_shown" not in wait.figures.counters
+    closed = flow.close(active(), T0 + 60_000, by="agent", reason="done", resolved=True)
+    after = closed.conversation
+    assert measure.transitioned(after, after, T0 + 70_000, survey=True) == []
+
+
+def test_a_rating_counts_an_answered_survey_and_its_scores() -> None:
+    out = measure.rated(active(), Rating("c_1", T0 + 99_000, csat=3, nps=7, ces=6))
+    counters = out.figures.counters
+    assert counters["survey_answered"] == 1
+    assert (counters["csat:3"], counters["nps:7"], counters["ces:6"]) == (1, 1, 1)
+    assert counters["nps_pas"] == 1

@@ -307,6 +307,11 @@ def view_of(*parts: Figures) -> dict[str, Any]:
 EMPTY_P = {"n": 0, "avg": None, "p50": None, "p90": None}
 
 
+def dist(*counts: int, low: int = 1) -> dict[str, int]:
+    """A `dist` map: the count of each score from `low` up, keyed by the score as text."""
+    return {str(low + i): count for i, count in enumerate(counts)}
+
+
 def test_window_view_of_nothing() -> None:
     assert window_view(Figures()) == {
         "started": 0,
@@ -320,9 +325,17 @@ def test_window_view_of_nothing() -> None:
         "response_s": EMPTY_P,
         "resolution_s": EMPTY_P,
         "sla_frt_pct": None,
-        "csat": {"n": 0, "pct": None, "mean": None},
-        "nps": {"n": 0, "score": None},
-        "ces": {"n": 0, "mean": None},
+        "csat": {"n": 0, "pct": None, "mean": None, "dist": dist(0, 0, 0, 0, 0)},
+        "nps": {
+            "n": 0,
+            "score": None,
+            "promoters": 0,
+            "passives": 0,
+            "detractors": 0,
+            "dist": dist(*[0] * 11, low=0),
+        },
+        "ces": {"n": 0, "mean": None, "dist": dist(*[0] * 7)},
+        "survey": {"shown": 0, "answered": 0, "pct": None},
         "fcr_pct": None,
         "csat_by_frt": [{"band": band, "n": 0, "pct": None} for band in BANDS],
         "transfers": 0,
@@ -341,26 +354,34 @@ def test_window_view_is_json_with_int_counters() -> None:
 
 def test_csat_pct_and_mean() -> None:
     w = view_of(*(samples.rated(csat=v, nps=None, ces=None, frt_s=None) for v in (5, 4, 2)))
-    assert w["csat"] == {"n": 3, "pct": 66.7, "mean": 3.67}
-    assert w["nps"] == {"n": 0, "score": None}
+    assert w["csat"] == {"n": 3, "pct": 66.7, "mean": 3.67, "dist": dist(0, 1, 0, 1, 1)}
+    assert (w["nps"]["n"], w["nps"]["score"]) == (0, None)
     assert all(row["n"] == 0 for row in w["csat_by_frt"])
 
 
 def test_nps_score() -> None:
     w = view_of(*(samples.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (10, 9, 7, 3)))
     # promoters 2/4 = 50 %, detractors 1/4 = 25 %
-    assert w["nps"] == {"n": 4, "score": 25.0}
+    assert w["nps"] == {
+        "n": 4,
+        "score": 25.0,
+        "promoters": 2,
+        "passives": 1,
+        "detractors": 1,
+        "dist": dist(0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1, low=0),
+    }
     assert w["csat"]["n"] == 0
 
 
 def test_nps_score_can_be_negative() -> None:
     w = view_of(*(samples.rated(csat=None, nps=v, ces=None, frt_s=None) for v in (0, 6, 8)))
-    assert w["nps"] == {"n": 3, "score": -66.7}
+    assert (w["nps"]["n"], w["nps"]["score"]) == (3, -66.7)
+    assert (w["nps"]["promoters"], w["nps"]["passives"], w["nps"]["detractors"]) == (0, 1, 2)
 
 
 def test_ces_mean() -> None:
     w = view_of(*(samples.rated(csat=None, nps=None, ces=v, frt_s=None) for v in (7, 5)))
-    assert w["ces"] == {"n": 2, "mean": 6.0}
+    assert w["ces"] == {"n": 2, "mean": 6.0, "dist": dist(0, 0, 0, 0, 1, 0, 1)}
 
 
 def test_ratings_out_of_range_raise() -> None:
@@ -431,7 +452,7 @@ def test_csat_by_frt_bands() -> None:
         {"band": "2-5m", "n": 0, "pct": None},
         {"band": ">5m", "n": 1, "pct": 0.0},
     ]
-    assert w["csat"] == {"n": 5, "pct": 60.0, "mean": 3.4}
+    assert w["csat"] == {"n": 5, "pct": 60.0, "mean": 3.4, "dist": dist(1, 1, 0, 1, 2)}
 
 
 def test_event_helpers() -> None:

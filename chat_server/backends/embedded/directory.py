@@ -15,6 +15,7 @@ from chat_server.backends.records import (
     visitor_from_row,
     visitor_row,
 )
+from chat_server.backends.roles.directory import email_key
 from chat_server.core.errors import conflict
 from chat_server.core.model import Agent, AgentStatus, Site, Visitor
 
@@ -42,6 +43,12 @@ class EmbeddedDirectory:
             lambda c: c.execute("SELECT id, origins FROM sites WHERE id = ?", (site_id,)).fetchone()
         )
         return site_from_json(row[0], row[1]) if row else None
+
+    async def sites(self) -> list[Site]:
+        rows = await self._db.read(
+            lambda c: c.execute("SELECT id, origins FROM sites ORDER BY id").fetchall()
+        )
+        return [site_from_json(site_id, raw) for site_id, raw in rows]
 
     # agents -----------------------------------------------------------------------------
 
@@ -135,3 +142,19 @@ class EmbeddedDirectory:
             ).fetchone()
         )
         return visitor_from_row(row) if row else None
+
+    async def visitors_by_email(self, email: str) -> list[Visitor]:
+        """By the `visitors_email` index, on the same expression as `email_key`."""
+        rows = await self._db.read(
+            lambda c: c.execute(
+                f"SELECT {VISITOR_COLUMNS} FROM visitors WHERE lower(trim(email)) = ? ORDER BY id",
+                (email_key(email),),
+            ).fetchall()
+        )
+        return [visitor_from_row(r) for r in rows]
+
+    async def forget_visitor(self, visitor_id: str) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            return c.execute("DELETE FROM visitors WHERE id = ?", (visitor_id,)).rowcount == 1
+
+        return await durable.write(self._db, op)

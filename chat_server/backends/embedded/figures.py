@@ -6,6 +6,7 @@ visitor who comes back (a recontact is counted once)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat_server.backends.embedded import durable
@@ -18,9 +19,14 @@ Resolved = tuple[int, tuple[str, ...], int]
 
 
 class EmbeddedFigures:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, also: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """`also`: what else memory holds between writes, flushed by `checkpoint` too (the
+        figures over time, issue 16)."""
         self._db = db
         self._clock = clock
+        self._also = also
         self._windows = RollingWindows()
         self._resolved: dict[str, Resolved] = {}
 
@@ -54,6 +60,8 @@ class EmbeddedFigures:
         return mark[0], mark[1]
 
     async def checkpoint(self) -> None:
+        if self._also is not None:
+            await self._also()
         self._windows.prune(self._clock.now_ms())
         blob = json.dumps(
             {

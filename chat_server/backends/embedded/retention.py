@@ -4,15 +4,15 @@ are the files role's, and co-browse leftovers live in memory.
 
 `remove` checks the conversation is closed (closed is final: no write reopens it), has the
 files role forget its files, drops co-browse memory (replay and consent), then deletes its
-rows in one write, which checks the state again: removing twice, or from two callers,
-removes once.
+rows and its search entries in one write, which checks the state again: removing twice, or
+from two callers, removes once.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from chat_server.backends.embedded import durable
+from chat_server.backends.embedded import durable, search
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.cobrowse import Cobrowse
@@ -83,4 +83,5 @@ def _delete(c: sqlite3.Connection, cid: str) -> bool:
     for table in ("messages", "ratings", "files"):
         c.execute(f"DELETE FROM {table} WHERE cid = ?", (cid,))
     c.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+    search.forget(c, cid)
     return True

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS credentials (
 CREATE TABLE IF NOT EXISTS visitors (
     id TEXT PRIMARY KEY, site TEXT NOT NULL, created INTEGER NOT NULL, name TEXT, email TEXT,
     page_url TEXT, page_title TEXT);
+CREATE INDEX IF NOT EXISTS visitors_email ON visitors (lower(trim(email)));
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, visitor_id TEXT NOT NULL, state TEXT NOT NULL, agent_id TEXT,
     created INTEGER NOT NULL, data TEXT NOT NULL);
@@ -71,6 +72,27 @@ CREATE TABLE IF NOT EXISTS files (
     created INTEGER NOT NULL, seq INTEGER, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_cid ON files (cid);
 CREATE INDEX IF NOT EXISTS files_unsent ON files (seq, created);
+CREATE TABLE IF NOT EXISTS search_docs (
+    rank INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, site TEXT NOT NULL, topic TEXT,
+    name TEXT NOT NULL, email TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS search_docs_email ON search_docs (email);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_words USING fts5(
+    words, tokenize='unicode61 remove_diacritics 0', detail=none, prefix='2 3');
+CREATE TABLE IF NOT EXISTS search_held (
+    agent_id TEXT NOT NULL, cid TEXT NOT NULL, rank INTEGER, PRIMARY KEY (agent_id, cid))
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_held_rank ON search_held (agent_id, rank);
+CREATE INDEX IF NOT EXISTS search_held_cid ON search_held (cid);
+CREATE TABLE IF NOT EXISTS rollups (
+    dim TEXT NOT NULL, tier TEXT NOT NULL, bucket TEXT NOT NULL, expires INTEGER NOT NULL,
+    fields BLOB NOT NULL, PRIMARY KEY (dim, tier, bucket));
+CREATE INDEX IF NOT EXISTS rollups_expires ON rollups (expires);
+CREATE TABLE IF NOT EXISTS visit_last (visitor_id TEXT PRIMARY KEY, day INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS visit_last_day ON visit_last (day);
+CREATE TABLE IF NOT EXISTS visit_gaps (
+    dim TEXT NOT NULL, day INTEGER NOT NULL, gap INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (dim, day, gap)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS visit_gaps_day ON visit_gaps (day);
 """
 ADDED_COLUMNS = (("messages", "files", "TEXT"),)
 """Columns added since a table was first made: databases from before get them at start."""

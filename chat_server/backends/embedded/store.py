@@ -3,8 +3,9 @@
 The roles share the `Database` (its group commit, and its `failed` state: after a failed
 commit every role refuses writes and `ready` is False) and hold their own memory:
 conversations (the open ones and their cmids), files (the unsent uploads, which the
-conversations check a message's files against), figures, co-browsing and presence. This
-container opens the database and, at start, loads each role's memory from it.
+conversations check a message's files against), figures (and those over time, flushed
+with them), co-browsing and presence. This container opens the database and, at start,
+loads each role's memory from it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from chat_server.backends.embedded.figures import EmbeddedFigures
 from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.presence import EmbeddedPresence
 from chat_server.backends.embedded.retention import EmbeddedRetention
+from chat_server.backends.embedded.rollups import EmbeddedRollups
+from chat_server.backends.embedded.search import EmbeddedSearch
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
@@ -31,7 +34,10 @@ from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
+from chat_server.backends.roles.rollups import Rollups
+from chat_server.backends.roles.search import Search
 from chat_server.core.clock import Clock
+from chat_server.core.rollups import KEEP_DAYS, Calendar
 
 
 class EmbeddedStore:
@@ -45,10 +51,20 @@ class EmbeddedStore:
     presence: Presence
     files: Files
     retention: Retention
+    rollups: Rollups
+    search: Search
 
     def __init__(
-        self, data_dir: Path, bus: LocalBus, clock: Clock, *, synchronous: str = "NORMAL"
+        self,
+        data_dir: Path,
+        bus: LocalBus,
+        clock: Clock,
+        *,
+        synchronous: str = "NORMAL",
+        calendar: Calendar | None = None,
+        rollup_days: int = KEEP_DAYS,
     ) -> None:
+        """`calendar` (`reports_tz`) and `rollup_days`: the figures kept over time."""
         self.db = Database(data_dir / "chat.sqlite3", synchronous=synchronous)
         self.bus = bus
         self.clock = clock
@@ -56,11 +72,15 @@ class EmbeddedStore:
         self.conversations = self._conversations = EmbeddedConversations(
             self.db, bus, clock, self._files
         )
-        self.figures = self._figures = EmbeddedFigures(self.db, clock)
+        self.rollups = self._rollups = EmbeddedRollups(
+            self.db, clock, calendar or Calendar(), rollup_days
+        )
+        self.figures = self._figures = EmbeddedFigures(self.db, clock, also=self._rollups.flush)
         self.presence = self._presence = EmbeddedPresence()
         self.directory = EmbeddedDirectory(self.db)
         self.audit = EmbeddedAudit(self.db)
         self.cobrowse = EmbeddedCobrowse()
+        self.search = EmbeddedSearch(self.db)
         self.retention = EmbeddedRetention(
             self.db, self._conversations.memory, self._files, self.cobrowse
         )

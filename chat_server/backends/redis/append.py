@@ -95,13 +95,14 @@ class Appender:
             )
         status = decoded(reply[0])
         if status == "ok":
-            created, topic, frt, turn, pend = (decoded(v) for v in reply[2:7])
+            created, topic, frt, turn, pend, site = (decoded(v) for v in reply[2:8])
             timing = Timing(
                 int(created),
                 topic or None,
                 stored.opt_int(frt),
                 stored.opt_int(turn),
                 stored.opt_int(pend),
+                site,
             )
             return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
         if status == "dup":

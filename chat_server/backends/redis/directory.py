@@ -1,5 +1,6 @@
 """Sites, agents, credentials and visitors: one key each (JSON rows), and for agents the
-email index and the list of agents, kept with the agent in one transaction."""
+email index and the list of agents, kept with the agent in one transaction; for visitors
+an email index (issue 16: export and erase by email), kept with the visitor likewise."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from chat_server.backends.records import (
 )
 from chat_server.backends.redis import decoded, rows
 from chat_server.backends.redis.client import RETRIES, Client, contended, redis_errors
+from chat_server.backends.roles.directory import email_key
 from chat_server.core.errors import conflict
 from chat_server.core.model import Agent, AgentStatus, Site, Visitor
 
@@ -33,13 +35,23 @@ class RedisDirectory:
     # sites ------------------------------------------------------------------------------
 
     async def put_site(self, site: Site) -> None:
-        async with redis_errors():
-            await self.redis.set(self.keys.site(site.id), site_to_json(site))
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.site(site.id), site_to_json(site))
+            pipe.sadd(self.keys.sites(), site.id)
+            await self.client.execute(pipe)
 
     async def site(self, site_id: str) -> Site | None:
         async with redis_errors():
             raw = await self.redis.get(self.keys.site(site_id))
         return site_from_json(site_id, raw) if raw else None
+
+    async def sites(self) -> list[Site]:
+        """The sites in the `sites` set (kept by `put_site`: a site stored by a version
+        before it is listed once it is stored again, e.g. by a settings change)."""
+        async with redis_errors():
+            ids = sorted(decoded(i) for i in await self.redis.smembers(self.keys.sites()))
+            raws = await self.redis.mget([self.keys.site(i) for i in ids]) if ids else []
+        return [site_from_json(i, raw) for i, raw in zip(ids, raws, strict=True) if raw]
 
     # agents -----------------------------------------------------------------------------
 
@@ -140,10 +152,55 @@ class RedisDirectory:
     # visitors ---------------------------------------------------------------------------
 
     async def put_visitor(self, visitor: Visitor) -> None:
+        """The record, and with an email its two index entries, in one transaction (one
+        round trip). A changed email leaves the old entry: reads check the record."""
+        key, row = self.keys.visitor(visitor.id), rows.dumps(visitor_row(visitor))
         async with redis_errors():
-            await self.redis.set(self.keys.visitor(visitor.id), rows.dumps(visitor_row(visitor)))
+            if not visitor.email:
+                await self.redis.set(key, row)
+                return
+            email = email_key(visitor.email)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, row)
+                pipe.sadd(self.keys.visitors_of_email(email), visitor.id)
+                pipe.sadd(self.keys.emails_of_visitor(visitor.id), email)
+                await self.client.execute(pipe)
 
     async def visitor(self, visitor_id: str) -> Visitor | None:
         async with redis_errors():
             raw = await self.redis.get(self.keys.visitor(visitor_id))
         return visitor_from_row(tuple(json.loads(raw))) if raw else None
+
+    async def visitors_by_email(self, email: str) -> list[Visitor]:
+        """Visitors stored before this index existed are found once stored again."""
+        wanted = email_key(email)
+        async with redis_errors():
+            ids = sorted(
+                decoded(i) for i in await self.redis.smembers(self.keys.visitors_of_email(wanted))
+            )
+            raws = await self.redis.mget([self.keys.visitor(i) for i in ids]) if ids else []
+        found = [visitor_from_row(tuple(json.loads(r))) for r in raws if r]
+        return [v for v in found if v.email and email_key(v.email) == wanted]
+
+    async def forget_visitor(self, visitor_id: str) -> bool:
+        """The record and every email entry at once; watched, so an email a concurrent
+        `put_visitor` adds meanwhile is not left behind."""
+        key, emails_key = self.keys.visitor(visitor_id), self.keys.emails_of_visitor(visitor_id)
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(RETRIES):
+                try:
+                    await pipe.watch(key, emails_key)
+                    emails = {decoded(e) for e in await pipe.smembers(emails_key)}
+                    raw = await pipe.get(key)
+                    current = visitor_from_row(tuple(json.loads(raw))) if raw else None
+                    if current is not None and current.email:
+                        emails.add(email_key(current.email))
+                    pipe.multi()
+                    pipe.delete(key, emails_key)
+                    for email in sorted(emails):
+                        pipe.srem(self.keys.visitors_of_email(email), visitor_id)
+                    await self.client.execute(pipe)
+                    return raw is not None
+                except WatchError:
+                    continue
+        raise contended()

@@ -6,7 +6,8 @@ contribute and queues it on the store's `Wire` as one `record_figures.lua` call,
 argument is the increments packed by msgpack (in C): under load, one `HINCRBYFLOAT` per
 field and bucket for many messages, no command packed per field in Python, and no round
 trip in any request. Figures are statistics, not acknowledged data: a failed write is
-logged.
+logged. The figures kept over time (`rollups.py`, issue 16) are more entries of the same
+call: their hour, day and month buckets, expiring `rollup_days` after their end.
 """
 
 from __future__ import annotations
@@ -22,17 +23,26 @@ from chat_server.backends.redis import lua, rows
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.wire import Arg, Script, Wire
+from chat_server.backends.unwritten import Unwritten
 from chat_server.core import metrics
 from chat_server.core.clock import Clock
 from chat_server.core.metrics import Figures
+from chat_server.core.rollups import KEEP_DAYS, Bucket, Calendar
 
 log = logging.getLogger(__name__)
+WRITTEN_MAX = 20_000
+"""Buckets over time remembered for sealing: an hour between two sweeps writes a few per
+dimension."""
 
 
 class RedisFigures:
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self, client: Client, calendar: Calendar | None = None, keep_days: int = KEEP_DAYS
+    ) -> None:
         self.client = client
-        self.buffer = FigureBuffer(client.wire, client.keys, client.clock)
+        self.buffer = FigureBuffer(
+            client.wire, client.keys, client.clock, calendar or Calendar(), keep_days
+        )
 
     async def record(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
         """Added up with the other figures of this loop turn and queued, without a round
@@ -58,27 +68,41 @@ class RedisFigures:
     ) -> None:
         key = self.client.keys.resolved(visitor_id)
         async with redis_errors():
-            await self.client.redis.set(key, rows.dumps([ts, list(dims)]), px=max(1, ttl_ms))
+            # the end is kept too: Redis expires by its own clock, the store's may differ
+            value = rows.dumps([ts, list(dims), ts + ttl_ms])
+            await self.client.redis.set(key, value, px=max(1, ttl_ms))
 
     async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
         async with redis_errors():
             raw = await self.client.redis.getdel(self.client.keys.resolved(visitor_id))
         if raw is None:
             return None
-        ts, dims = json.loads(raw)
+        ts, dims, *end = json.loads(raw)
+        if end and int(end[0]) <= now:
+            return None
         return int(ts), tuple(dims)
 
     async def checkpoint(self) -> None:
-        return None  # every write already went to Redis
+        """Every write goes to Redis as it is made: only wait for this turn's to land."""
+        await self.buffer.settled()
 
 
 class FigureBuffer:
-    def __init__(self, wire: Wire, keys: Keys, clock: Clock) -> None:
+    def __init__(
+        self, wire: Wire, keys: Keys, clock: Clock, calendar: Calendar, keep_days: int
+    ) -> None:
         self.keys = keys
         self.clock = clock
         self.wire = wire
+        self.calendar = calendar
+        self.keep_days = keep_days
         self._script = Script(wire, lua("record_figures.lua"))
         self._pending: dict[tuple[str, str, int], Figures] = {}
+        self.rollups = Unwritten(calendar, keep_days)
+        self.rollups_written: dict[tuple[str, Bucket], None] = {}
+        """The buckets of figures over time this node wrote, oldest first, until
+        `RedisRollups.prune` seals them once finished (at most `WRITTEN_MAX`: the oldest
+        beyond it are left to the first read to seal)."""
         self._scheduled = False
         self._last: asyncio.Future[Any] | None = None
 
@@ -94,6 +118,15 @@ class FigureBuffer:
                 if bucket is None:
                     bucket = self._pending[(window, dim, start)] = Figures()
                 bucket.merge(figures)
+        self._schedule()
+
+    def add_rollup(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
+        """Count `figures` in the hour, day and month of `ts` under `dims`, in the next
+        write (a bucket already past its `keep_days` is left out: Redis would drop it)."""
+        self.rollups.add(ts, dims, figures)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._write)
@@ -105,16 +138,23 @@ class FigureBuffer:
         if not self._scheduled:
             return
         self._scheduled = False
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
         now = self.clock.now_ms()
+        pending, self._pending = self._pending, {}
+        rollups = self.rollups.by_bucket(now, self.rollups.take())
         keys, entries = [], []
         for (window, dim, start), figures in pending.items():
             length, size = metrics.WINDOWS[window]
             keys.append(self.keys.figures(window, dim, start))
             # relative: the clock is injectable, Redis's own clock is not
             entries.append((max(1, start + size + length + 60_000 - now), figures.to_fields()))
+        for (dim, bucket), figures in rollups.items():
+            ttl = self.rollups.expires(bucket) - now
+            if ttl > 0:
+                keys.append(self.keys.rollup(dim, bucket.tier, bucket.key))
+                entries.append((ttl, figures.to_fields()))
+                self._written((dim, bucket))
+        if not keys:
+            return
         args: list[Arg] = [msgpack.packb(entries)]
         if self.wire.connected:
             self._last = self._script.send(keys, args)
@@ -122,6 +162,12 @@ class FigureBuffer:
         else:  # connect first (the wire keeps the order once it is up)
             self._last = asyncio.ensure_future(self._script(keys, args))
         self._last.add_done_callback(_report)
+
+    def _written(self, key: tuple[str, Bucket]) -> None:
+        written = self.rollups_written
+        written[key] = None
+        if len(written) > WRITTEN_MAX:
+            del written[next(iter(written))]
 
     async def settled(self) -> None:
         """Wait until what was added so far is written (or failed)."""

@@ -22,9 +22,9 @@ class Keys:
 
     def live(self, cid: str) -> str:
         """A hash of what every message reads or moves (seq, state, visitor, agent, created,
-        topic, frt, turn): the append script's whole input, and the truth for last_seq,
-        first_response_at and visitor_turn_at (the conversation's JSON is rewritten only on
-        transitions)."""
+        topic, frt, turn, pend, site): the append script's whole input, and the truth for
+        last_seq, first_response_at and visitor_turn_at (the conversation's JSON is
+        rewritten only on transitions)."""
         return self._c(cid, "live")
 
     def messages(self, cid: str) -> str:
@@ -94,6 +94,10 @@ class Keys:
     def site(self, site_id: str) -> str:
         return self._g("site", site_id)
 
+    def sites(self) -> str:
+        """The ids of every site (a set)."""
+        return self._g("sites")
+
     def agent(self, agent_id: str) -> str:
         return self._g("agent", agent_id)
 
@@ -114,6 +118,15 @@ class Keys:
 
     def visitor(self, visitor_id: str) -> str:
         return self._g("visitor", visitor_id)
+
+    def visitors_of_email(self, email_key: str) -> str:
+        """The ids of the visitors stored with this email (a set; `roles.directory.email_key`),
+        checked against their records when read (a visitor may have changed it since)."""
+        return self._g("visitor-email", email_key)
+
+    def emails_of_visitor(self, visitor_id: str) -> str:
+        """The emails a visitor was indexed under (a set): erase leaves none of them."""
+        return self._g("visitor-emails", visitor_id)
 
     # presence
     def gone(self, kind: str) -> str:
@@ -141,6 +154,63 @@ class Keys:
 
     def resolved(self, visitor_id: str) -> str:
         return self._g("resolved", visitor_id)
+
+    # figures over time (issue 16)
+    def rollup(self, dim: str, tier: str, bucket: str) -> str:
+        """A bucket's figures, a hash like `figures`. The hash tag is the dimension: a
+        dimension's buckets share a cluster slot, so one script reads a range of them."""
+        return f"{self.prefix}:{{r:{dim}}}:{tier}:{bucket}"
+
+    def rollup_packed(self, dim: str, tier: str, bucket: str) -> str:
+        """A finished bucket's figures, sealed into a string (`backends/packed.py`)."""
+        return f"{self.prefix}:{{r:{dim}}}:{tier}:{bucket}:p"
+
+    def last_visit(self, visitor_id: str) -> str:
+        """The local day (ordinal) of a visitor's last visit, a string. Every visit key
+        shares one hash tag: `visit.lua` moves a visitor's and their dimensions' at once."""
+        return f"{self.prefix}:{{visits}}:last:{visitor_id}"
+
+    def visits(self, dim: str, day: str) -> str:
+        """One local day's visits of a dimension, a hash: days since the visitor's previous
+        visit (`new` for a first visit ever) -> how many."""
+        return f"{self.prefix}:{{visits}}:{dim}:{day}"
+
+    # search (issue 16): see search.py
+    def search_held(self, cid: str) -> str:
+        """The agents who held a conversation (a set): given it, or wrote in it."""
+        return self._c(cid, "held")
+
+    def search_meta(self) -> str:
+        """A hash: conversation -> its indexed fields (site, topic, name, email, agents)."""
+        return self._g("search", "meta")
+
+    def search_words(self) -> str:
+        """A hash: conversation -> its distinct words (` a b c `)."""
+        return self._g("search", "words")
+
+    def search_all(self) -> str:
+        """Every indexed conversation by rank (a sorted set)."""
+        return self._g("search", "all")
+
+    def search_word(self, word: str) -> str:
+        """The conversations with a word, by rank (a common word's: the newest only)."""
+        return self._g("search", "w", word)
+
+    def search_floors(self) -> str:
+        """A hash: common word -> the rank below which its postings were cut."""
+        return self._g("search", "floors")
+
+    def search_terms(self) -> str:
+        """Every indexed word, scored 0 (a sorted set read by lexical range: prefixes)."""
+        return self._g("search", "terms")
+
+    def search_agent(self, agent_id: str) -> str:
+        """The closed conversations an agent held, by rank."""
+        return self._g("search", "agent", agent_id)
+
+    def search_email(self, email: str) -> str:
+        """The closed conversations of a visitor email (folded), by rank."""
+        return self._g("search", "email", email)
 
     # pub/sub
     def channel(self, name: str) -> str:

@@ -4,8 +4,9 @@ step, only while the conversation is closed, so several nodes sweeping at once r
 once and the others hear "gone already".
 
 Which agents' indexes name it is not stored with it, so every agent's is given (agents are
-never deleted, and ZREM of an absent member costs nothing). The closed index is scored by
-creation: `expired` pages through the ones created before the cut-off and keeps those
+never deleted, and ZREM of an absent member costs nothing). Its search entries go in the
+same step (`search_forget.lua`, which the script is loaded with). The closed index is scored
+by creation: `expired` pages through the ones created before the cut-off and keeps those
 closed before it.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from chat_server.backends.redis import decoded, lua, stored
 from chat_server.backends.redis.client import Client, redis_errors
+from chat_server.backends.redis.search import FORGET, index_keys, key_prefixes
 from chat_server.backends.roles.files import Files
 from chat_server.core.errors import conflict
 from chat_server.core.model import State
@@ -26,7 +28,7 @@ class RedisRetention:
         self.keys = client.keys
         self.redis = client.redis
         self._files = files
-        self._remove = client.redis.register_script(lua("retention_remove.lua"))
+        self._remove = client.redis.register_script(FORGET + lua("retention_remove.lua"))
 
     async def expired(self, before: int, limit: int) -> list[str]:
         found: list[str] = []
@@ -68,6 +70,7 @@ class RedisRetention:
             k.cobrowse(cid),
             k.cobrowse_replay(cid),
             k.cobrowse_replay_meta(cid),
+            k.search_held(cid),
         ]
         indexes = [k.convs(), k.convs(CLOSED), k.queue(), k.visitor_convs(decoded(visitor))]
         async with redis_errors():
@@ -77,9 +80,10 @@ class RedisRetention:
                         k.live(cid),
                         *indexes,
                         *own,
+                        *index_keys(k),
                         *(k.agent_convs(decoded(a)) for a in sorted(agents)),
                     ],
-                    args=[cid],
+                    args=[cid, *key_prefixes(k)],
                 )
             )
         if done < 0:  # not reached: closed is final

@@ -2,9 +2,9 @@
 
 A container of roles (`backends/roles/`), one module each: `conversations.py` (with
 `transitions.py` and `append.py` for its writes), `directory.py`, `audit.py`,
-`figures.py`, `cobrowse.py`, `presence.py`, `files.py`, `retention.py`. They share one `Client`
-(client.py): redis-py for reads and transactions, the lean `Wire` for the per-message
-writes.
+`figures.py`, `rollups.py`, `cobrowse.py`, `presence.py`, `files.py`, `retention.py`. They
+share one `Client` (client.py): redis-py for reads and transactions, the lean `Wire` for
+the per-message writes.
 
 Every read-modify-write is atomic: a Lua script (`lua/`, one per atomic step) or an
 optimistic WATCH/MULTI/EXEC transaction. A failed write leaves nothing of itself: rows are
@@ -17,6 +17,7 @@ rating's value (rate).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -32,6 +33,8 @@ from chat_server.backends.redis.files import RedisFiles
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.presence import NodePresence
 from chat_server.backends.redis.retention import RedisRetention
+from chat_server.backends.redis.rollups import RedisRollups
+from chat_server.backends.redis.search import RedisSearch
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
@@ -40,7 +43,10 @@ from chat_server.backends.roles.figures import Figures
 from chat_server.backends.roles.files import Files
 from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
+from chat_server.backends.roles.rollups import Rollups
+from chat_server.backends.roles.search import Search
 from chat_server.core.clock import Clock
+from chat_server.core.rollups import KEEP_DAYS, Calendar
 
 __all__ = ["RedisStore", "connect"]
 
@@ -49,8 +55,16 @@ log = logging.getLogger(__name__)
 
 class RedisStore:
     def __init__(
-        self, url: str, clock: Clock, *, prefix: str = "chat", presence_ttl_s: float = 10.0
+        self,
+        url: str,
+        clock: Clock,
+        *,
+        prefix: str = "chat",
+        presence_ttl_s: float = 10.0,
+        calendar: Calendar | None = None,
+        rollup_days: int = KEEP_DAYS,
     ) -> None:
+        """`calendar` (`reports_tz`) and `rollup_days`: the figures kept over time."""
         self.client = Client(url, clock, Keys(prefix))
         self.redis = self.client.redis
         self.wire = self.client.wire
@@ -61,10 +75,13 @@ class RedisStore:
         self.conversations: Conversations = RedisConversations(self.client)
         self.directory: Directory = RedisDirectory(self.client)
         self.audit: Audit = RedisAudit(self.client)
-        self.figures: Figures = RedisFigures(self.client)
+        figures = RedisFigures(self.client, calendar or Calendar(), rollup_days)
+        self.figures: Figures = figures
+        self.rollups: Rollups = RedisRollups(self.client, figures.buffer)
         self.cobrowse: Cobrowse = RedisCobrowse(self.client)
         self.presence: Presence = NodePresence(self.client, int(presence_ttl_s * 1000))
         self.files: Files = RedisFiles(self.client)
+        self.search: Search = RedisSearch(self.client)
         self.retention: Retention = RedisRetention(self.client, self.files)
 
     async def start(self) -> None:
@@ -80,6 +97,9 @@ class RedisStore:
                 )
 
     async def stop(self) -> None:
+        with contextlib.suppress(TimeoutError):  # figures queued last go out first
+            async with asyncio.timeout(self.wire.timeout):
+                await self.figures.checkpoint()
         self.wire.close()
         await self.redis.aclose()
 

@@ -28,6 +28,7 @@ def live_fields(conv: Conversation) -> tuple[dict[str, str | int], list[str]]:
         "turn": conv.visitor_turn_at,
         "act": conv.last_active,
         "pend": conv.pending_at,
+        "site": conv.site,
     }
     return {k: v for k, v in values.items() if v is not None}, [
         k for k, v in values.items() if v is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Protocol
 
 from chat_server.core.model import Agent, AgentStatus, Site, Visitor
@@ -11,6 +12,9 @@ class Directory(Protocol):
     async def put_site(self, site: Site) -> None: ...
 
     async def site(self, site_id: str) -> Site | None: ...
+
+    async def sites(self) -> list[Site]:
+        """Every site, by id (reports list their topics and offer a choice of site)."""
 
     async def add_agent(self, agent: Agent) -> None:
         """Raises `conflict` when the email is taken."""
@@ -39,3 +43,20 @@ class Directory(Protocol):
     async def put_visitor(self, visitor: Visitor) -> None: ...
 
     async def visitor(self, visitor_id: str) -> Visitor | None: ...
+
+    async def visitors_by_email(self, email: str) -> list[Visitor]:
+        """Every visitor whose email is `email` (as `email_key` compares them), by id: one
+        person may have several visitor ids (browsers, sites). For export and erase."""
+
+    async def forget_visitor(self, visitor_id: str) -> bool:
+        """Erase (issue 16): the visitor's record (name, email, page) and every index entry
+        that finds it by an email; False when there was no record. Idempotent."""
+
+
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def email_key(email: str) -> str:
+    """How visitors' emails are compared: without surrounding spaces, ASCII letters in
+    lower case (what SQLite's `lower(trim(...))` does, so both backends agree)."""
+    return email.strip(" ").translate(ASCII_LOWER)

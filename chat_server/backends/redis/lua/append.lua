@@ -3,7 +3,7 @@
 -- Python: conversation.require_author, ensure_open, and after_message's turn bookkeeping.
 --
 -- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
---       turn, act, pend), 2 its cmids hash, 3 its message stream, 4 the audit stream,
+--       turn, act, pend, site), 2 its cmids hash, 3 its message stream, 4 the audit stream,
 --       5 its file records (only for a message with files).
 -- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
 --       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
@@ -15,11 +15,11 @@
 --       files, then their ids;
 --       then (from 16 without files) how many audit entries to keep ('' for no entry), '*',
 --       the entry's fields and values (written with the message, never for a resent one).
--- Returns {'ok', seq, created, topic, frt, turn, pend} (the last five as the message
+-- Returns {'ok', seq, created, topic, frt, turn, pend, site} (the last six as the message
 -- found them, '' for none), {'dup', seq}, or {error code} ('no_file' for a file the
 -- message may not carry).
 local live = redis.call('HMGET', KEYS[1], 'seq', 'state', 'visitor', 'agent',
-                        'created', 'topic', 'frt', 'turn', 'pend')
+                        'created', 'topic', 'frt', 'turn', 'pend', 'site')
 if not live[2] then return {'not_found'} end
 local role = ARGV[1]
 if ARGV[3] == '1' then
@@ -83,4 +83,5 @@ end
 if ARGV[12] ~= '' then
   redis.call('PUBLISH', ARGV[12] .. live[3] .. ARGV[13], ARGV[14] .. packed .. ARGV[15])
 end
-return {'ok', seq, live[5], live[6] or '', live[7] or '', live[8] or '', live[9] or ''}
+return {'ok', seq, live[5], live[6] or '', live[7] or '', live[8] or '', live[9] or '',
+        live[10] or ''}
