@@ -122,7 +122,7 @@ def redis_row(keys: Keys, synthetic: Synthetic) -> tuple[bytes, int]:
     if conv.agent is not None:
         commands.append(resp.pack("ZADD", keys.agent_convs(conv.agent.id), created, cid))
     if rating is not None:
-        commands.append(resp.pack("SET", keys.rating(cid), rows.dumps(_rating_row(rating))))
+        commands.append(resp.pack("SET", keys.rating(cid), rows.rating(rating)))
     return b"".join(commands), len(commands)
 
 
@@ -212,7 +212,7 @@ def _size(path: Path) -> int:
 
 
 def _rating_row(rating: Rating) -> list[Any]:
-    """As `RedisConversations.rate` stores it."""
+    """A row of the embedded `ratings` table, in its column order."""
     return [
         rating.cid,
         rating.ts,

@@ -105,57 +105,61 @@ def timeline(calendar: Calendar, r: Range) -> list[tuple[Bucket, int, str]]:
 # --- the report's objects ----------------------------------------------------------------
 
 
+_FLAT: dict[str, tuple[str, ...]] = {
+    "started": ("started",),
+    "answered": ("answered",),
+    "closed": ("closed",),
+    "resolved": ("resolved",),
+    "transfers": ("transfers",),
+    "abandon_pct": ("abandon_pct",),
+    "wait_p50": ("wait_s", "p50"),
+    "frt_p50": ("frt_s", "p50"),
+    "frt_p90": ("frt_s", "p90"),
+    "response_p50": ("response_s", "p50"),
+    "response_p90": ("response_s", "p90"),
+    "resolution_p50": ("resolution_s", "p50"),
+    "csat_pct": ("csat", "pct"),
+    "csat_n": ("csat", "n"),
+    "nps": ("nps", "score"),
+    "nps_n": ("nps", "n"),
+    "ces_mean": ("ces", "mean"),
+    "ces_n": ("ces", "n"),
+    "fcr_pct": ("fcr_pct",),
+    "sla_frt_pct": ("sla_frt_pct",),
+    "survey_pct": ("survey", "pct"),
+}
+"""A flat field of the report's tables -> where it is in the W object."""
+_POINT = (
+    "started", "answered", "closed", "abandon_pct", "wait_p50", "frt_p50", "frt_p90",
+    "response_p50", "response_p90", "resolution_p50", "csat_pct", "csat_n", "nps", "nps_n",
+    "ces_mean", "ces_n", "fcr_pct", "sla_frt_pct",
+)  # fmt: skip
+_ROW = (
+    "started", "answered", "closed", "resolved", "transfers", "abandon_pct", "frt_p50",
+    "frt_p90", "response_p50", "resolution_p50", "csat_pct", "csat_n", "nps", "ces_mean",
+    "fcr_pct", "sla_frt_pct", "survey_pct",
+)  # fmt: skip
+
+
+def _flat(figures: Figures, names: tuple[str, ...]) -> dict[str, Any]:
+    w = window_view(figures)
+    out = {}
+    for name in names:
+        value: Any = w
+        for part in _FLAT[name]:
+            value = value[part]
+        out[name] = value
+    return out
+
+
 def point(start_ms: int, label: str, figures: Figures) -> dict[str, Any]:
     """The report's `P`: one hour or day of a trend."""
-    w = window_view(figures)
-    return {
-        "start": start_ms,
-        "label": label,
-        "started": w["started"],
-        "answered": w["answered"],
-        "closed": w["closed"],
-        "abandon_pct": w["abandon_pct"],
-        "wait_p50": w["wait_s"]["p50"],
-        "frt_p50": w["frt_s"]["p50"],
-        "frt_p90": w["frt_s"]["p90"],
-        "response_p50": w["response_s"]["p50"],
-        "response_p90": w["response_s"]["p90"],
-        "resolution_p50": w["resolution_s"]["p50"],
-        "csat_pct": w["csat"]["pct"],
-        "csat_n": w["csat"]["n"],
-        "nps": w["nps"]["score"],
-        "nps_n": w["nps"]["n"],
-        "ces_mean": w["ces"]["mean"],
-        "ces_n": w["ces"]["n"],
-        "fcr_pct": w["fcr_pct"],
-        "sla_frt_pct": w["sla_frt_pct"],
-    }
+    return {"start": start_ms, "label": label, **_flat(figures, _POINT)}
 
 
 def row(ident: str, name: str, figures: Figures) -> dict[str, Any]:
     """The report's `R`: one agent's or topic's figures over the range."""
-    w = window_view(figures)
-    return {
-        "id": ident,
-        "name": name,
-        "started": w["started"],
-        "answered": w["answered"],
-        "closed": w["closed"],
-        "resolved": w["resolved"],
-        "transfers": w["transfers"],
-        "abandon_pct": w["abandon_pct"],
-        "frt_p50": w["frt_s"]["p50"],
-        "frt_p90": w["frt_s"]["p90"],
-        "response_p50": w["response_s"]["p50"],
-        "resolution_p50": w["resolution_s"]["p50"],
-        "csat_pct": w["csat"]["pct"],
-        "csat_n": w["csat"]["n"],
-        "nps": w["nps"]["score"],
-        "ces_mean": w["ces"]["mean"],
-        "fcr_pct": w["fcr_pct"],
-        "sla_frt_pct": w["sla_frt_pct"],
-        "survey_pct": w["survey"]["pct"],
-    }
+    return {"id": ident, "name": name, **_flat(figures, _ROW)}
 
 
 def visitors_view(

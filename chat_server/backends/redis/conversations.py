@@ -185,18 +185,7 @@ class RedisConversations:
     async def rate(self, rating: Rating) -> None:
         """SET NX: the first rating stays. A resent SET whose first run's reply was lost
         finds its own value, and is done."""
-        value = rows.dumps(
-            [
-                rating.cid,
-                rating.ts,
-                rating.csat,
-                rating.nps,
-                rating.ces,
-                rating.comment,
-                rating.agent_id,
-                rating.topic,
-            ]
-        )
+        value = rows.rating(rating)
         key = self.keys.rating(rating.cid)
         async with redis_errors():
             if await self.redis.set(key, value, nx=True):

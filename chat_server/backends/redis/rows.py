@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 
 from chat_server.backends.records import message_row
-from chat_server.core.model import Message
+from chat_server.core.model import Message, Rating
 
 _PACKER = msgpack.Packer(use_bin_type=True)
 
@@ -45,3 +45,19 @@ def spliced_event(frame: dict[str, Any], origin: str | None) -> tuple[bytes, byt
     head += [pack.pack(key) + pack.pack(value) for key, value in rest]
     head.append(pack.pack("seq"))
     return b"".join(head), pack.pack("skip") + pack.pack(origin)
+
+
+def rating(value: Rating) -> bytes:
+    """A rating as `RedisConversations.rate` stores it (one list, in this order)."""
+    return dumps(
+        [
+            value.cid,
+            value.ts,
+            value.csat,
+            value.nps,
+            value.ces,
+            value.comment,
+            value.agent_id,
+            value.topic,
+        ]
+    )
