@@ -84,16 +84,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> None:
     from chat_server.app import open_backends
-    from chat_server.backends.embedded.sharing import open_elsewhere
     from chat_server.backends.embedded.store import EmbeddedStore
     from chat_server.core.clock import SystemClock
     from chat_server.service import visitor_data
 
     clock = SystemClock()
     store, bus = open_backends(settings, clock)
-    # asked before this process opens the database (see `sharing`)
-    shared = isinstance(store, EmbeddedStore) and open_elsewhere(store.db.path)
     await store.start()
+    shared = isinstance(store, EmbeddedStore) and store.shared
     try:
         subjects = await visitor_data.find(store, visitor_id=args.visitor_id, email=args.email)
         if not subjects:

@@ -41,13 +41,14 @@
     if (c.state !== 'closed') return c.state;
     const reason = c.closed && c.closed.reason;
     return { resolved: 'resolved', unresolved: 'closed unresolved', visitor_closed: 'ended by the visitor', visitor_left: 'visitor left',
-      inactive: 'closed: no reply' }[reason] || 'closed';
+      inactive: 'closed: no reply', erased: 'erased on request' }[reason] || 'closed';
   }
 
   function closedText(c) {
     if (c.reason === 'reassigned') return 'This chat is no longer assigned to you.';
     if (c.reason === 'visitor_left') return 'Closed: the visitor left.';
     if (c.reason === 'inactive') return 'Closed for inactivity: nobody wrote after the warning.';
+    if (c.reason === 'erased') return "Closed: the visitor's data was erased on request.";
     if (c.by === 'visitor') return 'The visitor ended the chat.';
     if (c.by === 'agent') return 'Chat closed' + (c.reason === 'resolved' ? ' as resolved.' : ' as unresolved.');
     return 'Chat closed.';

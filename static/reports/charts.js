@@ -29,7 +29,7 @@
 
   const line = (label, color, fmt, extra) => Object.assign({
     label, stroke: color, width: 2, spanGaps: true, points: { size: 5, fill: color },
-    value: (u, v) => (v == null ? '' : fmt(v)),
+    value: (u, v) => (v == null ? '–' : fmt(v)),
   }, extra || {});
 
   const whole = (v) => String(Math.round(v));
@@ -139,7 +139,7 @@
           values: (u, splits) => splits.map(tickLabel(report, splits)) }, ...spec.axes],
         series: [
           { label: report.granularity === 'hour' ? 'Hour' : 'Day',
-            value: (u, v, s, i) => (i == null || !series[i] ? '' : pointName(report, series[i])) },
+            value: (u, v, s, i) => (i == null || !series[i] ? 'pick a point' : pointName(report, series[i])) },
           ...spec.series.map(([s]) => s),
         ],
       };

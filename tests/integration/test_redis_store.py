@@ -18,7 +18,7 @@ from chat_server.core import conversation as flow
 from chat_server.core import ids
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError, ErrorCode
-from chat_server.core.model import Draft, Kind
+from chat_server.core.model import Draft, Kind, Site
 from tests.conftest import free_port, require_tool
 from tests.contract import writes
 from tests.contract.support import seqs
@@ -168,3 +168,29 @@ async def test_a_stopped_redis_refuses_writes_and_leaves_the_transcript_whole(
     finally:
         await store.stop()
         server.stop()
+
+
+async def test_sites_stored_before_the_sites_set_are_listed_after_a_start(
+    redis_server: RedisServer, clock: ManualClock
+) -> None:
+    """A version before the `sites` set stored each site under its key alone: a start
+    adopts them once, and a prefix with glob characters matches only its own keys."""
+    base = ids.new_id("rs")
+    prefix = base + "[x]*"
+    first = RedisStore(redis_server.url, clock, prefix=prefix)
+    await first.start()
+    try:
+        await first.directory.put_site(Site("shop", ("https://shop.example",)))
+        await first.directory.put_site(Site("docs:eu", ("https://docs.example",)))
+        await first.redis.delete(first.keys.sites())  # as the earlier version left it
+        # another prefix's, which the pattern would match if not escaped
+        await first.redis.set(f"{base}xyz:site:stranger", b"{}")
+        assert await first.directory.sites() == []
+    finally:
+        await first.stop()
+    again = RedisStore(redis_server.url, clock, prefix=prefix)
+    await again.start()
+    try:
+        assert [s.id for s in await again.directory.sites()] == ["docs:eu", "shop"]
+    finally:
+        await again.stop()

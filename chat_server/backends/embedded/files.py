@@ -55,11 +55,13 @@ class EmbeddedFiles:
         """Uploads no committed message has sent, by id; a message being stored holds its
         files here with `seq` set until it commits."""
 
-    async def load(self) -> None:
-        """At start: the unsent uploads into memory, and away with bytes nobody records."""
+    async def load(self, *, sweep: bool = True) -> None:
+        """At start: the unsent uploads into memory, and (`sweep`) away with bytes nobody
+        records."""
         rows, known = await self._db.read(_load)
         self.unsent.update((s.id, s) for s in (_record(d, None) for (d,) in rows))
-        await asyncio.to_thread(self._sweep, known)
+        if sweep:
+            await asyncio.to_thread(self._sweep, known)
 
     def _sweep(self, known: set[str]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from chat_server.backends.embedded.presence import EmbeddedPresence
 from chat_server.backends.embedded.retention import EmbeddedRetention
 from chat_server.backends.embedded.rollups import EmbeddedRollups
 from chat_server.backends.embedded.search import EmbeddedSearch
+from chat_server.backends.embedded.sharing import open_elsewhere
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
@@ -84,15 +85,21 @@ class EmbeddedStore:
         self.retention = EmbeddedRetention(
             self.db, self._conversations.memory, self._files, self.cobrowse
         )
+        self.shared = False
+        """Set at start: another process (a running `serve`) has the database open, so this
+        one is an admin command beside it and leaves the server's memory alone: it neither
+        sweeps the files directory (the server's uploads in progress are not in the
+        database yet) nor writes the figures it loaded, now stale, back at stop."""
 
     async def start(self) -> None:
         """Load what each role holds in memory: the saved figures, the open conversations
         and their cmids, the unsent uploads (and away with stray bytes); whoever an open
         conversation names is gone since now (they were connected to the process that
         stopped: their grace periods run from here)."""
+        self.shared = open_elsewhere(self.db.path)  # asked before this process opens it
         await self.db.start()
         await self._figures.load()
-        await self._files.load()
+        await self._files.load(sweep=not self.shared)
         open_convs = await self._conversations.load()
         now = self.clock.now_ms()
         for conv in open_convs:
@@ -101,7 +108,7 @@ class EmbeddedStore:
                 self._presence.gone_at_start("agent", conv.agent.id, now)
 
     async def stop(self) -> None:
-        if self.db.failed is None:
+        if self.db.failed is None and not self.shared:
             await self.figures.checkpoint()
         await self.db.stop()
 

@@ -45,9 +45,22 @@ class RedisDirectory:
             raw = await self.redis.get(self.keys.site(site_id))
         return site_from_json(site_id, raw) if raw else None
 
+    async def adopt_sites(self) -> int:
+        """At start, while there is no `sites` set: put in it the sites a version before it
+        stored (one SCAN of the keyspace, only until the set exists). Returns how many."""
+        async with redis_errors():
+            if await self.redis.exists(self.keys.sites()):
+                return 0
+            head = self.keys.site("")
+            pattern = _glob_escaped(head) + "*"
+            ids = [decoded(k)[len(head) :] async for k in self.redis.scan_iter(pattern, 1000)]
+            if ids:
+                await self.redis.sadd(self.keys.sites(), *ids)
+        return len(ids)
+
     async def sites(self) -> list[Site]:
-        """The sites in the `sites` set (kept by `put_site`: a site stored by a version
-        before it is listed once it is stored again, e.g. by a settings change)."""
+        """The sites in the `sites` set (kept by `put_site`; sites stored before it are
+        adopted at start)."""
         async with redis_errors():
             ids = sorted(decoded(i) for i in await self.redis.smembers(self.keys.sites()))
             raws = await self.redis.mget([self.keys.site(i) for i in ids]) if ids else []
@@ -204,3 +217,8 @@ class RedisDirectory:
                 except WatchError:
                     continue
         raise contended()
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern (a prefix may hold `*?[]\\`)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -73,7 +73,8 @@ class RedisStore:
         # typed as the roles (`Store`'s attributes are settable, so invariant): mypy checks
         # each class against its role protocol here
         self.conversations: Conversations = RedisConversations(self.client)
-        self.directory: Directory = RedisDirectory(self.client)
+        self.directory: Directory = (directory := RedisDirectory(self.client))
+        self._directory = directory
         self.audit: Audit = RedisAudit(self.client)
         figures = RedisFigures(self.client, calendar or Calendar(), rollup_days)
         self.figures: Figures = figures
@@ -88,6 +89,7 @@ class RedisStore:
         async with redis_errors():
             await self.redis.ping()
             await self.wire.connect()
+            await self._directory.adopt_sites()
         with contextlib.suppress(RedisError):
             config = await self.redis.config_get("appendonly")
             if config.get(b"appendonly", config.get("appendonly")) in (b"no", "no"):
