@@ -23,11 +23,13 @@ from chat_server.core.clock import Clock, SystemClock
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.rollups import Calendar
 from chat_server.demo import seed_demo
+from chat_server.service import webhooks
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.hub import Hub
 from chat_server.service.node import Node
 from chat_server.service.stats import StatsPusher
-from chat_server.web import api, files, ops, reports, search, sites, static
+from chat_server.web import api, files, ops, reports, search, sites, static, write_api
+from chat_server.web import webhooks as webhooks_api
 from chat_server.web.agent import agent_socket
 from chat_server.web.auth import LoginThrottle
 from chat_server.web.edge import BodyLimit, GZipExcept, SecurityHeaders
@@ -74,6 +76,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             await store.start()
             stack.push_async_callback(store.stop)
+            await stack.enter_async_context(webhooks.running(store, clock, settings))
             hub = Hub(bus)
             await bus.start()
             stack.push_async_callback(bus.stop)
@@ -108,8 +111,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/search", search.find),
         Route("/api/conversations", api.conversations),
         Route("/api/conversations/{cid}", api.conversation),
+        *write_api.routes(),  # issue 17
         Route("/api/sites/{site}", sites.site),
         Route("/api/sites/{site}/settings", sites.put_settings, methods=["PUT"]),
+        *webhooks_api.routes(),
         *files.routes(),
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),

@@ -1,5 +1,5 @@
 """`chat-server serve | agent add | agent token | site add` (contract §7), a site's
-settings: `site hours | form | privacy | sneak-peek | timers | files | show` (`cli_site.py`),
+settings: `site hours | form | privacy | sneak-peek | timers | files | bot | show` (`cli_site.py`),
 `retention run` (`cli_retention.py`) and `visitor export | erase` (`cli_visitor.py`)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chat_server import cli_retention, cli_site, cli_visitor
+from chat_server import cli_retention, cli_site, cli_visitor, cli_webhook
 from chat_server.config import Settings
 from chat_server.protocol.codec import is_text
 
@@ -47,11 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent = sub.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", required=True
     )
-    add = agent.add_parser("add", help="add an agent or supervisor")
+    add = agent.add_parser("add", help="add an agent, supervisor or bot (bots: no password)")
     _common(add)
     add.add_argument("email")
     add.add_argument("--name", required=True)
-    add.add_argument("--role", choices=["agent", "supervisor"], default="agent")
+    add.add_argument("--role", choices=["agent", "supervisor", "bot"], default="agent")
     add.add_argument("--max-chats", type=int)
     add.add_argument("--topics", default="", help="comma-separated topics")
     add.add_argument(
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     token = agent.add_parser("token", help="print a new API token for an agent")
     _common(token)
     token.add_argument("email")
+    token.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        help="the write API acts only on this site's conversations (repeatable; issue 17)",
+    )
     revoke = agent.add_parser("revoke", help="revoke every API token and session of an agent")
     _common(revoke)
     revoke.add_argument("email")
@@ -82,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_site.add_parsers(site, _common)
     cli_retention.add_parser(sub, _common)
     cli_visitor.add_parser(sub, _common)
+    cli_webhook.add_parser(sub, _common)
     return parser
 
 
@@ -101,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "agent" and args.action == "add":
         _admin(settings, lambda store: _agent_add(store, args))
     elif args.command == "agent" and args.action == "token":
-        _admin(settings, lambda store: _agent_token(store, args.email))
+        _admin(settings, lambda store: _agent_token(store, args.email, args.site))
     elif args.command == "agent" and args.action == "revoke":
         _admin(settings, lambda store: _agent_revoke(store, args.email))
     elif args.command == "site" and args.action == "add":
@@ -113,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _admin(settings, lambda store: cli_retention.run(store, days))
     elif args.command == "visitor":
         cli_visitor.run(settings, args)
+    elif args.command == "webhook":
+        _admin(settings, lambda store: cli_webhook.run(store, settings, args))
 
 
 def _require_text(args: argparse.Namespace) -> None:
@@ -161,6 +170,10 @@ def _admin(settings: Settings, action: Callable[[Any], Awaitable[None]]) -> None
         sys.exit(f"chat-server: {exc.message}")
 
 
+BOT_MAX_CHATS = 50
+"""Issue 17: the conversations a bot holds at once unless `--max-chats` says otherwise."""
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
@@ -179,34 +192,36 @@ async def _agent_add(store: Any, args: argparse.Namespace) -> None:
     from chat_server.web.auth import hash_password
 
     role = AgentRole(args.role)
-    max_chats = (
-        args.max_chats if args.max_chats is not None else (0 if role is AgentRole.SUPERVISOR else 3)
-    )
+    defaults = {AgentRole.SUPERVISOR: 0, AgentRole.BOT: BOT_MAX_CHATS}
+    max_chats = args.max_chats if args.max_chats is not None else defaults.get(role, 3)
     if max_chats < 0:
         sys.exit("chat-server: --max-chats must be 0 or more")
-    password = _read_password(args.password_stdin)
+    # a bot logs in only with an API token (`agent token`): it has no password
+    password = "" if role is AgentRole.BOT else _read_password(args.password_stdin)
     agent = Agent(
-        id=ids.agent_id(),
+        id=ids.bot_id() if role is AgentRole.BOT else ids.agent_id(),
         email=args.email.strip().lower(),
         name=args.name,
         role=role,
         max_chats=max_chats,
         topics=frozenset(t.strip() for t in args.topics.split(",") if t.strip()),
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password else "",
     )
     await store.directory.add_agent(agent)
     print(f"added {role.value} {agent.email} ({agent.id})")
 
 
-async def _agent_token(store: Any, email: str) -> None:
-    from chat_server.core import tokens
+async def _agent_token(store: Any, email: str, sites: list[str]) -> None:
+    from chat_server.core import scopes, tokens
 
     agent = await store.directory.agent_by_email(email.strip().lower())
     if agent is None:
         sys.exit(f"chat-server: no agent with email {email}")
     token = tokens.new_secret_token("cat")
-    await store.directory.add_credential(tokens.hash_secret(token), agent.id, "token", None)
-    print(f"API token for {agent.email} (keep it secret):")
+    kind = scopes.token_kind(sites)
+    await store.directory.add_credential(tokens.hash_secret(token), agent.id, kind, None)
+    scope = f", for site(s) {', '.join(sorted(set(sites)))}" if sites else ""
+    print(f"API token for {agent.email}{scope} (keep it secret):")
     print(token)
 
 

@@ -69,6 +69,12 @@ def add_parsers(site: Any, common: Common) -> None:
     files.add_argument("--types", help=f"accepted types, comma-separated: {','.join(TYPES)}")
     files.add_argument("--off", action="store_true", help="no attachments on this site")
 
+    bot = site.add_parser("bot", help="route new conversations to a bot first (or --off)")
+    common(bot)
+    bot.add_argument("site")
+    bot.add_argument("agent", nargs="?", help="the bot's email or id (agent add --role bot)")
+    bot.add_argument("--off", action="store_true", help="new conversations go to people")
+
     show = site.add_parser("show", help="print a site's settings (JSON)")
     common(show)
     show.add_argument("site")
@@ -179,6 +185,22 @@ def _field(spec: str) -> dict[str, Any]:
     return field
 
 
+async def _bot(store: Any, args: argparse.Namespace) -> str | None:
+    """Issue 17: the bot account named by email or id, refused unless its role is `bot`."""
+    if args.off:
+        if args.agent:
+            fail("--off takes no bot")
+        return None
+    if not args.agent:
+        fail("give the bot's email or id, or --off")
+    directory = store.directory
+    name = args.agent.strip()
+    agent = await directory.agent(name) or await directory.agent_by_email(name.lower())
+    if agent is None or not agent.is_bot:
+        fail(f"no bot {name!r} (add one with: chat-server agent add --role bot)")
+    return str(agent.id)
+
+
 def show_json(site: Any) -> str:
     return json.dumps(
         {"id": site.id, "origins": list(site.origins), **site_settings.settings_json(site)},
@@ -192,7 +214,7 @@ async def run(store: Any, args: argparse.Namespace) -> None:
     site = await store.directory.site(args.site)
     if site is None:
         fail(f"no site {args.site!r} (add it with: chat-server site add)")
-    body = changes(args, site)
+    body = {"bot": await _bot(store, args)} if args.action == "bot" else changes(args, site)
     if body:
         try:
             site = site_settings.apply(site, body)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chat_server.core.rollups import KEEP_DAYS, zone
+from chat_server.core.ssrf import networks
 from chat_server.protocol.codec import is_text
 
 
@@ -76,6 +77,14 @@ class Settings:
     retention_days: float = 0.0  # 0: keep every closed conversation (issue 16)
     rollup_days: int = KEEP_DAYS  # how long the figures over time are kept (issue 16)
     reports_tz: str = "UTC"  # the zone of the reports' days and months (issue 16)
+    # webhooks (issue 17): networks a webhook may reach despite the SSRF rules (CIDRs)
+    webhook_allow: tuple[str, ...] = ()
+    webhook_timeout_s: float = 10.0
+    webhook_poll_s: float = 1.0  # how often the outbox and the retries are looked at
+    webhook_refresh_s: float = 5.0  # how soon a node sees another node's endpoint change
+    webhook_retry_base_s: float = 5.0  # the first retry's wait, doubled each time
+    webhook_retry_cap_s: float = 3600.0  # the longest wait between two attempts
+    webhook_retry_hours: float = 24.0  # then the delivery is parked
 
     @classmethod
     def load(
@@ -140,6 +149,7 @@ class Settings:
                 f"reports_tz (CHAT_REPORTS_TZ) must be an IANA time zone such as "
                 f"Europe/Paris, got {self.reports_tz!r}"
             ) from None
+        networks(self.webhook_allow)  # raises ValueError naming a bad entry
         unknown = set(self.survey) - {"csat", "nps", "ces"}
         if unknown:
             raise ValueError(f"survey may ask csat, nps, ces; got {sorted(unknown)}")
@@ -163,6 +173,12 @@ class Settings:
             "upload_timeout_s",
             "fcr_hours",
             "frt_target_s",
+            "webhook_timeout_s",
+            "webhook_poll_s",
+            "webhook_refresh_s",
+            "webhook_retry_base_s",
+            "webhook_retry_cap_s",
+            "webhook_retry_hours",
         ):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:

@@ -21,6 +21,8 @@ from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
 from chat_server.backends.roles.rollups import Rollups
 from chat_server.backends.roles.search import Search
+from chat_server.backends.roles.tags import Tags
+from chat_server.backends.roles.webhooks import Webhooks
 
 Event = dict[str, Any]
 """What travels on the bus: `{"frame": <wire frame>, "skip": <conn id or None>}`."""
@@ -79,6 +81,8 @@ class Store(Protocol):
     retention: Retention
     rollups: Rollups
     search: Search
+    webhooks: Webhooks
+    tags: Tags
 
     async def start(self) -> None: ...
 

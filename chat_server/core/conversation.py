@@ -148,17 +148,23 @@ def number(
 REQUEUE_LINES = {
     "transferred": "Transferred back to the queue",
     "agent_left": "Your agent was disconnected: waiting for the next available agent",
+    "handoff": "Connecting you with a person: please wait a moment",
 }
+HANDED_ON = ("transferred", "handoff")
+"""Requeue reasons after which the previous agent is not routed the conversation again."""
 
 
 def requeue(
     conv: Conversation, now: int, *, reason: str, front: bool, topic: str | None = None
 ) -> Transition:
     """Put an active conversation back in the queue. After a transfer the previous agent is
-    not routed it again (they handed it on); after a disconnection they may be."""
+    not routed it again (they handed it on); after a disconnection they may be. A bot's
+    `handoff` (issue 17) also starts the people's figures afresh: the first person to take
+    it counts as its first assignment, their first reply as its first response."""
     ensure_open(conv)
     if conv.state is not State.ACTIVE or conv.agent is None:
         raise conflict("the conversation is not with an agent")
+    handoff = reason == "handoff"
     new = replace(
         conv,
         state=State.QUEUED,
@@ -167,10 +173,10 @@ def requeue(
         queue_rank=0 if front else 1,
         topic=topic if topic is not None else conv.topic,
         excluded_agents=(
-            conv.excluded_agents | {conv.agent.id}
-            if reason == "transferred"
-            else conv.excluded_agents
+            conv.excluded_agents | {conv.agent.id} if reason in HANDED_ON else conv.excluded_agents
         ),
+        assigned_at=None if handoff else conv.assigned_at,
+        first_response_at=None if handoff else conv.first_response_at,
     )
     return Transition(new, (system_line(REQUEUE_LINES.get(reason, "Back in the queue")),))
 

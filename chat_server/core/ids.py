@@ -1,4 +1,6 @@
-"""Prefixed random ids (contract §2: `v_` visitor, `a_` agent, `c_` conversation)."""
+"""Prefixed random ids (contract §2: `v_` visitor, `a_` agent, `b_` bot agent, `c_`
+conversation). A bot's own prefix lets every reference to it (a message's sender, a
+conversation's agent) say it is a bot without reading the directory."""
 
 from __future__ import annotations
 
@@ -15,6 +17,14 @@ def visitor_id() -> str:
 
 def agent_id() -> str:
     return new_id("a")
+
+
+def bot_id() -> str:
+    return new_id("b")
+
+
+def is_bot_id(agent_id: str | None) -> bool:
+    return agent_id is not None and agent_id.startswith("b_")
 
 
 def conversation_id() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat_server.core import samples
+from chat_server.core.ids import is_bot_id
 from chat_server.core.metrics import Figures
 from chat_server.core.model import Conversation, Kind, Message, Rating, Role, State, Timing
 
@@ -57,6 +58,8 @@ def message_added(before: Timing, message: Message, frt_target_s: float) -> list
     answer counts apart (`offline_frt_s`, from when it became pending), not as either."""
     if message.kind is not Kind.TEXT or message.sender.role is not Role.AGENT:
         return []
+    if is_bot_id(message.sender.id):  # issue 17: response times are people's
+        return []
     out = []
     where = _dims(message.sender.id, before.topic)
     if before.first_response_at is None and before.pending_at is not None:
@@ -89,8 +92,8 @@ def transitioned(
     offline = after.pending_at is not None
     if before.pending_at is None and offline:
         out.append(Contribution(now, dims(after), samples.offline()))
-    if before.assigned_at is None and after.assigned_at is not None and not offline:
-        wait = _seconds(after.created, after.assigned_at)
+    if _first_person(before, after) and not offline:
+        wait = _seconds(_wait_start(before, after), after.assigned_at or now)
         out.append(
             Contribution(now, dims(after), samples.assigned_first(wait), (("wait_s", wait),))
         )
@@ -108,6 +111,21 @@ def transitioned(
             figures.merge(samples.surveyed())
         out.append(Contribution(now, dims(after), figures))
     return out
+
+
+def _first_person(before: Conversation, after: Conversation) -> bool:
+    """The first assignment to a person: a bot taking a conversation is not one, and a
+    bot's handoff clears `assigned_at` so the person who takes it next is."""
+    taken = before.assigned_at is None and after.assigned_at is not None
+    return taken and after.agent is not None and not is_bot_id(after.agent.id)
+
+
+def _wait_start(before: Conversation, after: Conversation) -> int:
+    """A handed-off conversation (a bot among those excluded) waited for a person from its
+    handoff (`queued_at`); any other from its start."""
+    if any(is_bot_id(a) for a in before.excluded_agents):
+        return before.queued_at
+    return after.created
 
 
 def transferred(before: Conversation, now: int) -> Contribution:

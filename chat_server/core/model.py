@@ -34,6 +34,9 @@ class Role(StrEnum):
 class AgentRole(StrEnum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
+    BOT = "bot"
+    """Issue 17: a program on the agent protocol (API token). It takes a site's new
+    conversations first (`Site.bot`), never the human queue, and hands off to people."""
 
 
 class AgentStatus(StrEnum):
@@ -107,6 +110,9 @@ class Site:
     """Attachments (issue 15): the largest upload; 0 turns attachments off."""
     file_types: tuple[str, ...] = ("png", "jpeg", "gif", "webp", "pdf", "txt")
     """The types (`core/files.TYPES`) an upload may be, told by its content."""
+    bot: str | None = None
+    """Issue 17: the bot agent (`b_…`) that takes the site's new conversations first while
+    it is connected; None: they go straight to the human queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +150,10 @@ class Agent:
     @property
     def is_supervisor(self) -> bool:
         return self.role is AgentRole.SUPERVISOR
+
+    @property
+    def is_bot(self) -> bool:
+        return self.role is AgentRole.BOT
 
 
 @dataclass(frozen=True, slots=True)

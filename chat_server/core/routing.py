@@ -3,14 +3,18 @@
 Auto mode: the online agent with free capacity and the fewest active conversations; ties
 go to the one idle longest. Agents with topics take conversations of those topics (and
 untopiced ones); agents without topics take anything; a topic match beats a generalist.
+
+Bots (issue 17) are never candidates: a site's bot takes the site's new conversations
+first (`bot_first`), and what it hands off goes to people only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from chat_server.core.ids import is_bot_id
 from chat_server.core.model import Conversation, State
 
 
@@ -61,17 +65,47 @@ def pending_order(conversations: Iterable[Conversation]) -> list[Conversation]:
     return ordered[:PENDING_LIST_MAX]
 
 
+def bot_first(conv: Conversation, bot: Candidate | None) -> bool:
+    """Whether the site's bot takes this waiting conversation before any person: the bot
+    connected with room, and the conversation never had an agent (a handed-off one has
+    the bot among its excluded agents)."""
+    return (
+        bot is not None
+        and bot.free > 0
+        and conv.assigned_at is None
+        and bot.agent_id not in conv.excluded_agents
+    )
+
+
+def handed_off(conv: Conversation) -> bool:
+    """Whether a bot gave this conversation to people (`handoff` excludes the bot)."""
+    return any(is_bot_id(a) for a in conv.excluded_agents)
+
+
 def plan_assignments(
-    queue: Sequence[Conversation], candidates: Iterable[Candidate], now: int
+    queue: Sequence[Conversation],
+    candidates: Iterable[Candidate],
+    now: int,
+    bots: Mapping[str, Candidate] | None = None,
 ) -> list[tuple[str, str]]:
-    """Walk the queue in order and pick an agent for each conversation that has one.
+    """Walk the queue in order and pick an agent for each conversation that has one:
+    the site's bot first (`bots`: site id to its connected bot), else a person.
 
     Returns (cid, agent_id) pairs; each pick counts against the agent's capacity for the
     picks after it. The store still checks capacity atomically when it assigns.
     """
     pool = {c.agent_id: c for c in candidates}
+    given: dict[str, int] = {}
+    """Conversations planned for each bot so far (one bot may serve several sites)."""
     plan: list[tuple[str, str]] = []
     for conv in queue:
+        bot = (bots or {}).get(conv.site)
+        if bot is not None:
+            bot = replace(bot, active=bot.active + given.get(bot.agent_id, 0))
+        if bot is not None and bot_first(conv, bot):
+            given[bot.agent_id] = given.get(bot.agent_id, 0) + 1
+            plan.append((conv.id, bot.agent_id))
+            continue
         agent_id = pick_agent(pool.values(), conv.topic, conv.excluded_agents)
         if agent_id is None:
             continue

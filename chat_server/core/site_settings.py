@@ -29,8 +29,9 @@ TIMERS: dict[str, tuple[int, int]] = {
     "inactive_close_s": (10, 86_400),
 }
 """Each timer's bounds in seconds."""
-SETTINGS = ("hours", "form", "topics", "privacy", "sneak_peek", *TIMERS, "files")
+SETTINGS = ("hours", "form", "topics", "privacy", "sneak_peek", *TIMERS, "files", "bot")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_BOT = re.compile(r"^b_[0-9a-f]{1,62}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 
 
@@ -141,6 +142,15 @@ def files_json(site: Site) -> dict[str, Any]:
     return {"max_bytes": site.file_max_bytes, "types": list(site.file_types)}
 
 
+def bot_from_json(data: Any) -> str | None:
+    """Issue 17: a bot agent's id (`b_…`, as `agent add --role bot` printed it), or null."""
+    if data is None:
+        return None
+    if not isinstance(data, str) or not _BOT.match(data):
+        raise ValueError("bot is a bot agent's id (b_…) or null")
+    return data
+
+
 def _timer(data: Any, key: str) -> int:
     lo, hi = TIMERS[key]
     if isinstance(data, bool) or not isinstance(data, int) or not lo <= data <= hi:
@@ -174,6 +184,8 @@ def apply(site: Site, body: Any) -> Site:
             changes[key] = _timer(body[key], key)
     if "files" in body:
         changes["file_max_bytes"], changes["file_types"] = files_from_json(body["files"])
+    if "bot" in body:
+        changes["bot"] = bot_from_json(body["bot"])
     return replace(site, **changes)
 
 
@@ -211,6 +223,7 @@ def settings_json(site: Site) -> dict[str, Any]:
         "sneak_peek": site.sneak_peek,
         **{key: getattr(site, key) for key in TIMERS},
         "files": files_json(site),
+        "bot": site.bot,
     }
 
 

@@ -1,12 +1,14 @@
 """Wire shapes of the domain values (contract §2 Objects), per audience.
 
-The visitor never sees notes, nor an agent's id: only `agent.name`.
+The visitor never sees notes, nor an agent's id: only `agent.name`. A bot (issue 17) is
+named so to everyone: `bot: true` beside its name, on its messages and as the agent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from chat_server.core.ids import is_bot_id
 from chat_server.core.model import AgentRef, Conversation, FileRef, Kind, Message, Role, Visitor
 
 
@@ -14,6 +16,8 @@ def message(m: Message, *, for_visitor: bool = False) -> dict[str, Any]:
     sender: dict[str, Any] = {"role": m.sender.role.value, "id": m.sender.id, "name": m.sender.name}
     if for_visitor and m.sender.role is Role.AGENT:
         sender = {"role": "agent", "name": m.sender.name}
+    if m.sender.role is Role.AGENT and is_bot_id(m.sender.id):
+        sender["bot"] = True
     out: dict[str, Any] = {
         "cid": m.cid,
         "seq": m.seq,
@@ -49,9 +53,12 @@ def visible_to_visitor(m: Message) -> bool:
 def agent_ref(agent: AgentRef | None, *, for_visitor: bool = False) -> dict[str, Any] | None:
     if agent is None:
         return None
-    if for_visitor:
-        return {"name": agent.name}
-    return {"id": agent.id, "name": agent.name}
+    out: dict[str, Any] = {"name": agent.name}
+    if not for_visitor:
+        out = {"id": agent.id, **out}
+    if is_bot_id(agent.id):
+        out["bot"] = True
+    return out
 
 
 def visitor_info(v: Visitor | None, visitor_id: str) -> dict[str, Any]:

@@ -7,40 +7,20 @@ fields are ignored; missing or mistyped required fields are `bad_request`.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, Union
+from typing import Any
 
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.protocol.codec import Frame, is_text
+from chat_server.protocol.schema import ID_MAX, build
+from chat_server.protocol.schema import cid as _cid
+from chat_server.protocol.schema import cmid as _cmid
+from chat_server.protocol.schema import limit as _limit
+from chat_server.protocol.schema import number_range as _range
+from chat_server.protocol.schema import opt as _opt
+from chat_server.protocol.schema import required_flag as _required_flag
 
-ID_MAX = 64
-
-
-def _limit(max_chars: int, *, user_text: bool = False, allow_empty: bool = True) -> Any:
-    return field(metadata={"max": max_chars, "user_text": user_text, "empty": allow_empty})
-
-
-def _opt(max_chars: int, *, user_text: bool = False) -> Any:
-    return field(default=None, metadata={"max": max_chars, "user_text": user_text, "empty": True})
-
-
-def _range(lo: int, hi: int, *, optional: bool = False) -> Any:
-    if optional:
-        return field(default=None, metadata={"range": (lo, hi)})
-    return field(metadata={"range": (lo, hi)})
-
-
-def _cid() -> Any:
-    return _limit(ID_MAX, allow_empty=False)
-
-
-def _cmid() -> Any:
-    return _limit(ID_MAX, allow_empty=False)
-
+__all__ = ["ID_MAX", "build"]
 
 TEXT_MAX = 4000
 NAME_MAX = 200
@@ -120,7 +100,7 @@ class Msg:
 @dataclass(frozen=True, slots=True)
 class Typing:
     cid: str = _cid()
-    on: bool = field(default=False)
+    on: bool = _required_flag()
     preview: str | None = _opt(TEXT_MAX, user_text=True)
 
 
@@ -200,12 +180,32 @@ class Transfer:
     cid: str = _cid()
     to: str | None = _opt(ID_MAX)
     topic: str | None = _opt(NAME_MAX, user_text=True)
+    note: str | None = _opt(TEXT_MAX, user_text=True)
+    """Issue 17: an internal note for the staff who take it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Issue 17: a bot gives its conversation to people, at the front of their queue."""
+
+    cid: str = _cid()
+    reason: str = _limit(ID_MAX, allow_empty=False)
+    note: str | None = _opt(TEXT_MAX, user_text=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """Issue 17: tags to add and remove on a conversation (`core/tags` normalises them)."""
+
+    cid: str = _cid()
+    add: list[str] | None = field(default=None, metadata={"max_items": 40, "max": ID_MAX})
+    remove: list[str] | None = field(default=None, metadata={"max_items": 40, "max": ID_MAX})
 
 
 @dataclass(frozen=True, slots=True)
 class AgentClose:
     cid: str = _cid()
-    resolved: bool = field(default=False)
+    resolved: bool = _required_flag()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ class Assign:
 @dataclass(frozen=True, slots=True)
 class Watch:
     cid: str = _cid()
-    on: bool = field(default=False)
+    on: bool = _required_flag()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +230,7 @@ class Snooze:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    stats: bool = field(default=False)
+    stats: bool = _required_flag()
 
 
 VISITOR_FRAMES: dict[str, type] = {
@@ -258,16 +258,16 @@ AGENT_FRAMES: dict[str, type] = {
     "sync": Sync,
     "note": Note,
     "transfer": Transfer,
+    "handoff": Handoff,
     "close": AgentClose,
     "assign": Assign,
     "watch": Watch,
     "subscribe": Subscribe,
     "snooze": Snooze,
+    "tag": Tag,
     "cobrowse": Cobrowse,
     "ping": Ping,
 }
-# Booleans the contract marks required even though the dataclass gives them a default.
-REQUIRED_BOOLS = {AgentClose: ("resolved",), Typing: ("on",), Watch: ("on",), Subscribe: ("stats",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,84 +305,3 @@ def parse(obj: Frame, schemas: dict[str, type]) -> Envelope:
     if schema is None:
         raise ChatError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {t[:32]!r}")
     return Envelope(t, frame_id(obj), build(schema, obj), obj)
-
-
-@cache
-def _hints(schema: type) -> dict[str, Any]:
-    return typing.get_type_hints(schema)
-
-
-def build(schema: type, obj: dict[str, Any]) -> Any:
-    """Check `obj` against a frame dataclass and build it, or raise `ChatError`."""
-    hints = _hints(schema)
-    required_bools = REQUIRED_BOOLS.get(schema, ())
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(schema):
-        present = f.name in obj and obj[f.name] is not None
-        if not present:
-            has_default = f.default is not dataclasses.MISSING
-            if f.name in required_bools or not has_default:
-                raise ChatError(ErrorCode.BAD_REQUEST, f"missing field {f.name!r}")
-            continue
-        values[f.name] = _check(f, hints[f.name], obj[f.name])
-    return schema(**values)
-
-
-def _base_type(hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0]
-    return hint
-
-
-def _check(f: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
-    kind = _base_type(hint)
-    name = f.name
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a boolean")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be an integer")
-        lo, hi = f.metadata.get("range", (-(2**53), 2**53))
-        if not lo <= value <= hi:
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be between {lo} and {hi}")
-        return value
-    if kind is str:
-        return _check_str(f, value)
-    if typing.get_origin(kind) is list:
-        limit = f.metadata["max_items"]
-        if not isinstance(value, list) or len(value) > limit:
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a list of at most {limit}")
-        items = [_check_str(f, item) for item in value]
-        if len(set(items)) != len(items) or not all(items):
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must hold distinct non-empty ids")
-        return items
-    if typing.get_origin(kind) is dict:
-        limit = f.metadata["max_keys"]
-        if not isinstance(value, dict) or len(value) > limit:
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a map of at most {limit}")
-        return dict(value)
-    if dataclasses.is_dataclass(kind):
-        if not isinstance(value, dict):
-            raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a map")
-        return build(kind, value)  # type: ignore[arg-type]
-    raise AssertionError(f"unsupported field type {hint!r}")  # pragma: no cover
-
-
-def _check_str(f: dataclasses.Field[Any], value: Any) -> str:
-    name = f.name
-    if not isinstance(value, str):
-        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must be a string")
-    if "\x00" in value:
-        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must not contain NUL")
-    limit = f.metadata.get("max", 4000)
-    if len(value) > limit:
-        if f.metadata.get("user_text"):
-            raise ChatError(ErrorCode.TOO_LARGE, f"{name!r} is longer than {limit} characters")
-        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} is longer than {limit} characters")
-    if not f.metadata.get("empty", True) and not value.strip():
-        raise ChatError(ErrorCode.BAD_REQUEST, f"{name!r} must not be empty")
-    return value

@@ -31,7 +31,7 @@ from chat_server.protocol import frames as f
 from chat_server.protocol.codec import Codec, Frame
 from chat_server.protocol.errors import CloseCode, ProtocolClose
 from chat_server.protocol.frames import Envelope
-from chat_server.service import files, offline
+from chat_server.service import bots, files, offline, tagging
 from chat_server.service.agent_audit import AUDITED, AUDITED_WITH_MESSAGE, audit_entry
 from chat_server.service.dispatch import Dispatcher
 from chat_server.service.node import ASSIGNED_HISTORY, Node
@@ -63,15 +63,19 @@ class AgentSession(Session):
             "read": self.read,
             "sync": self.sync,
             "note": self.note,
-            "transfer": self.transfer,
+            "transfer": partial(bots.transfer, self),  # issue 17: with a note
+            "handoff": partial(bots.handoff, self),  # issue 17: a bot's
             "close": self.close,
             "assign": self.assign,
             "watch": self.watch,
             "subscribe": self.subscribe_stats,
             "snooze": partial(offline.snooze, self),  # issue 14
+            "tag": partial(tagging.tag, self),  # issue 17
         }
 
     async def handle(self, envelope: Envelope) -> Result:
+        if self.agent is not None:
+            bots.require_person_for(self.agent, envelope.t)
         result = await super().handle(envelope)
         if envelope.t in AUDITED and envelope.t not in AUDITED_WITH_MESSAGE:
             await self.store.audit.record(self._audit_entry(envelope.t, envelope.body))
@@ -182,8 +186,9 @@ class AgentSession(Session):
         self.greet()
         self.subscribe(channels.agent(agent.id))
         self.hub.spawn(self._kick_when_heard(channels.agent(agent.id)))
-        self.subscribe(channels.QUEUE)
-        self.dispatcher.availability.kick()  # an online agent connected: sites are online
+        if not agent.is_bot:  # issue 17: a bot never takes from the queue
+            self.subscribe(channels.QUEUE)
+        self.dispatcher.availability.kick()  # an online agent (or a bot) connected
         for conv in mine:
             self.mark_seen(conv.id, conv.last_seq)  # the console syncs up to here itself
             self.subscribe(channels.conversation(conv.id))
@@ -295,24 +300,6 @@ class AgentSession(Session):
         self._require_readable(await self.require(sync.cid))
         return await self.sync_page(sync, for_visitor=False)
 
-    async def transfer(self, transfer: f.Transfer) -> Result:
-        conv = await self.require(transfer.cid)
-        flow.require_own_or_supervisor(conv, self.me)
-        now = self.node.clock.now_ms()
-        if transfer.to is not None:
-            target = await self._agent(transfer.to)
-            if target.id not in await self.store.presence.online("agent"):
-                raise conflict(f"{target.name} is not connected")
-            changed = await self.store.conversations.transfer(conv.id, target, now)
-            await self.node.announce_assigned(changed)
-        else:
-            changed = await self.store.conversations.requeue(
-                conv.id, now, reason="transferred", front=True, topic=transfer.topic
-            )
-            await self.node.announce_requeued(changed, "transferred")
-        self.dispatcher.kick()
-        return {"conversation": await self.node.conversation_view(changed.conversation)}
-
     async def close(self, close: f.AgentClose) -> Result:
         conv = await self.require(close.cid)
         flow.require_own_or_supervisor(conv, self.me)
@@ -330,7 +317,8 @@ class AgentSession(Session):
     async def assign(self, assign: f.Assign) -> Result:
         self._require_supervisor()
         await self.require(assign.cid)
-        target = await self._agent(assign.to)
+        target = await self.agent_named(assign.to)
+        bots.require_person(target)
         changed = await self.store.conversations.transfer(
             assign.cid, target, self.node.clock.now_ms(), ignore_capacity=True
         )
@@ -390,7 +378,7 @@ class AgentSession(Session):
             return
         flow.require_own(conv, self.me)
 
-    async def _agent(self, agent_id: str) -> Agent:
+    async def agent_named(self, agent_id: str) -> Agent:
         agent = await self.store.directory.agent(agent_id)
         if agent is None:
             raise not_found("no such agent")

@@ -13,6 +13,7 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "msg": ("cmid",),
     "note": ("cmid",),
     "transfer": ("to", "topic"),
+    "handoff": ("reason",),
     "close": ("resolved",),
     "assign": ("to",),
     "watch": ("on",),

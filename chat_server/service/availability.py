@@ -43,8 +43,8 @@ class Availability:
         self._last: dict[str, dict[str, Any]] = {}
         """What this node last published per site."""
         self._dirty = asyncio.Event()
-        self._shared: tuple[float, bool, int | None] | None = None
-        """(loop time, online, reply_s) as last read."""
+        self._shared: tuple[float, bool, int | None, frozenset[str]] | None = None
+        """(loop time, online, reply_s, the bots connected) as last read."""
         self._kicks = 0
         """Counts kicks: a read that a kick overtook is used once, not kept."""
 
@@ -81,8 +81,8 @@ class Availability:
 
     async def of(self, site: Site) -> dict[str, Any]:
         """The site's availability now: `{open, online, reply_s, next_change}`."""
-        online, reply = await self._read_shared()
-        value = self._value(site, online, reply)
+        online, reply, bots = await self._read_shared()
+        value = self._value(site, online, reply, bots)
         last = self._last.get(site.id)
         return last if last == value else value  # one object for the site's many sockets
 
@@ -94,41 +94,46 @@ class Availability:
                 self._last.pop(site_id, None)
         if not self._sites:
             return
-        online, reply = await self._read_shared()
+        online, reply, bots = await self._read_shared()
         for site_id in sorted(self._sites):
             site = await self.node.store.directory.site(site_id)
             if site is None:
                 continue
-            value = self._value(site, online, reply)
+            value = self._value(site, online, reply, bots)
             if self._last.get(site_id) != value:
                 self._last[site_id] = value
                 await hub.publish(channels.site(site_id), {"t": "availability", **value})
 
-    def _value(self, site: Site, online: bool, reply: int | None) -> dict[str, Any]:
+    def _value(
+        self, site: Site, online: bool, reply: int | None, bots: frozenset[str]
+    ) -> dict[str, Any]:
         now = self.node.clock.now_ms()
-        return {
+        value: dict[str, Any] = {
             "open": hours.is_open(site.hours, now),
             "online": online,
             "reply_s": reply,
             "next_change": hours.next_change(site.hours, now),
         }
+        if site.bot is not None and site.bot in bots:
+            value["bot"] = True  # issue 17: the site's bot answers while no person is online
+        return value
 
-    async def _read_shared(self) -> tuple[bool, int | None]:
-        """What every site shares: an agent connected (any node) with status `online`,
-        and the last hour's median first response (reused for `SHARED_FOR_S`)."""
+    async def _read_shared(self) -> tuple[bool, int | None, frozenset[str]]:
+        """What every site shares: a person connected (any node) with status `online`,
+        the bots connected, and the last hour's median first response (reused for
+        `SHARED_FOR_S`)."""
         loop_now = asyncio.get_running_loop().time()
         if self._shared is not None and loop_now - self._shared[0] < SHARED_FOR_S:
-            return self._shared[1], self._shared[2]
+            return self._shared[1:]
         kicks = self._kicks
         store = self.node.store
         connected = await store.presence.online("agent")
         # one bulk read, not one read per connected agent (most may be away)
-        online = bool(connected) and any(
-            a.id in connected and a.status is AgentStatus.ONLINE
-            for a in await store.directory.agents()
-        )
+        team = [a for a in await store.directory.agents() if a.id in connected] if connected else []
+        online = any(a.status is AgentStatus.ONLINE and not a.is_bot for a in team)
+        bots = frozenset(a.id for a in team if a.is_bot)
         figures = await store.figures.read(REPLY_WINDOW, self.node.clock.now_ms(), "all")
         reply = reply_s(figures.quantile("frt_s", 0.5))
         if kicks == self._kicks:  # else a kick overtook this read: used once, not kept
-            self._shared = (loop_now, online, reply)
-        return online, reply
+            self._shared = (loop_now, online, reply, bots)
+        return online, reply, bots

@@ -16,7 +16,7 @@ from typing import Any
 from chat_server.core import channels, routing
 from chat_server.core.errors import ChatError
 from chat_server.core.model import Agent, AgentStatus, Conversation, State
-from chat_server.service import files, inactivity, retention
+from chat_server.service import bots, files, inactivity, retention
 from chat_server.service.availability import Availability
 from chat_server.service.node import Node
 from chat_server.service.offline import PendingList
@@ -128,7 +128,10 @@ class Dispatcher:
         team = [
             a
             for a in (agents if agents is not None else await store.directory.agents())
-            if a.id in online and a.status is AgentStatus.ONLINE and a.max_chats > 0
+            if a.id in online
+            and a.status is AgentStatus.ONLINE
+            and a.max_chats > 0
+            and not a.is_bot  # issue 17: bots take only their sites' new conversations
         ]
         if not team:
             return []
@@ -157,12 +160,13 @@ class Dispatcher:
             return
         team = await store.directory.agents()
         candidates = await self.candidates(team)
-        if not candidates:
+        site_bots = await bots.site_bots(self.node, queue, team)
+        if not candidates and not site_bots:
             return
         now = self.node.clock.now_ms()
         agents = {a.id: a for a in team}
         raced = False
-        for cid, agent_id in routing.plan_assignments(queue, candidates, now):
+        for cid, agent_id in routing.plan_assignments(queue, candidates, now, site_bots):
             try:
                 changed = await store.conversations.claim(cid, agents[agent_id], now)
             except ChatError:
@@ -231,13 +235,16 @@ class Dispatcher:
 
     async def _waiting_entry(self, conv: Conversation, now: int) -> dict[str, Any]:
         visitor = await self.node.store.directory.visitor(conv.visitor_id)
-        return {
+        entry = {
             "cid": conv.id,
             "topic": conv.topic,
             "visitor": {"name": visitor.name if visitor else None},
             "waited_s": max(0, (now - conv.queued_at) // 1000),
             "preview": await self._previews.of(conv.id),
         }
+        if routing.handed_off(conv):
+            entry["handoff"] = True  # issue 17: a bot's handoff, its note in the transcript
+        return entry
 
     # absence timers ---------------------------------------------------------------------
 

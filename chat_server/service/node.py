@@ -57,9 +57,12 @@ class Node:
         eta_s: int | None = None,
     ) -> dict[str, Any]:
         visitor = await self.store.directory.visitor(conv.visitor_id)
-        return views.conversation(
+        view = views.conversation(
             conv, visitor, for_visitor=for_visitor, position=position, eta_s=eta_s
         )
+        if not for_visitor:  # issue 17: tags are staff's, never the visitor's
+            view["tags"] = list((await self.store.tags.of([conv.id]))[conv.id])
+        return view
 
     # measurement (contract §6): recorded once, by the node that performed the event -----
 
@@ -142,7 +145,7 @@ class Node:
             {
                 "t": "assigned",
                 "cid": conv.id,
-                "agent": {"name": conv.agent.name},
+                "agent": views.agent_ref(conv.agent, for_visitor=True),  # `bot` (issue 17)
             },
         )
 

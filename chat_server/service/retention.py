@@ -34,7 +34,9 @@ async def one_pass(store: Store, before: int, batch: int = BATCH) -> tuple[int, 
     found = await store.retention.expired(before, batch)
     removed = 0
     for cid in found:
-        removed += await store.retention.remove(cid)
+        if await store.retention.remove(cid):
+            removed += 1
+            await store.webhooks.forget(cid)  # deliveries not yet made hold its text
     pruned = await store.retention.prune(before, batch)
     return removed, len(found) >= batch or pruned >= batch
 

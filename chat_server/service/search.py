@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chat_server.backends.base import Store
 from chat_server.backends.roles.conversations import Changed
+from chat_server.backends.roles.search import Found
 from chat_server.core import search, snippets
 from chat_server.core.errors import ChatError, forbidden
 from chat_server.core.model import Agent, Conversation, Kind, Message, Rating, Role, State
@@ -30,6 +31,10 @@ OPEN_LIMIT = 2000
 SNIPPET_MESSAGES = 1000
 """Messages of a result read for its snippet (the first ones)."""
 BACKFILL = 500
+TAGGED_MAX = 5000
+"""Conversations holding a tag that a search with `tag` looks among (newest first)."""
+TAG_ROUNDS = 20
+"""Index pages read at most, per result page, when a tag filter skips most of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +67,10 @@ async def backfill(store: Store, limit: int = BACKFILL) -> int:
     return done
 
 
-async def find(node: Node, viewer: Agent, request: search.Request) -> Page:
+async def find(node: Node, viewer: Agent, request: search.Request, tag: str | None = None) -> Page:
     """One page of results, newest first. An agent asking for another agent's is
-    `forbidden`; asking for none gets their own."""
+    `forbidden`; asking for none gets their own. `tag` (issue 17, normalised): only the
+    conversations holding it."""
     query = request.query
     if not viewer.is_supervisor:
         if query.agent not in (None, viewer.id):
@@ -73,12 +79,21 @@ async def find(node: Node, viewer: Agent, request: search.Request) -> Page:
     if query.hopeless:
         return Page([], None)
     after, want = request.after, request.limit + 1
-    closed = await node.store.search.query(query, after.rank if after else None, want)
+    tagged = None
+    if tag is not None:
+        tagged = set(await node.store.tags.find(tag, before=None, limit=TAGGED_MAX))
+        if not tagged:
+            return Page([], None)
+    closed = await _closed(node, query, after.rank if after else None, want, tagged)
     found: list[tuple[Position, Conversation | None]] = [
         (Position(f.rank, f.cid), None) for f in closed
     ]
     indexed = {f.cid for f in closed}  # one closing meanwhile may be found both ways
-    found += [pair for pair in await _open(node, query, after, want) if pair[0].cid not in indexed]
+    found += [
+        pair
+        for pair in await _open(node, query, after, want)
+        if pair[0].cid not in indexed and (tagged is None or pair[0].cid in tagged)
+    ]
     found.sort(key=lambda pair: pair[0], reverse=True)
     page, more = found[: request.limit], len(found) > request.limit
     results = []
@@ -89,6 +104,21 @@ async def find(node: Node, viewer: Agent, request: search.Request) -> Page:
         if result is not None:
             results.append(result)
     return Page(results, search.encode_cursor(page[-1][0]) if more else None)
+
+
+async def _closed(
+    node: Node, query: Query, before: int | None, want: int, tagged: set[str] | None
+) -> list[Found]:
+    """The indexed conversations that match, the `want` newest below `before`; with a tag,
+    those holding it (reading further pages, at most `TAG_ROUNDS`)."""
+    kept: list[Found] = []
+    for _ in range(TAG_ROUNDS):
+        page = await node.store.search.query(query, before, want)
+        kept += [f for f in page if tagged is None or f.cid in tagged]
+        if tagged is None or len(page) < want or len(kept) >= want:
+            break
+        before = page[-1].rank
+    return kept[:want]
 
 
 async def _open(

@@ -51,6 +51,10 @@ async def change_settings(node: Node, agent: Agent, site_id: str, body: Any) -> 
         changed = site_settings.apply(site, body)
     except ValueError as exc:
         raise bad_request(str(exc)) from None
+    if changed.bot is not None and changed.bot != site.bot:  # issue 17: a bot account
+        bot = await node.store.directory.agent(changed.bot)
+        if bot is None or not bot.is_bot:
+            raise bad_request("bot names no bot account (chat-server agent add --role bot)")
     await node.store.directory.put_site(changed)
     detail = json.dumps({"site": site_id, "changed": sorted(body)}, separators=(",", ":"))
     await node.store.audit.record(

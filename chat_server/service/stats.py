@@ -22,7 +22,8 @@ async def live_figures(node: Node) -> dict[str, Any]:
     waiting = await store.conversations.waiting()
     loads = await store.conversations.loads()
     online = await store.presence.online("agent")
-    agents = [a for a in await store.directory.agents() if a.id in online]
+    # people: a bot (issue 17) is not an agent online, away or available
+    agents = [a for a in await store.directory.agents() if a.id in online and not a.is_bot]
     available = [
         a
         for a in agents

@@ -277,4 +277,7 @@ async def _remove(store: Store, cid: str) -> Counter[str]:
         files=await store.files.count(cid),
         ratings=await store.conversations.rating(cid) is not None,
     )
-    return counts if await store.retention.remove(cid) else Counter()
+    if not await store.retention.remove(cid):
+        return Counter()
+    await store.webhooks.forget(cid)  # deliveries not yet made hold its text
+    return counts

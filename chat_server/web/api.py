@@ -14,7 +14,7 @@ from starlette.responses import Response
 from chat_server.core import views
 from chat_server.core.model import Agent, Rating, State
 from chat_server.protocol.codec import is_text, repaired
-from chat_server.service import records
+from chat_server.service import records, tagging
 from chat_server.service.accounts import Member
 from chat_server.service.stats import WINDOWS, live_figures, window_figures
 from chat_server.web import auth
@@ -173,6 +173,15 @@ async def conversations(request: Request) -> Response:
         limit = max(1, min(int(q.get("limit", "50")), 500))
     except ValueError:
         return error_json(400, "bad_request")
+    if q.get("tag"):  # issue 17: the ones holding a tag, newest first
+        try:
+            before = int(q["before"]) if q.get("before") else None
+        except ValueError:
+            return error_json(400, "bad_request")
+        found = await tagging.tagged_conversations(
+            runtime(request).node, agent, q["tag"], state=state, before=before, limit=limit
+        )
+        return JSONResponse({"conversations": found})
     found = await records.conversations(
         runtime(request).node,
         agent,

@@ -39,12 +39,13 @@ def _dummy_hash() -> str:
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether `password` matches; with no hash (no such account) it is checked against a
-    dummy hash all the same, so an unknown email takes as long as a wrong password."""
+    """Whether `password` matches; with no hash (no such account, or a bot's empty one) it
+    is checked against a dummy hash all the same, so an unknown email or a bot's takes as
+    long as a wrong password."""
 
     def check() -> bool:
         try:
-            if password_hash is None:
+            if not password_hash:
                 _hasher.verify(_dummy_hash(), password)
                 return False
             return _hasher.verify(password_hash, password)

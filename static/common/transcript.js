@@ -32,6 +32,7 @@
       h('div', { class: 'meta' },
         kind === 'note' ? h('span', { class: 'label', text: 'Internal note' }) : null,
         h('span', { class: 'who', text: who }),
+        m.from && m.from.bot === true ? h('span', { class: 'bot-tag', text: 'Bot' }) : null,
         h('time', { class: 'muted', text: clock(m.ts), title: full })),
       ...body(m));
   }

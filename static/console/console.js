@@ -64,6 +64,7 @@
   });
   const files = window.ChatComposerFiles.create({ chat: () => chats.get(selected) || null, noteMode: () => noteMode });
   const view = window.ChatRender.create(model, { select, claim, openPast: openPastConversation, offline: offlineView, files });
+  const tagsView = window.ChatTags.create(model, { notice });  // issue 17: tags.js
   const syncs = new window.ChatSeqSync({
     request: (cid, after) => (sock ? sock.request('sync', { cid, after }) : Promise.reject({ code: 'offline' })),
     apply: (cid, messages) => {
@@ -134,7 +135,7 @@
   function addMessage(chat, m, live) {
     if (chat.seqs.has(m.seq)) return;
     chat.seqs.add(m.seq);
-    if (m.from && m.from.role === 'agent' && m.from.id && m.from.id !== me.id) knownAgents.set(m.from.id, m.from.name);
+    if (m.from && m.from.role === 'agent' && m.from.id && m.from.id !== me.id && !m.from.bot) knownAgents.set(m.from.id, m.from.name);
     const item = m.cmid ? outbox.acknowledge(chat, m.cmid) : null;
     const at = chat.msgs.length && chat.msgs[chat.msgs.length - 1].seq > m.seq
       ? chat.msgs.findIndex((x) => x.seq > m.seq) : chat.msgs.length;
@@ -387,6 +388,7 @@
     const pick = $('transfer-pick');
     $('transfer-error').hidden = true;
     $('transfer-topic').value = chat.conv.topic || '';
+    $('transfer-note').value = '';
     pick.replaceChildren(h('p', { class: 'muted', text: 'Loading the team…' }));
     dialog.showModal();
     let team = null;
@@ -397,7 +399,7 @@
       } catch (e) { /* fall back to typing an id */ }
     }
     if (team) {
-      const others = team.filter((a) => a.id !== me.id && a.max_chats > 0);
+      const others = team.filter((a) => a.id !== me.id && a.max_chats > 0 && a.role !== 'bot');
       const select = h('select', { id: 'transfer-to', name: 'to', required: true },
         ...others.map((a) => h('option', {
           value: a.id, disabled: !a.connected,
@@ -432,6 +434,8 @@
     const fields = { cid: chat.id };
     if (to) fields.to = to;
     else if (topic) fields.topic = topic;
+    const note = $('transfer-dialog').open ? $('transfer-note').value.trim() : '';
+    if (note) fields.note = note;  // issue 17: an internal note, in the transcript
     chat.leaving = true;
     sock.request('transfer', fields).then((ok) => {
       $('transfer-dialog').close();
@@ -601,6 +605,9 @@
       case 'cobrowse':
         Cobrowse.frame(f);
         break;
+      case 'tagged':  // issue 17
+        tagsView.tagged(f);
+        break;
       default:  // stats: not shown in this console
     }
   }
@@ -737,6 +744,8 @@
   $('unresolved-btn').addEventListener('click', () => closeChat(false));
   $('requeue-btn').addEventListener('click', () => doTransfer(null, null));
   $('transfer-btn').addEventListener('click', openTransfer);
+  // an error about the agent picked goes once another is picked
+  $('transfer-pick').addEventListener('input', () => { $('transfer-error').hidden = true; });
   $('transfer-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const field = $('transfer-to');

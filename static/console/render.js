@@ -102,6 +102,7 @@
           h('strong', { text: (w.visitor && w.visitor.name) || 'Visitor' }),
           h('span', { class: 'muted waited', 'data-waited': w.waited_s || 0 })),
         w.topic ? h('div', { class: 'topic', text: w.topic }) : null,
+        w.handoff ? h('div', { class: 'handoff', text: 'Handed off by the bot: its note is in the transcript' }) : null,
         h('div', { class: 'preview', text: w.preview || '' }),
         h('button', { type: 'button', class: 'primary', text: 'Claim', 'data-cid': w.cid,
           'aria-label': 'Claim chat with ' + ((w.visitor && w.visitor.name) || 'visitor'),

@@ -178,7 +178,8 @@
   }
 
   async function refreshActive() {
-    const body = await getJSON('/api/conversations?state=active&limit=200', $('active-ts'));
+    const tag = $('active-tag').value.trim().toLowerCase();  // issue 17: filter by tag
+    const body = await getJSON('/api/conversations?state=active&limit=200' + (tag ? '&tag=' + encodeURIComponent(tag) : ''), $('active-ts'));
     if (!body) return;
     const list = body.conversations || [];
     const rows = list.map((c) => {
@@ -188,6 +189,7 @@
         h('td', { text: v.name || 'Visitor ' + String(v.id || c.id).slice(-4) }),
         h('td', { text: (c.agent && c.agent.name) || '—' }),
         h('td', { text: c.topic || '—' }),
+        h('td', { class: 'tags' }, ...(c.tags || []).map((t) => h('span', { class: 'tag', text: t }))),
         h('td', { text: c.created ? clock(c.created) + ' (' + duration((Date.now() - c.created) / 1000) + ' ago)' : '—' }),
         h('td', { class: 'num', text: fmt(c.last_seq) }),
         h('td', { class: 'preview' }, page && page.url ? externalLink(page.url, page.title || page.url) : '—'),
@@ -196,7 +198,7 @@
           'aria-pressed': String(!!(watched && watched.cid === c.id)), onclick: () => watch(c.id),
         })));
     });
-    $('active').replaceChildren(...(rows.length ? rows : [emptyRow(7, 'No active conversations.')]));
+    $('active').replaceChildren(...(rows.length ? rows : [emptyRow(8, tag ? `No active conversation tagged “${tag}”.` : 'No active conversations.')]));
     $('active-ts').textContent = 'updated ' + new Date().toLocaleTimeString();
   }
 
@@ -467,6 +469,11 @@
 
   $('logout-btn').addEventListener('click', () => { stop(); window.ChatAuth.logout(); });
   $('watch-close').addEventListener('click', () => unwatch(true));
+  let tagTimer = null;
+  $('active-tag').addEventListener('input', () => {  // issue 17: the list by tag
+    clearTimeout(tagTimer);
+    tagTimer = setTimeout(() => { if (timers.length) refreshActive(); }, 250);
+  });
   $('watch').addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); unwatch(true); } });
   window.ChatAuth.init(start);
 })();

@@ -145,6 +145,7 @@
       h('time', { datetime: new Date(conv.created).toISOString(), text: started(conv.created) }),
       h('span', { text: agent }),
       conv.topic ? h('span', { class: 'topic', text: conv.topic }) : null,
+      ...(conv.tags || []).map((t) => h('span', { class: 'tag', text: t })),
       stars(result.rating)),
     snippet(result.snippet));
     const li = h('li', {}, button);
@@ -196,6 +197,7 @@
     const rows = [
       ['Agent', conv.agent ? conv.agent.name : '—'],
       ['Topic', conv.topic || '—'],
+      ['Tags', (conv.tags || []).join(', ') || '—'],
       ['Site', conv.site || '—'],
       ['Rating', rating ? stars(rating).textContent : '—'],
     ];
@@ -229,7 +231,7 @@
   /** The form as the address says (a search can be bookmarked and shared). */
   function fillFromAddress() {
     const params = new URLSearchParams(location.search);
-    for (const name of ['q', 'visitor', 'topic', 'rating', 'state']) {
+    for (const name of ['q', 'visitor', 'topic', 'tag', 'rating', 'state']) {
       if (params.has(name) && form.elements[name]) form.elements[name].value = params.get(name);
     }
     for (const name of ['from', 'to']) {

@@ -226,6 +226,10 @@ const STRINGS = {
     idle: 'We usually reply in a few minutes',
     waiting: 'Waiting for an agent',
     agentSub: 'Support team',
+    bot: 'Bot',
+    botSub: 'Automated assistant: ask for a person at any time',
+    botOnline: 'Our assistant answers now; a person joins when needed',
+    emptyBot: 'Hi! Our assistant answers right away, and a person takes over whenever you ask.',
     connecting: 'Connecting…',
     unavailable: 'Chat is unavailable right now',
     reconnecting: 'Connection lost. Reconnecting… your messages will be sent once we are back.',
@@ -347,6 +351,10 @@ const STRINGS = {
     idle: 'Di solito rispondiamo in pochi minuti',
     waiting: 'In attesa di un operatore',
     agentSub: 'Assistenza clienti',
+    bot: 'Bot',
+    botSub: 'Assistente automatico: puoi chiedere un operatore in qualsiasi momento',
+    botOnline: 'Il nostro assistente risponde subito; un operatore interviene se serve',
+    emptyBot: 'Ciao! Il nostro assistente risponde subito, e un operatore subentra quando vuoi.',
     connecting: 'Connessione in corso…',
     unavailable: 'La chat non è disponibile al momento',
     reconnecting: 'Connessione persa. Riconnessione in corso… i tuoi messaggi verranno inviati appena torniamo online.',
@@ -482,6 +490,7 @@ const SYSTEM_LINES = {
     [/^Your agent was disconnected: waiting for the next available agent$/,
       'Il tuo operatore si è disconnesso: in attesa del prossimo operatore disponibile'],
     [/^Back in the queue$/, 'Di nuovo in coda'],
+    [/^Connecting you with a person: please wait a moment$/, 'Ti mettiamo in contatto con un operatore: attendi un momento'],
     [/^The conversation was closed$/, 'La conversazione è stata chiusa'],
     [/^We're away right now: leave your email and we'll answer here\.$/,
       'Al momento non siamo disponibili: lasciaci la tua email e ti risponderemo qui.'],
@@ -670,6 +679,8 @@ border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; 
 .row.sys { align-self: center; max-width: 92%; color: #6b7280; font-size: 12px; text-align: center;
 margin: 6px 0; }
 .who { font-size: 12px; color: #6b7280; margin: 6px 0 2px 4px; }
+.bot-tag { display: inline-block; font-size: 10px; font-weight: 600; line-height: 1.4; padding: 0 5px;
+border-radius: 6px; background: #e0e7ff; color: #3730a3; vertical-align: middle; }
 .bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
 word-break: normal; }
 .me .bubble { background: ${ACCENT}; color: #fff; border-bottom-right-radius: 4px; }
@@ -868,7 +879,8 @@ form.composer textarea::placeholder { white-space: nowrap; overflow: hidden; tex
 
 // ---- state: what the widget knows of the visitor's conversation and connection
 
-/** conv: the open conversation {id, state, agentName, position, eta, created, queuedSince}
+/** conv: the open conversation {id, state, agentName, agentBot,
+ *  position, eta, created, queuedSince}
  *  or null; prevCid: the one that ended last (its history and late events still show);
  *  last: cid -> highest seq shown; outbox: messages not acknowledged yet (kept in
  *  localStorage across reloads). site: the site's settings from `hello` (form, topics,
@@ -917,14 +929,22 @@ function readSite(site) {
 function applyAvailability(a) {
   if (!a || typeof a !== 'object') return;
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  S.avail = { open: a.open !== false, online: a.online === true, replyS: num(a.reply_s), next: num(a.next_change) };
+  S.avail = {
+    open: a.open !== false, online: a.online === true, bot: a.bot === true,
+    replyS: num(a.reply_s), next: num(a.next_change),
+  };
   renderHeader();
   renderQueue();
 }
 
-/** Nobody can answer now: the site is closed (business hours) or no agent is online. Not
- *  known yet (or an older server): not away. */
+/** Nobody can answer now: the site is closed (business hours), or neither an agent nor
+ *  the site's bot (issue 17) is online. Not known yet (or an older server): not away. */
 function isAway() {
+  return !!S.avail && (!S.avail.open || (!S.avail.online && !S.avail.bot));
+}
+
+/** No person can answer now (a bot may): what a queued conversation waits for. */
+function noPerson() {
   return !!S.avail && (!S.avail.open || !S.avail.online);
 }
 
@@ -938,6 +958,7 @@ function sneakPeek() {
 function availabilityText() {
   const a = S.avail;
   if (!a) return T.idle;
+  if (!isAway() && !a.online) return T.botOnline;
   if (!isAway()) return a.replyS != null ? tr('onlineReply', { m: Math.max(1, Math.round(a.replyS / 60)) }) : T.online;
   if (a.open || a.next == null) return T.away;
   return backAt(a.next);
@@ -1347,7 +1368,8 @@ function renderMode() {
   sendBtn.setAttribute('aria-label', label);
   sendBtn.title = label;
   const waiting = !S.conv || S.conv.state !== 'active';
-  emptyEl.textContent = isAway() && waiting ? T.emptyAway : T.empty;
+  const botOnly = !!S.avail && S.avail.bot && !S.avail.online;  // issue 17
+  emptyEl.textContent = isAway() && waiting ? T.emptyAway : botOnly ? T.emptyBot : T.empty;
   if (!leave) showComposerError(null);
   renderAttach(mode);
   renderNotices(ended);
@@ -1407,7 +1429,7 @@ function renderLeaveOffer() {
   }
   const after = S.site.offlineAfter;
   const waited = Date.now() - c.queuedSince;
-  if (!isAway() && (after == null || waited < after * 1000)) {
+  if (!noPerson() && (after == null || waited < after * 1000)) {  // a bot's handoff waits for people
     leaveEl.hidden = true;
     leaveEl.replaceChildren();
     if (after != null) leaveTimer = setTimeout(renderLeaveOffer, after * 1000 - waited + 50);
@@ -1465,11 +1487,12 @@ function renderHeader() {
   const c = S.conv;
   const agentName = c && c.agentName;
   titleEl.textContent = agentName || T.title;
+  if (agentName && c.agentBot) titleEl.append(' ', botTag());
   avatar.replaceChildren(agentName ? document.createTextNode(agentName.trim().charAt(0).toUpperCase()) : svgIcon(ICON_CHAT), dot);
   let sub;
   if (S.conn === 'connecting') sub = T.connecting;
   else if (S.conn === 'unavailable') sub = T.unavailable;
-  else if (agentName) sub = T.agentSub;
+  else if (agentName) sub = c.agentBot ? T.botSub : T.agentSub;
   else if (c && c.state === 'pending') sub = T.pendingSub;
   else if (c) sub = T.waiting;
   else sub = availabilityText();
@@ -1574,9 +1597,18 @@ function messageRow(m) {
   const mine = m.from.role === 'visitor';
   const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
   row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
-  if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
+  if (!mine) {
+    const who = h('div', { class: 'who', text: m.from.name || T.agent });
+    if (m.from.bot === true) who.append(' ', botTag());  // issue 17: who is who
+    row.append(who);
+  }
   row.append(...messageParts(m.text, m.files, h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) }))));
   return row;
+}
+
+/** The "Bot" label beside a bot's name (its messages, the header). */
+function botTag() {
+  return h('span', { class: 'bot-tag', text: T.bot });
 }
 
 /** "Seen" under the visitor's last message that the agent has read. */
@@ -1867,11 +1899,12 @@ function sendFailed(item, err) {
 
 function adoptConversation(conv) {
   const agentName = conv.agent ? conv.agent.name : null;
+  const agentBot = !!(conv.agent && conv.agent.bot === true);  // issue 17
   if (!S.conv || S.conv.id !== conv.id) {
     if (S.conv) S.prevCid = S.conv.id;
     const created = typeof conv.created === 'number' ? Math.min(conv.created, Date.now()) : Date.now();
     S.conv = {
-      id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s,
+      id: conv.id, state: conv.state, agentName, agentBot, position: conv.position, eta: conv.eta_s,
       queuedSince: created, email: (conv.visitor && conv.visitor.email) || null,
     };
     S.readOnly = false;
@@ -1887,6 +1920,7 @@ function adoptConversation(conv) {
     if (conv.visitor && conv.visitor.email) S.conv.email = conv.visitor.email;
     S.conv.state = conv.state;
     S.conv.agentName = agentName;
+    S.conv.agentBot = agentBot;
     if ('position' in conv) S.conv.position = conv.position;
     if ('eta_s' in conv) S.conv.eta = conv.eta_s;
   }

@@ -163,8 +163,8 @@ async def test_alerts_unread_counts_shortcuts_and_canned_responses(
     await agent.screenshot(path=str(shots / "console-two-chats.png"))
 
 
-async def test_transfer_to_an_agent_and_back_to_the_queue(
-    start_server: ServerFactory, pages: Pages
+async def test_transfer_to_an_agent_with_a_note_and_back_to_the_queue(
+    start_server: ServerFactory, pages: Pages, shots: Path
 ) -> None:
     live = await start_server(demo=True)
     bob = await live.add_agent("Bob")
@@ -188,6 +188,12 @@ async def test_transfer_to_an_agent_and_back_to_the_queue(
     await dialog.locator("#transfer-go").click()
     await expect(dialog.locator("#transfer-error")).to_have_text("There is no agent with that id.")
     await dialog.locator("#transfer-to").fill(bob.id)
+    await expect(dialog.locator("#transfer-error")).to_be_hidden()
+    await dialog.locator("#transfer-note").fill("Wants the parcel sent to her office instead.")
+    await alice.screenshot(path=str(shots / "console-transfer-note.png"))
+    await alice.set_viewport_size({"width": 390, "height": 844})
+    await alice.screenshot(path=str(shots / "console-transfer-note-phone.png"))
+    await alice.set_viewport_size({"width": 1280, "height": 800})
     await dialog.locator("#transfer-go").click()
     await expect(dialog).to_be_hidden()
     await expect(alice.locator("#chats .chat-item")).to_have_count(0)
@@ -197,6 +203,9 @@ async def test_transfer_to_an_agent_and_back_to_the_queue(
     await expect(bobs.locator("#chats .chat-item")).to_have_count(1)
     await expect(bobs.locator("#transcript")).to_contain_text("delivery address")
     await expect(bobs.locator("#transcript")).to_contain_text("shipping expert")
+    # the transfer note is an internal note in the transcript: Bob sees it, the visitor never
+    await expect(bobs.locator("#transcript .m.note")).to_contain_text("parcel sent to her office")
+    assert "parcel sent" not in await visitor.locator(W + ".list").inner_text()
     assert await bobs.evaluate("window.__beeps") >= 2  # no notification: Bob was never asked
     await expect(visitor.locator(W + "header h2")).to_have_text("Bob")
 

@@ -31,6 +31,7 @@ SETTINGS = {
     "inactive_warn_s": 300,
     "inactive_close_s": 90,
     "files": {"max_bytes": 2_000_000, "types": ["png", "pdf"]},
+    "bot": "b_0123456789abcdef",
 }
 
 

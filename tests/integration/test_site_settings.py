@@ -55,6 +55,7 @@ async def test_any_agent_reads_the_settings(live: Live) -> None:
             "max_bytes": 10 * 1024 * 1024,
             "types": ["png", "jpeg", "gif", "webp", "pdf", "txt"],
         },
+        "bot": None,
     }
     assert (await call(live, "GET", "/api/sites/nope", token)).status_code == 404
     assert (await call(live, "GET", "/api/sites/shop", None)).status_code == 401

@@ -38,6 +38,7 @@ from chat_server.core import ids, tokens
 from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.protocol import frames as schemas
 from chat_server.protocol.codec import is_text
+from chat_server.protocol.schema import base_type
 from chat_server.server import uvicorn_config
 from tests.client import Client, open_ws
 from tests.conftest import free_port, password_hash
@@ -250,7 +251,7 @@ def string_fields(schema: type, prefix: tuple[str, ...] = ()) -> list[tuple[str,
     hints = typing.get_type_hints(schema)
     paths: list[tuple[str, ...]] = []
     for f in dataclasses.fields(schema):
-        kind = schemas._base_type(hints[f.name])
+        kind = base_type(hints[f.name])
         if kind is str:
             paths.append((*prefix, f.name))
         elif dataclasses.is_dataclass(kind):
@@ -263,7 +264,7 @@ def valid_body(schema: type, cid: str) -> dict[str, Any]:
     hints = typing.get_type_hints(schema)
     body: dict[str, Any] = {}
     for f in dataclasses.fields(schema):
-        kind = schemas._base_type(hints[f.name])
+        kind = base_type(hints[f.name])
         if kind is bool:
             body[f.name] = True
         elif kind is int:

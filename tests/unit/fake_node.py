@@ -167,6 +167,16 @@ class Presence:
         return set(self.online_agents)
 
 
+class Tags:
+    """Conversation tags (issue 17): what views read."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, tuple[str, ...]] = {}
+
+    async def of(self, cids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        return {cid: self.held.get(cid, ()) for cid in cids}
+
+
 @dataclass
 class Store:
     conversations: Conversations = field(default_factory=Conversations)
@@ -174,6 +184,7 @@ class Store:
     audit: Audit = field(default_factory=Audit)
     figures: FigureReads = field(default_factory=FigureReads)
     presence: Presence = field(default_factory=Presence)
+    tags: Tags = field(default_factory=Tags)
     up: bool = True
 
     async def ready(self) -> bool:

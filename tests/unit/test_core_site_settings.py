@@ -33,6 +33,7 @@ def test_defaults_are_todays_behaviour() -> None:
         "inactive_warn_s": 600,
         "inactive_close_s": 120,
         "files": {"max_bytes": 10 * 1024 * 1024, "types": list(DEFAULT_TYPES)},
+        "bot": None,
     }
 
 

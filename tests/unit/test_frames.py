@@ -46,7 +46,7 @@ AGENT_VALID: dict[str, Frame] = {
     "read": {"t": "read", "cid": "c_1", "seq": 0},
     "sync": {"t": "sync", "cid": "c_1", "after": 12},
     "note": {"t": "note", "cid": "c_1", "text": "VIP customer", "cmid": "n1"},
-    "transfer": {"t": "transfer", "cid": "c_1", "to": "a_2", "topic": "sales"},
+    "transfer": {"t": "transfer", "cid": "c_1", "to": "a_2", "topic": "sales", "note": "VIP"},
     "close": {"t": "close", "cid": "c_1", "resolved": True},
     "assign": {"t": "assign", "cid": "c_1", "to": "a_2"},
     "watch": {"t": "watch", "cid": "c_1", "on": True},
@@ -54,6 +54,8 @@ AGENT_VALID: dict[str, Frame] = {
     "cobrowse": {"t": "cobrowse", "cid": "c_1", "op": "request"},
     "ping": {"t": "ping"},
     "snooze": {"t": "snooze", "cid": "c_1", "minutes": 30},
+    "handoff": {"t": "handoff", "cid": "c_1", "reason": "asked_for_human", "note": "refund"},
+    "tag": {"t": "tag", "cid": "c_1", "add": ["vip"], "remove": ["new"]},
 }
 
 # Required fields, from the contract's tables (not from the dataclasses).
@@ -82,6 +84,8 @@ AGENT_REQUIRED = {
     "watch": ["cid", "on"],
     "subscribe": ["stats"],
     "cobrowse": ["cid", "op"],
+    "handoff": ["cid", "reason"],
+    "tag": ["cid"],
 }
 
 SIDES = {"visitor": (VISITOR_FRAMES, VISITOR_VALID), "agent": (AGENT_FRAMES, AGENT_VALID)}

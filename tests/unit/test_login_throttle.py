@@ -3,6 +3,12 @@ per-address token buckets (`AddressRates`), without a server."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import pytest
+from argon2 import PasswordHasher
+
+from chat_server.web import auth
 from chat_server.web.auth import LoginThrottle, device_cookie, known_device
 from chat_server.web.runtime import AddressRates
 
@@ -113,3 +119,22 @@ def test_address_rates_refuse_beyond_the_burst_and_forget_the_oldest() -> None:
     for i in range(100):
         rates.take(f"x{i}")
     assert len(rates) == 10
+
+
+@pytest.mark.parametrize("stored", [None, ""])
+async def test_no_account_and_a_bots_empty_hash_cost_a_full_check(
+    stored: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown email and a bot's (no password) are checked against the dummy hash, so
+    login timing tells neither apart from a wrong password."""
+    checked: list[str] = []
+    dummy = auth._dummy_hash()
+
+    class Spy(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            checked.append(str(hash))
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(auth, "_hasher", Spy())
+    assert not await auth.verify_password(stored, "a guess at it")
+    assert checked == [dummy]

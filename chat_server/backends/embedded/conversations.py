@@ -23,9 +23,11 @@ from chat_server.backends.embedded.edits import Edits
 from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
+from chat_server.backends.embedded.webhooks import insert_events
 from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
 from chat_server.core import channels, routing, views
 from chat_server.core import conversation as flow
+from chat_server.core import webhooks as hooks
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, ErrorCode, conflict
 from chat_server.core.model import (
@@ -40,6 +42,7 @@ from chat_server.core.model import (
     State,
     StoredFile,
 )
+from chat_server.core.webhooks import Event, Wants
 
 
 class EmbeddedConversations:
@@ -114,11 +117,19 @@ class EmbeddedConversations:
 
     # writes -----------------------------------------------------------------------------
 
-    async def open(self, conv: Conversation, first: Draft, origin: str | None) -> Message:
+    async def open(
+        self,
+        conv: Conversation,
+        first: Draft,
+        origin: str | None,
+        *,
+        webhooks: Wants | None = None,
+    ) -> Message:
         if conv.visitor_id in self.memory.by_visitor:
             raise conflict("you already have an open conversation")
         conv, messages = flow.number(conv, [first], conv.created)
-        await self._store(transcript.opened(conv, messages), conv, messages, origin)
+        events = hooks.opened(conv, messages[0], webhooks) if webhooks else []
+        await self._store(transcript.opened(conv, messages, events), conv, messages, origin)
         return messages[0]
 
     async def append(
@@ -129,6 +140,7 @@ class EmbeddedConversations:
         *,
         guarded: bool = False,
         audit: AuditEntry | None = None,
+        webhooks: Wants | None = None,
     ) -> Appended:
         read: dict[str, StoredFile | None] = {}
         while True:  # until memory and what was read decide every file, with no await left
@@ -145,26 +157,42 @@ class EmbeddedConversations:
             read.update(await self._files.records(unread))
         sent = self._files.sendable(cid, draft.sender, draft.files, read) if draft.files else []
         updated, messages = flow.number(conv, [draft], self._clock.now_ms())
+        events = hooks.appended(conv.site, messages[0], webhooks) if webhooks else []
         op = transcript.appended(
-            updated, messages, row_changed=flow.row_changed(conv, updated), audit=audit, sent=sent
+            updated,
+            messages,
+            row_changed=flow.row_changed(conv, updated),
+            audit=audit,
+            sent=sent,
+            events=events,
         )
         await self._store(op, updated, messages, origin, sent=sent)
         return Appended(messages[0], created=True, timing=conv.timing)
 
-    async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
+    async def claim(
+        self, cid: str, agent: Agent, now: int, *, webhooks: Wants | None = None
+    ) -> Changed:
         conv = await self._require_open(cid)
         self._require_capacity(agent)
         transition = flow.claim(conv, AgentRef(agent.id, agent.name), now)
-        return await self._apply(conv, transition, assigned=(agent.id, now))
+        hook = ("claim", webhooks) if webhooks else None
+        return await self._apply(conv, transition, assigned=(agent.id, now), hook=hook)
 
     async def transfer(
-        self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool = False
+        self,
+        cid: str,
+        agent: Agent,
+        now: int,
+        *,
+        ignore_capacity: bool = False,
+        webhooks: Wants | None = None,
     ) -> Changed:
         conv = await self._require_open(cid)
         if not ignore_capacity:
             self._require_capacity(agent)
         transition = flow.transfer(conv, AgentRef(agent.id, agent.name), now)
-        return await self._apply(conv, transition, assigned=(agent.id, now))
+        hook = ("transfer", webhooks) if webhooks else None
+        return await self._apply(conv, transition, assigned=(agent.id, now), hook=hook)
 
     async def requeue(
         self,
@@ -175,25 +203,37 @@ class EmbeddedConversations:
         front: bool,
         topic: str | None = None,
         only_agent: str | None = None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         conv = await self._require_open(cid)
         if only_agent is not None and (conv.agent is None or conv.agent.id != only_agent):
             raise conflict("the conversation has moved on")
         transition = flow.requeue(conv, now, reason=reason, front=front, topic=topic)
-        return await self._apply(conv, transition)
+        hook = (f"requeue:{reason}", webhooks) if webhooks else None
+        return await self._apply(conv, transition, hook=hook)
 
     async def close(
-        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+        self,
+        cid: str,
+        now: int,
+        *,
+        by: str,
+        reason: str,
+        resolved: bool | None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         conv = await self._require_open(cid)
         transition = flow.close(conv, now, by=by, reason=reason, resolved=resolved)
-        return await self._apply(conv, transition)
+        return await self._apply(conv, transition, hook=("close", webhooks) if webhooks else None)
 
-    async def transition(self, cid: str, decide: Decide) -> Changed:
+    async def transition(
+        self, cid: str, decide: Decide, *, webhooks: Wants | None = None
+    ) -> Changed:
         conv = await self._require_open(cid)
-        return await self._apply(conv, decide(conv))
+        hook = ("transition", webhooks) if webhooks else None
+        return await self._apply(conv, decide(conv), hook=hook)
 
-    async def rate(self, rating: Rating) -> None:
+    async def rate(self, rating: Rating, *, outbox: list[Event] | None = None) -> None:
         r = rating
         row = (r.cid, r.ts, r.csat, r.nps, r.ces, r.comment, r.agent_id, r.topic)
 
@@ -203,6 +243,8 @@ class EmbeddedConversations:
                 "topic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
+            if inserted.rowcount == 1 and outbox:
+                insert_events(c, outbox)
             return inserted.rowcount == 1  # 0: the conversation was rated before
 
         if not await durable.write(self._db, op):
@@ -242,12 +284,14 @@ class EmbeddedConversations:
         transition: flow.Transition,
         *,
         assigned: tuple[str, int] | None = None,
+        hook: tuple[str, Wants] | None = None,
     ) -> Changed:
-        conv, messages = flow.number(
-            transition.conversation, transition.drafts, self._clock.now_ms()
-        )
+        """`hook`: the cause of the change and the webhook events the sites want."""
+        now = self._clock.now_ms()
+        conv, messages = flow.number(transition.conversation, transition.drafts, now)
         agent_id = conv.agent.id if conv.agent else (before.agent.id if before.agent else None)
-        op = transcript.changed(conv, agent_id, messages)
+        events = hooks.changed(hook[0], before, conv, now, hook[1]) if hook else []
+        op = transcript.changed(conv, agent_id, messages, events)
         await self._store(op, conv, messages, None, assigned=assigned)
         return Changed(conv, tuple(messages), before)
 

@@ -112,6 +112,16 @@ class EmbeddedDirectory:
         agent_id: str = row[0]
         return agent_id
 
+    async def credential(self, secret_hash: str, now: int) -> tuple[str, str] | None:
+        row = await self._db.read(
+            lambda c: c.execute(
+                "SELECT agent_id, kind, expires FROM credentials WHERE hash = ?", (secret_hash,)
+            ).fetchone()
+        )
+        if row is None or (row[2] is not None and row[2] <= now):
+            return None
+        return str(row[0]), str(row[1])
+
     async def revoke_credential(self, secret_hash: str) -> None:
         await durable.write(
             self._db,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from chat_server.backends.embedded import durable, search
+from chat_server.backends.embedded import durable, search, tags
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.roles.cobrowse import Cobrowse
@@ -84,4 +84,5 @@ def _delete(c: sqlite3.Connection, cid: str) -> bool:
         c.execute(f"DELETE FROM {table} WHERE cid = ?", (cid,))
     c.execute("DELETE FROM conversations WHERE id = ?", (cid,))
     search.forget(c, cid)
+    tags.forget(c, cid)  # issue 17
     return True

@@ -27,6 +27,8 @@ from chat_server.backends.embedded.rollups import EmbeddedRollups
 from chat_server.backends.embedded.search import EmbeddedSearch
 from chat_server.backends.embedded.sharing import open_elsewhere
 from chat_server.backends.embedded.sqlite import Database
+from chat_server.backends.embedded.tags import EmbeddedTags
+from chat_server.backends.embedded.webhooks import EmbeddedWebhooks
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
@@ -37,6 +39,8 @@ from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
 from chat_server.backends.roles.rollups import Rollups
 from chat_server.backends.roles.search import Search
+from chat_server.backends.roles.tags import Tags
+from chat_server.backends.roles.webhooks import Webhooks
 from chat_server.core.clock import Clock
 from chat_server.core.rollups import KEEP_DAYS, Calendar
 
@@ -54,6 +58,8 @@ class EmbeddedStore:
     retention: Retention
     rollups: Rollups
     search: Search
+    webhooks: Webhooks
+    tags: Tags
 
     def __init__(
         self,
@@ -82,6 +88,8 @@ class EmbeddedStore:
         self.audit = EmbeddedAudit(self.db)
         self.cobrowse = EmbeddedCobrowse()
         self.search = EmbeddedSearch(self.db)
+        self.webhooks = self._webhooks = EmbeddedWebhooks(self.db, clock)
+        self.tags = self._tags = EmbeddedTags(self.db)
         self.retention = EmbeddedRetention(
             self.db, self._conversations.memory, self._files, self.cobrowse
         )
@@ -98,6 +106,8 @@ class EmbeddedStore:
         stopped: their grace periods run from here)."""
         self.shared = open_elsewhere(self.db.path)  # asked before this process opens it
         await self.db.start()
+        await self._webhooks.start()  # its tables, before any write adds to the outbox
+        await self._tags.start()
         await self._figures.load()
         await self._files.load(sweep=not self.shared)
         open_convs = await self._conversations.load()

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from chat_server.backends.embedded.audit import insert_audit
+from chat_server.backends.embedded.webhooks import insert_events
 from chat_server.backends.records import (
     conversation_from_dict,
     conversation_to_dict,
@@ -20,6 +21,7 @@ from chat_server.backends.records import (
     message_row,
 )
 from chat_server.core.model import AuditEntry, Conversation, Message
+from chat_server.core.webhooks import Event
 
 MESSAGE_COLUMNS = "cid, seq, ts, kind, role, sender_id, sender_name, text, cmid, files"
 """Every column of `messages`, in `records.message_row`'s order (`files`: JSON, or NULL)."""
@@ -37,7 +39,8 @@ def _load(data: str) -> Conversation:
 # writes ---------------------------------------------------------------------------------
 
 
-def opened(conv: Conversation, messages: list[Message]) -> Op:
+def opened(conv: Conversation, messages: list[Message], events: Sequence[Event] = ()) -> Op:
+    """`events`: webhook events, into the outbox in the same transaction (as for each op)."""
     row = (conv.id, conv.visitor_id, conv.state.value, conv.created, _dump(conv))
 
     def op(c: sqlite3.Connection) -> None:
@@ -47,6 +50,8 @@ def opened(conv: Conversation, messages: list[Message]) -> Op:
             row,
         )
         _insert_messages(c, messages)
+        if events:
+            insert_events(c, events)
 
     return op
 
@@ -58,6 +63,7 @@ def appended(
     row_changed: bool,
     audit: AuditEntry | None,
     sent: Sequence[str] = (),
+    events: Sequence[Event] = (),
 ) -> Op:
     """New messages; the conversation's row only when it changed (most appends leave it);
     the uploads the (one) message sends for the first time are bound to its seq."""
@@ -72,17 +78,26 @@ def appended(
             c.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, conv.id))
         if audit is not None:
             insert_audit(c, audit)
+        if events:
+            insert_events(c, events)
 
     return op
 
 
-def changed(conv: Conversation, agent_id: str | None, messages: list[Message]) -> Op:
+def changed(
+    conv: Conversation,
+    agent_id: str | None,
+    messages: list[Message],
+    events: Sequence[Event] = (),
+) -> Op:
     """A transition: the new state and agent (the last one, once it has none), and its lines."""
     row = (conv.state.value, agent_id, _dump(conv), conv.id)
 
     def op(c: sqlite3.Connection) -> None:
         c.execute("UPDATE conversations SET state = ?, agent_id = ?, data = ? WHERE id = ?", row)
         _insert_messages(c, messages)
+        if events:
+            insert_events(c, events)
 
     return op
 

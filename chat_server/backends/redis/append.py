@@ -19,12 +19,16 @@ from chat_server.backends.records import message_from_row
 from chat_server.backends.redis import decoded, lua, rows, stored
 from chat_server.backends.redis.audit import audit_args
 from chat_server.backends.redis.client import Client, redis_errors
+from chat_server.backends.redis.webhooks import outbox_key
 from chat_server.backends.redis.wire import Script
 from chat_server.backends.roles.conversations import Appended
 from chat_server.core import channels, files, views
 from chat_server.core import conversation as flow
+from chat_server.core import webhooks as hooks
 from chat_server.core.errors import ChatError
+from chat_server.core.ids import new_id
 from chat_server.core.model import AuditEntry, Draft, Message, Timing
+from chat_server.core.webhooks import Wants
 
 REFUSED: dict[str, Callable[[], ChatError]] = {
     "not_found": flow.unknown_conversation,
@@ -52,6 +56,7 @@ class Appender:
         *,
         guarded: bool,
         audit: AuditEntry | None,
+        webhooks: Wants | None = None,
     ) -> Appended:
         """One round trip: append.lua checks, dedupes, stores, audits and publishes."""
         ts = self.client.clock.now_ms()
@@ -71,6 +76,12 @@ class Appender:
         if draft.files:  # only then: a plain message's script work stays as it was
             keys.append(k.files(cid))
             bound = [files.owner_key(sender), len(draft.files), *(f.id for f in draft.files)]
+        hook = self._hook(message, webhooks)
+        if hook:  # only for a site that takes it: the files' key and arguments come first
+            if not draft.files:
+                keys.append(k.files(cid))
+                bound = ["", 0]
+            keys.append(outbox_key(self.client))
         async with redis_errors():
             reply = await self.script(
                 keys=keys,
@@ -90,6 +101,7 @@ class Appender:
                     visitor_head,
                     visitor_tail,
                     *bound,
+                    *hook,
                     *(audit_args(audit) if audit is not None else [""]),
                 ],
             )
@@ -111,6 +123,21 @@ class Appender:
             assert found is not None
             return Appended(found, created=False)
         raise REFUSED[status]()
+
+    def _hook(self, message: Message, webhooks: Wants | None) -> list[str | int]:
+        """append.lua's webhook arguments: the sites that take this message's event, and
+        the event but its site and seq (the script knows them); [] when no site does."""
+        type_ = hooks.message_type(message.kind)
+        sites = sorted(webhooks.sites(type_)) if webhooks and type_ else []
+        if not sites:
+            return []
+        event = hooks.Event(
+            new_id("evt"), type_ or "", message.ts, "", message.cid, hooks.message_data(message)
+        )
+        fields = hooks.event_fields(event)
+        del fields["site"], fields["seq"]
+        pairs = [x for item in fields.items() for x in item]
+        return [len(sites), *sites, len(pairs), *pairs]
 
     async def message(self, cid: str, seq: int) -> Message | None:
         entries = await self.client.redis.xrange(

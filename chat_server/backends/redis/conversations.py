@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 
 from chat_server.backends.records import message_from_row
-from chat_server.backends.redis import decoded, rows, stored
+from chat_server.backends.redis import decoded, lua, rows, stored
 from chat_server.backends.redis.append import Appender
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.transitions import Transitions
+from chat_server.backends.redis.webhooks import outbox_key
 from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
 from chat_server.core import routing
 from chat_server.core.errors import ChatError, ErrorCode
@@ -26,6 +27,7 @@ from chat_server.core.model import (
     Rating,
     State,
 )
+from chat_server.core.webhooks import Event, Wants, event_fields
 
 
 class RedisConversations:
@@ -35,6 +37,7 @@ class RedisConversations:
         self.redis = client.redis
         self.transitions = Transitions(client)
         self.appender = Appender(client)
+        self._rate = client.redis.register_script(lua("webhook_rate.lua"))
 
     # reads ------------------------------------------------------------------------------
 
@@ -138,8 +141,15 @@ class RedisConversations:
 
     # writes -----------------------------------------------------------------------------
 
-    async def open(self, conv: Conversation, first: Draft, origin: str | None) -> Message:
-        return await self.transitions.open(conv, first, origin)
+    async def open(
+        self,
+        conv: Conversation,
+        first: Draft,
+        origin: str | None,
+        *,
+        webhooks: Wants | None = None,
+    ) -> Message:
+        return await self.transitions.open(conv, first, origin, webhooks)
 
     async def append(
         self,
@@ -149,16 +159,29 @@ class RedisConversations:
         *,
         guarded: bool = False,
         audit: AuditEntry | None = None,
+        webhooks: Wants | None = None,
     ) -> Appended:
-        return await self.appender.append(cid, draft, origin, guarded=guarded, audit=audit)
+        return await self.appender.append(
+            cid, draft, origin, guarded=guarded, audit=audit, webhooks=webhooks
+        )
 
-    async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
-        return await self.transitions.claim(cid, agent, now)
+    async def claim(
+        self, cid: str, agent: Agent, now: int, *, webhooks: Wants | None = None
+    ) -> Changed:
+        return await self.transitions.claim(cid, agent, now, webhooks)
 
     async def transfer(
-        self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool = False
+        self,
+        cid: str,
+        agent: Agent,
+        now: int,
+        *,
+        ignore_capacity: bool = False,
+        webhooks: Wants | None = None,
     ) -> Changed:
-        return await self.transitions.transfer(cid, agent, now, ignore_capacity=ignore_capacity)
+        return await self.transitions.transfer(
+            cid, agent, now, ignore_capacity=ignore_capacity, webhooks=webhooks
+        )
 
     async def requeue(
         self,
@@ -169,24 +192,55 @@ class RedisConversations:
         front: bool,
         topic: str | None = None,
         only_agent: str | None = None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         return await self.transitions.requeue(
-            cid, now, reason=reason, front=front, topic=topic, only_agent=only_agent
+            cid,
+            now,
+            reason=reason,
+            front=front,
+            topic=topic,
+            only_agent=only_agent,
+            webhooks=webhooks,
         )
 
     async def close(
-        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+        self,
+        cid: str,
+        now: int,
+        *,
+        by: str,
+        reason: str,
+        resolved: bool | None,
+        webhooks: Wants | None = None,
     ) -> Changed:
-        return await self.transitions.close(cid, now, by=by, reason=reason, resolved=resolved)
+        return await self.transitions.close(
+            cid, now, by=by, reason=reason, resolved=resolved, webhooks=webhooks
+        )
 
-    async def transition(self, cid: str, decide: Decide) -> Changed:
-        return await self.transitions.change(cid, decide)
+    async def transition(
+        self, cid: str, decide: Decide, *, webhooks: Wants | None = None
+    ) -> Changed:
+        hook = ("transition", webhooks) if webhooks else None
+        return await self.transitions.change(cid, decide, hook=hook)
 
-    async def rate(self, rating: Rating) -> None:
+    async def rate(self, rating: Rating, *, outbox: list[Event] | None = None) -> None:
         """SET NX: the first rating stays. A resent SET whose first run's reply was lost
-        finds its own value, and is done."""
+        finds its own value, and is done. With `outbox`, one script (`webhook_rate.lua`)
+        writes the rating and its webhook events."""
         value = rows.rating(rating)
         key = self.keys.rating(rating.cid)
+        if outbox:
+            width = len(event_fields(outbox[0])) * 2
+            args = [
+                value,
+                width,
+                *(x for e in outbox for kv in event_fields(e).items() for x in kv),
+            ]
+            async with redis_errors():
+                if await self._rate(keys=[key, outbox_key(self.client)], args=args):
+                    return
+            raise ChatError(ErrorCode.ALREADY_RATED, "this conversation was already rated")
         async with redis_errors():
             if await self.redis.set(key, value, nx=True):
                 return

@@ -147,6 +147,13 @@ class RedisDirectory:
             agent_id = await self.redis.hget(self.keys.credential(secret_hash), "agent_id")
         return decoded(agent_id) if agent_id else None
 
+    async def credential(self, secret_hash: str, now: int) -> tuple[str, str] | None:
+        async with redis_errors():
+            agent_id, kind = await self.redis.hmget(
+                self.keys.credential(secret_hash), "agent_id", "kind"
+            )
+        return (decoded(agent_id), decoded(kind or b"token")) if agent_id else None
+
     async def revoke_credential(self, secret_hash: str) -> None:
         async with redis_errors():
             await self.redis.delete(self.keys.credential(secret_hash))

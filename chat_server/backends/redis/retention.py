@@ -15,6 +15,7 @@ from __future__ import annotations
 from chat_server.backends.redis import decoded, lua, stored
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.search import FORGET, index_keys, key_prefixes
+from chat_server.backends.redis.tags import conv_tags_key, tag_key
 from chat_server.backends.roles.files import Files
 from chat_server.core.errors import conflict
 from chat_server.core.model import State
@@ -55,7 +56,8 @@ class RedisRetention:
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(k.live(cid), "state", "visitor")
             pipe.smembers(k.agents())
-            (state, visitor), agents = await pipe.execute()
+            pipe.smembers(conv_tags_key(k, cid))
+            (state, visitor), agents, tagged = await pipe.execute()
         if state is None:
             return False
         if decoded(state) != CLOSED:
@@ -81,7 +83,9 @@ class RedisRetention:
                         *indexes,
                         *own,
                         *index_keys(k),
+                        conv_tags_key(k, cid),
                         *(k.agent_convs(decoded(a)) for a in sorted(agents)),
+                        *(tag_key(k, decoded(t)) for t in sorted(tagged)),
                     ],
                     args=[cid, *key_prefixes(k)],
                 )

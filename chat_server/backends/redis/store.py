@@ -35,6 +35,8 @@ from chat_server.backends.redis.presence import NodePresence
 from chat_server.backends.redis.retention import RedisRetention
 from chat_server.backends.redis.rollups import RedisRollups
 from chat_server.backends.redis.search import RedisSearch
+from chat_server.backends.redis.tags import RedisTags
+from chat_server.backends.redis.webhooks import RedisWebhooks
 from chat_server.backends.roles.audit import Audit
 from chat_server.backends.roles.cobrowse import Cobrowse
 from chat_server.backends.roles.conversations import Conversations
@@ -45,6 +47,8 @@ from chat_server.backends.roles.presence import Presence
 from chat_server.backends.roles.retention import Retention
 from chat_server.backends.roles.rollups import Rollups
 from chat_server.backends.roles.search import Search
+from chat_server.backends.roles.tags import Tags
+from chat_server.backends.roles.webhooks import Webhooks
 from chat_server.core.clock import Clock
 from chat_server.core.rollups import KEEP_DAYS, Calendar
 
@@ -83,6 +87,8 @@ class RedisStore:
         self.presence: Presence = NodePresence(self.client, int(presence_ttl_s * 1000))
         self.files: Files = RedisFiles(self.client)
         self.search: Search = RedisSearch(self.client)
+        self.webhooks: Webhooks = RedisWebhooks(self.client)
+        self.tags: Tags = RedisTags(self.client)
         self.retention: Retention = RedisRetention(self.client, self.files)
 
     async def start(self) -> None:

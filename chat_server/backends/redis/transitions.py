@@ -27,12 +27,15 @@ from chat_server.backends.records import conversation_from_dict, conversation_to
 from chat_server.backends.redis import decoded, lua, rows, stored
 from chat_server.backends.redis.batch import Batch
 from chat_server.backends.redis.client import RETRIES, Client, contended, redis_errors
+from chat_server.backends.redis.webhooks import outbox_key
 from chat_server.backends.redis.wire import Arg
 from chat_server.backends.roles.conversations import Changed
 from chat_server.core import channels, views
 from chat_server.core import conversation as flow
+from chat_server.core import webhooks as hooks
 from chat_server.core.errors import conflict
 from chat_server.core.model import Agent, AgentRef, Conversation, Draft, Message, State
+from chat_server.core.webhooks import Event, Wants
 
 Decide = Callable[[Conversation], flow.Transition]
 LOST = (RedisConnectionError, RedisTimeoutError)
@@ -45,13 +48,16 @@ class Transitions:
         self._open = client.redis.register_script(lua("open.lua"))
         self._transition = client.redis.register_script(lua("transition.lua"))
 
-    async def open(self, conv: Conversation, first: Draft, origin: str | None) -> Message:
+    async def open(
+        self, conv: Conversation, first: Draft, origin: str | None, webhooks: Wants | None = None
+    ) -> Message:
         """The visitor's open-conversation key is the lock: written only while it is free."""
         conv, (message,) = flow.number(conv, [first], conv.created)
         open_key = self.client.keys.visitor_open(conv.visitor_id)
         batch = Batch(open_key)
         batch.set(open_key, conv.id)
-        self.write(batch, None, conv, [message], origin)
+        events = hooks.opened(conv, message, webhooks) if webhooks else []
+        self.write(batch, None, conv, [message], origin, events=events)
         lost = False
         async with redis_errors():
             for _ in range(RETRIES):
@@ -74,11 +80,17 @@ class Transitions:
                 raise conflict("you already have an open conversation")
         raise contended()
 
-    async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
-        return await self._give(cid, agent, now, flow.claim, capacity=True)
+    async def claim(self, cid: str, agent: Agent, now: int, webhooks: Wants | None) -> Changed:
+        hook = ("claim", webhooks) if webhooks else None
+        return await self._give(cid, agent, now, flow.claim, capacity=True, hook=hook)
 
-    async def transfer(self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool) -> Changed:
-        return await self._give(cid, agent, now, flow.transfer, capacity=not ignore_capacity)
+    async def transfer(
+        self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool, webhooks: Wants | None
+    ) -> Changed:
+        hook = ("transfer", webhooks) if webhooks else None
+        return await self._give(
+            cid, agent, now, flow.transfer, capacity=not ignore_capacity, hook=hook
+        )
 
     async def _give(
         self,
@@ -88,10 +100,11 @@ class Transitions:
         give: Callable[[Conversation, AgentRef, int], flow.Transition],
         *,
         capacity: bool,
+        hook: tuple[str, Wants] | None,
     ) -> Changed:
         ref = AgentRef(agent.id, agent.name)
         return await self.change(
-            cid, lambda c: give(c, ref, now), agent if capacity else None, assigned=now
+            cid, lambda c: give(c, ref, now), agent if capacity else None, assigned=now, hook=hook
         )
 
     async def requeue(
@@ -103,19 +116,30 @@ class Transitions:
         front: bool,
         topic: str | None,
         only_agent: str | None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         def decide(conv: Conversation) -> flow.Transition:
             if only_agent is not None and not flow.is_agent_of(conv, only_agent):
                 raise conflict("the conversation has moved on")
             return flow.requeue(conv, now, reason=reason, front=front, topic=topic)
 
-        return await self.change(cid, decide)
+        hook = (f"requeue:{reason}", webhooks) if webhooks else None
+        return await self.change(cid, decide, hook=hook)
 
     async def close(
-        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+        self,
+        cid: str,
+        now: int,
+        *,
+        by: str,
+        reason: str,
+        resolved: bool | None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         return await self.change(
-            cid, lambda c: flow.close(c, now, by=by, reason=reason, resolved=resolved)
+            cid,
+            lambda c: flow.close(c, now, by=by, reason=reason, resolved=resolved),
+            hook=("close", webhooks) if webhooks else None,
         )
 
     async def change(
@@ -125,10 +149,12 @@ class Transitions:
         capacity_of: Agent | None = None,
         *,
         assigned: int | None = None,
+        hook: tuple[str, Wants] | None = None,
     ) -> Changed:
         """Decide on the conversation as read, and write the outcome if it is unchanged; with
         `capacity_of`, only while that agent has room (checked again by the script).
-        `assigned`: when a claim or transfer happens (the new agent's last assignment)."""
+        `assigned`: when a claim or transfer happens (the new agent's last assignment).
+        `hook`: the change's cause and the webhook events the sites take (to the outbox)."""
         k = self.client.keys
         active_key = k.agent_active(capacity_of.id) if capacity_of else None
         attempted: Changed | None = None
@@ -144,11 +170,11 @@ class Transitions:
                 if capacity_of and not flow.has_capacity(active, capacity_of.max_chats):
                     raise conflict(f"{capacity_of.name} has no free capacity")
                 transition = decide(before)
-                conv, messages = flow.number(
-                    transition.conversation, transition.drafts, self.client.clock.now_ms()
-                )
+                now = self.client.clock.now_ms()
+                conv, messages = flow.number(transition.conversation, transition.drafts, now)
                 batch = Batch(k.conv(cid), k.live(cid), *([active_key] if active_key else []))
-                self.write(batch, before, conv, messages, None, assigned=assigned)
+                events = hooks.changed(hook[0], before, conv, now, hook[1]) if hook else []
+                self.write(batch, before, conv, messages, None, assigned=assigned, events=events)
                 seq = moved[0] or b""
                 guard: list[Arg] = [raw, seq, capacity_of.max_chats if capacity_of else ""]
                 attempted = Changed(conv, tuple(messages), before)
@@ -187,9 +213,11 @@ class Transitions:
         origin: str | None,
         *,
         assigned: int | None = None,
+        events: list[Event] | None = None,
     ) -> None:
         """Queue the conversation, its indexes, its new messages and their publication.
-        `assigned`: the time a new agent got it (routing's least recently assigned)."""
+        `assigned`: the time a new agent got it (routing's least recently assigned).
+        `events`: webhook events, to the outbox in the same script."""
         k, cid = self.client.keys, conv.id
         batch.set(k.conv(cid), rows.dumps(conversation_to_dict(conv)))
         live, absent = stored.live_fields(conv)
@@ -217,6 +245,8 @@ class Transitions:
         if conv.state is State.CLOSED:
             batch.delete(k.visitor_open(conv.visitor_id))
         self._append_messages(batch, conv, messages, origin)
+        for event in events or ():
+            batch.xadd(outbox_key(self.client), hooks.event_fields(event), id="*")
 
     def _append_messages(
         self, batch: Batch, conv: Conversation, messages: list[Message], origin: str | None

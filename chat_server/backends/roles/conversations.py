@@ -19,6 +19,7 @@ from chat_server.core.model import (
     State,
     Timing,
 )
+from chat_server.core.webhooks import Event, Wants
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,18 @@ class Conversations(Protocol):
 
     # writes -----------------------------------------------------------------------------
 
-    async def open(self, conv: Conversation, first: Draft, origin: str | None) -> Message:
+    # `webhooks` (issue 17), on every write below: the event types each site's endpoints
+    # take; the write adds the events it causes (`core.webhooks`) to the webhook outbox in
+    # its own atomic step. None (the default): no events, and the write is as before.
+
+    async def open(
+        self,
+        conv: Conversation,
+        first: Draft,
+        origin: str | None,
+        *,
+        webhooks: Wants | None = None,
+    ) -> Message:
         """Create `conv` with `first` as seq 1; `conflict` if the visitor has an open one."""
 
     async def append(
@@ -96,6 +108,7 @@ class Conversations(Protocol):
         *,
         guarded: bool = False,
         audit: AuditEntry | None = None,
+        webhooks: Wants | None = None,
     ) -> Appended:
         """Dedupe `cmid`, allocate `seq`, store durably, publish: atomically, in seq order.
 
@@ -106,11 +119,19 @@ class Conversations(Protocol):
         Raises `not_found` when unknown, `forbidden`, then `closed` when it is closed.
         """
 
-    async def claim(self, cid: str, agent: Agent, now: int) -> Changed:
+    async def claim(
+        self, cid: str, agent: Agent, now: int, *, webhooks: Wants | None = None
+    ) -> Changed:
         """A queued conversation to `agent`; `conflict` if it was taken or the agent is full."""
 
     async def transfer(
-        self, cid: str, agent: Agent, now: int, *, ignore_capacity: bool = False
+        self,
+        cid: str,
+        agent: Agent,
+        now: int,
+        *,
+        ignore_capacity: bool = False,
+        webhooks: Wants | None = None,
     ) -> Changed:
         """To another agent, active or queued; `conflict` if the agent is full (unless
         `ignore_capacity`: a supervisor's `assign`) or already holds it."""
@@ -124,18 +145,29 @@ class Conversations(Protocol):
         front: bool,
         topic: str | None = None,
         only_agent: str | None = None,
+        webhooks: Wants | None = None,
     ) -> Changed:
         """Back to the queue; with `only_agent`, only if it is still that agent's (`conflict`)."""
 
     async def close(
-        self, cid: str, now: int, *, by: str, reason: str, resolved: bool | None
+        self,
+        cid: str,
+        now: int,
+        *,
+        by: str,
+        reason: str,
+        resolved: bool | None,
+        webhooks: Wants | None = None,
     ) -> Changed: ...
 
-    async def transition(self, cid: str, decide: Decide) -> Changed:
+    async def transition(
+        self, cid: str, decide: Decide, *, webhooks: Wants | None = None
+    ) -> Changed:
         """Any other transition of an open conversation that gives it to no agent (to
         pending, snooze, the inactivity warning and close): `decide` is called on the
         conversation as it is when the write is made (again, if it changed meanwhile) and
         may refuse by raising. `not_found` when unknown, `closed` when closed."""
 
-    async def rate(self, rating: Rating) -> None:
-        """Store a rating; `already_rated` on a second one."""
+    async def rate(self, rating: Rating, *, outbox: list[Event] | None = None) -> None:
+        """Store a rating; `already_rated` on a second one. `outbox`: webhook events
+        written with the rating, in its step (not with a refused second one)."""

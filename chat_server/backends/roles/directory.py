@@ -35,6 +35,10 @@ class Directory(Protocol):
     async def credential_agent(self, secret_hash: str, now: int) -> str | None:
         """The agent a token or session belongs to, if it exists and has not expired."""
 
+    async def credential(self, secret_hash: str, now: int) -> tuple[str, str] | None:
+        """Issue 17: `(agent_id, kind)` of a valid token or session (the write API reads
+        a token's site scope from its kind: `token` or `token:<site>,<site>`)."""
+
     async def revoke_credential(self, secret_hash: str) -> None: ...
 
     async def revoke_agent_credentials(self, agent_id: str) -> int:

@@ -30,14 +30,22 @@ function readSite(site) {
 function applyAvailability(a) {
   if (!a || typeof a !== 'object') return;
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  S.avail = { open: a.open !== false, online: a.online === true, replyS: num(a.reply_s), next: num(a.next_change) };
+  S.avail = {
+    open: a.open !== false, online: a.online === true, bot: a.bot === true,
+    replyS: num(a.reply_s), next: num(a.next_change),
+  };
   renderHeader();
   renderQueue();
 }
 
-/** Nobody can answer now: the site is closed (business hours) or no agent is online. Not
- *  known yet (or an older server): not away. */
+/** Nobody can answer now: the site is closed (business hours), or neither an agent nor
+ *  the site's bot (issue 17) is online. Not known yet (or an older server): not away. */
 function isAway() {
+  return !!S.avail && (!S.avail.open || (!S.avail.online && !S.avail.bot));
+}
+
+/** No person can answer now (a bot may): what a queued conversation waits for. */
+function noPerson() {
   return !!S.avail && (!S.avail.open || !S.avail.online);
 }
 
@@ -51,6 +59,7 @@ function sneakPeek() {
 function availabilityText() {
   const a = S.avail;
   if (!a) return T.idle;
+  if (!isAway() && !a.online) return T.botOnline;
   if (!isAway()) return a.replyS != null ? tr('onlineReply', { m: Math.max(1, Math.round(a.replyS / 60)) }) : T.online;
   if (a.open || a.next == null) return T.away;
   return backAt(a.next);

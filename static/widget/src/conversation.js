@@ -2,11 +2,12 @@
 
 function adoptConversation(conv) {
   const agentName = conv.agent ? conv.agent.name : null;
+  const agentBot = !!(conv.agent && conv.agent.bot === true);  // issue 17
   if (!S.conv || S.conv.id !== conv.id) {
     if (S.conv) S.prevCid = S.conv.id;
     const created = typeof conv.created === 'number' ? Math.min(conv.created, Date.now()) : Date.now();
     S.conv = {
-      id: conv.id, state: conv.state, agentName, position: conv.position, eta: conv.eta_s,
+      id: conv.id, state: conv.state, agentName, agentBot, position: conv.position, eta: conv.eta_s,
       queuedSince: created, email: (conv.visitor && conv.visitor.email) || null,
     };
     S.readOnly = false;
@@ -22,6 +23,7 @@ function adoptConversation(conv) {
     if (conv.visitor && conv.visitor.email) S.conv.email = conv.visitor.email;
     S.conv.state = conv.state;
     S.conv.agentName = agentName;
+    S.conv.agentBot = agentBot;
     if ('position' in conv) S.conv.position = conv.position;
     if ('eta_s' in conv) S.conv.eta = conv.eta_s;
   }

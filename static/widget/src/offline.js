@@ -25,7 +25,8 @@ function renderMode() {
   sendBtn.setAttribute('aria-label', label);
   sendBtn.title = label;
   const waiting = !S.conv || S.conv.state !== 'active';
-  emptyEl.textContent = isAway() && waiting ? T.emptyAway : T.empty;
+  const botOnly = !!S.avail && S.avail.bot && !S.avail.online;  // issue 17
+  emptyEl.textContent = isAway() && waiting ? T.emptyAway : botOnly ? T.emptyBot : T.empty;
   if (!leave) showComposerError(null);
   renderAttach(mode);
   renderNotices(ended);
@@ -85,7 +86,7 @@ function renderLeaveOffer() {
   }
   const after = S.site.offlineAfter;
   const waited = Date.now() - c.queuedSince;
-  if (!isAway() && (after == null || waited < after * 1000)) {
+  if (!noPerson() && (after == null || waited < after * 1000)) {  // a bot's handoff waits for people
     leaveEl.hidden = true;
     leaveEl.replaceChildren();
     if (after != null) leaveTimer = setTimeout(renderLeaveOffer, after * 1000 - waited + 50);

@@ -4,11 +4,12 @@ function renderHeader() {
   const c = S.conv;
   const agentName = c && c.agentName;
   titleEl.textContent = agentName || T.title;
+  if (agentName && c.agentBot) titleEl.append(' ', botTag());
   avatar.replaceChildren(agentName ? document.createTextNode(agentName.trim().charAt(0).toUpperCase()) : svgIcon(ICON_CHAT), dot);
   let sub;
   if (S.conn === 'connecting') sub = T.connecting;
   else if (S.conn === 'unavailable') sub = T.unavailable;
-  else if (agentName) sub = T.agentSub;
+  else if (agentName) sub = c.agentBot ? T.botSub : T.agentSub;
   else if (c && c.state === 'pending') sub = T.pendingSub;
   else if (c) sub = T.waiting;
   else sub = availabilityText();
@@ -113,9 +114,18 @@ function messageRow(m) {
   const mine = m.from.role === 'visitor';
   const row = h('div', { class: 'row ' + (mine ? 'me' : 'agent'), 'data-ts': m.ts });
   row.dataset.from = mine ? 'visitor' : 'agent:' + (m.from.name || '');
-  if (!mine) row.append(h('div', { class: 'who', text: m.from.name || T.agent }));
+  if (!mine) {
+    const who = h('div', { class: 'who', text: m.from.name || T.agent });
+    if (m.from.bot === true) who.append(' ', botTag());  // issue 17: who is who
+    row.append(who);
+  }
   row.append(...messageParts(m.text, m.files, h('div', { class: 'meta' }, h('time', { text: timeOf(m.ts) }))));
   return row;
+}
+
+/** The "Bot" label beside a bot's name (its messages, the header). */
+function botTag() {
+  return h('span', { class: 'bot-tag', text: T.bot });
 }
 
 /** "Seen" under the visitor's last message that the agent has read. */

@@ -1,6 +1,7 @@
 // ---- state: what the widget knows of the visitor's conversation and connection
 
-/** conv: the open conversation {id, state, agentName, position, eta, created, queuedSince}
+/** conv: the open conversation {id, state, agentName, agentBot,
+ *  position, eta, created, queuedSince}
  *  or null; prevCid: the one that ended last (its history and late events still show);
  *  last: cid -> highest seq shown; outbox: messages not acknowledged yet (kept in
  *  localStorage across reloads). site: the site's settings from `hello` (form, topics,

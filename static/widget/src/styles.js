@@ -66,6 +66,8 @@ border: 1px solid #e5e7eb; border-radius: 16px; border-bottom-left-radius: 4px; 
 .row.sys { align-self: center; max-width: 92%; color: #6b7280; font-size: 12px; text-align: center;
 margin: 6px 0; }
 .who { font-size: 12px; color: #6b7280; margin: 6px 0 2px 4px; }
+.bot-tag { display: inline-block; font-size: 10px; font-weight: 600; line-height: 1.4; padding: 0 5px;
+border-radius: 6px; background: #e0e7ff; color: #3730a3; vertical-align: middle; }
 .bubble { padding: 8px 12px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere;
 word-break: normal; }
 .me .bubble { background: ${ACCENT}; color: #fff; border-bottom-right-radius: 4px; }

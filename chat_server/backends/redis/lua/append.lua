@@ -4,7 +4,8 @@
 --
 -- KEYS: 1 the conversation's live hash (seq, state, visitor, agent, created, topic, frt,
 --       turn, act, pend, site), 2 its cmids hash, 3 its message stream, 4 the audit stream,
---       5 its file records (only for a message with files).
+--       5 its file records (only for a message with files, or with a webhook event),
+--       6 the webhook outbox stream (only with a webhook event).
 -- ARGV: 1 sender role, 2 sender id, 3 '1' when the sender must be the conversation's own
 --       visitor or agent, 4 cmid field ('' for none), 5 ts, 6 kind,
 --       7/8 the stored row's JSON before/after its seq,
@@ -13,6 +14,9 @@
 --       visitor does not see this message), 14/15 its event's msgpack before/after the seq,
 --       only with KEYS[5]: 16 the sender as an uploader (core.files.owner_key), 17 how many
 --       files, then their ids;
+--       only with KEYS[6], next: how many sites take the event, those sites, how many event
+--       arguments, the event's fields and values (but site and seq, added here): the
+--       event goes to the outbox with the message when the conversation's site is listed;
 --       then (from 16 without files) how many audit entries to keep ('' for no entry), '*',
 --       the entry's fields and values (written with the message, never for a resent one).
 -- Returns {'ok', seq, created, topic, frt, turn, pend, site} (the last six as the message
@@ -49,6 +53,15 @@ if KEYS[5] then
   end
   a = last + 1
 end
+local hook = nil  -- the webhook event's arguments, when the site takes it
+if KEYS[6] then
+  local sites = tonumber(ARGV[a])
+  local width = tonumber(ARGV[a + sites + 1])
+  for i = a + 1, a + sites do
+    if ARGV[i] == live[10] then hook = {a + sites + 2, a + sites + 1 + width} end
+  end
+  a = a + sites + 2 + width
+end
 
 -- The seq: last + 1, as core.conversation.number allocates it (this mirrors it for one
 -- message, here inside the atomic step; the contract suite checks both agree).
@@ -74,6 +87,9 @@ if unsent then
   for id, record in pairs(unsent) do
     redis.call('HSET', KEYS[5], id, string.sub(record, 1, -6) .. s .. ']')
   end
+end
+if hook then
+  redis.call('XADD', KEYS[6], '*', 'site', live[10], 'seq', s, unpack(ARGV, hook[1], hook[2]))
 end
 local packed = cmsgpack.pack(seq)
 redis.call('PUBLISH', ARGV[9], ARGV[10] .. packed .. ARGV[11])
