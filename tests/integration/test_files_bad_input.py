@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -236,12 +237,13 @@ def bilevel(size: tuple[int, int]) -> bytes:
     "body",
     [
         png()[:60],  # cut short
-        b"\x89PNG\r\n\x1a\n" + os.urandom(2000),  # a PNG signature, then noise
+        b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(2000),  # a signature, then noise
         b"\xff\xd8\xff\xe0" + b"\0" * 600,  # a JPEG that is not one
         b"GIF89a" + b"\xff" * 600,
         b"RIFF\x00\x01\x00\x00WEBPVP8 " + b"\0" * 600,
         bilevel((8000, 6000)),  # 48 megapixels: over the 40 megapixel bound
     ],
+    ids=["cut-png", "png-noise", "not-jpeg", "not-gif", "not-webp", "48-megapixels"],
 )
 async def test_broken_and_oversized_images_are_refused(live: Live, body: bytes) -> None:
     visitor, cid = await chat(live)
