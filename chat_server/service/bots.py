@@ -17,7 +17,7 @@ from chat_server.backends.roles.conversations import Changed
 from chat_server.core import channels, routing
 from chat_server.core import conversation as flow
 from chat_server.core.errors import bad_request, conflict, forbidden
-from chat_server.core.model import Agent, Conversation, Draft, Kind, Role, Sender
+from chat_server.core.model import Agent, Conversation, Draft, Kind, Message, Role, Sender
 from chat_server.protocol import frames as f
 from chat_server.service.node import Node
 
@@ -109,15 +109,33 @@ async def hand_on(
 async def _note(
     session: AgentSession, conv: Conversation, text: str | None, *, guarded: bool
 ) -> None:
-    """An internal note (staff only, never the visitor) from the agent handing on."""
-    if text is None or not text.strip():
-        return
-    me = session.me
-    draft = Draft(Kind.NOTE, Sender(Role.AGENT, me.id, me.name), text.strip())
-    appended = await session.store.conversations.append(
-        conv.id, draft, origin=session.id, guarded=guarded
+    note = await transfer_note(
+        session.node, session.me, conv.id, text, guarded=guarded, origin=session.id
     )
-    session.mark_sent(conv.id, appended.message.seq)
+    if note is not None:
+        session.mark_sent(conv.id, note.seq)
+
+
+async def transfer_note(
+    node: Node,
+    by: Agent,
+    cid: str,
+    text: str | None,
+    *,
+    guarded: bool,
+    origin: str | None = None,
+    cmid: str | None = None,
+) -> Message | None:
+    """The internal note (staff only, never the visitor) of the agent handing a
+    conversation on, by frame or write API alike; none for an empty text. Its audit entry
+    is the transfer's."""
+    if text is None or not text.strip():
+        return None
+    draft = Draft(Kind.NOTE, Sender(Role.AGENT, by.id, by.name), text.strip(), cmid)
+    appended = await node.store.conversations.append(cid, draft, origin=origin, guarded=guarded)
+    if appended.created:
+        node.metrics.message_stored(appended.message)
+    return appended.message
 
 
 async def site_bots(

@@ -97,7 +97,9 @@ async def transfer(
     async def write_note() -> None:
         if note is not None:
             flow.ensure_open(conv)
-            await post(node, agent, note)
+            await bots.transfer_note(
+                node, agent, conv.id, note.text, guarded=not agent.is_supervisor, cmid=note.cmid
+            )
 
     changed = await bots.hand_on(node, conv, target, body.topic, write_note)
     now = node.clock.now_ms()

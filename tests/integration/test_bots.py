@@ -163,6 +163,9 @@ async def test_a_transfer_note_is_an_internal_note_for_staff_only(
     assert all(m["kind"] != "note" for m in seen["messages"])
     audit = [e for e in await live.store.audit.log(cid=cid) if e.action == "transfer"]
     assert len(audit) == 2 and all("VIP" not in e.detail for e in audit)
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'chat_messages_total{kind="note",role="agent"} 2.0' in metrics  # both notes counted
 
 
 async def test_the_bot_setting_over_rest_names_a_bot_account(live: Live) -> None:

@@ -108,6 +108,9 @@ async def test_transfer_with_a_note(live: Live) -> None:
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["conversation"]["agent"]["id"] == bob.agent.id
+    boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
+    log = await call_audit(live, await live.token(boss), cid)
+    assert [e["action"] for e in log] == ["transfer"]  # as the frame: the note is its part
     got = await bob.event("assigned")
     assert [m["text"] for m in got["messages"] if m["kind"] == "note"] == ["wants a refund"]
     await alice.event("unassigned", cid=cid)
