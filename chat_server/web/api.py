@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chat_server.core import views
+from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Agent, Rating, State
 from chat_server.protocol.codec import is_text, repaired
 from chat_server.service import records, tagging
@@ -35,9 +36,28 @@ class JSONResponse(responses.JSONResponse):
             return super().render(repaired(content))
 
 
+HTTP_STATUS = {
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CLOSED: 409,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.REFUSED_TYPE: 415,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+}
+"""A refusal's error code -> its HTTP status, for routes that run the frames' code (the
+write API, file uploads); any other code (`bad_request`...) is 400."""
+
+
 def error_json(status: int, code: str, message: str | None = None) -> JSONResponse:
     body = {"error": code} if message is None else {"error": code, "message": message}
     return JSONResponse(body, status_code=status)
+
+
+def chat_error_json(exc: ChatError) -> JSONResponse:
+    return error_json(HTTP_STATUS.get(exc.code, 400), exc.code.value, exc.message)
 
 
 def agent_json(agent: Agent) -> dict[str, Any]:

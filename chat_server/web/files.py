@@ -24,11 +24,11 @@ from starlette.routing import Route
 
 from chat_server.core import files as filetypes
 from chat_server.core import tokens, views
-from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.core.errors import ChatError
 from chat_server.core.model import Conversation, Site
 from chat_server.service import files
 from chat_server.web import auth
-from chat_server.web.api import JSONResponse, cross_site, error_json
+from chat_server.web.api import HTTP_STATUS, JSONResponse, cross_site, error_json
 from chat_server.web.runtime import runtime
 
 FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -44,17 +44,6 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST",
     "Access-Control-Allow-Headers": "authorization, content-type",
     "Access-Control-Max-Age": "600",
-}
-STATUS = {
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CLOSED: 409,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.REFUSED_TYPE: 415,
-    ErrorCode.UNAVAILABLE: 503,
 }
 _SAME_SITE_FETCH = {None, "same-origin", "none"}
 
@@ -89,7 +78,7 @@ class Asked:
         return response
 
     def refusal(self, exc: ChatError) -> Response:
-        return self.error(STATUS.get(exc.code, 400), exc.code.value, exc.message)
+        return self.error(HTTP_STATUS.get(exc.code, 400), exc.code.value, exc.message)
 
 
 async def _asked(request: Request, cid: str | None) -> Asked:

@@ -24,20 +24,9 @@ from chat_server.core.model import Agent, Conversation
 from chat_server.protocol import frames as f
 from chat_server.service import staff_actions, tagging
 from chat_server.web import auth
-from chat_server.web.api import JSONResponse, error_json
+from chat_server.web.api import JSONResponse, chat_error_json, error_json
 from chat_server.web.runtime import Runtime, runtime
 
-STATUS = {
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.CLOSED: 409,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.UNAVAILABLE: 503,
-}
-"""Error code -> HTTP status; any other code (`bad_request`...) is 400."""
 BODY_MAX = 64 * 1024
 
 Action = Callable[[Runtime, Agent, Conversation, dict[str, Any], Request], Awaitable[Any]]
@@ -67,7 +56,7 @@ def _route(action: Action) -> Callable[[Request], Awaitable[Response]]:
             scope.require(conv.site)
             return JSONResponse(await action(rt, agent, conv, body, request))
         except ChatError as exc:
-            return error_json(STATUS.get(exc.code, 400), exc.code.value, exc.message)
+            return chat_error_json(exc)
 
     return endpoint
 
