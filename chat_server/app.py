@@ -53,6 +53,7 @@ def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
             presence_ttl_s=settings.presence_ttl_s,
             calendar=calendar,
             rollup_days=settings.rollup_days,
+            replicas_ack=settings.redis_replicas_ack,
         )
         return store, RedisBus(settings.redis_url, prefix=settings.redis_prefix)
     bus = LocalBus()

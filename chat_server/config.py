@@ -29,6 +29,8 @@ class Settings:
     data: Path = Path("chat-data")
     redis_url: str | None = None
     redis_prefix: str = "chat"
+    # replicas a message or conversation change must reach (`WAIT`) before its `ok`
+    redis_replicas_ack: int = 0
     presence_ttl_s: float = 10.0
     demo: bool = False
     secret: str | None = None
@@ -137,6 +139,11 @@ class Settings:
             raise ValueError(
                 f"retention_days (CHAT_RETENTION_DAYS) must be 0 (keep all) or more, "
                 f"got {self.retention_days}"
+            )
+        if self.redis_replicas_ack < 0:
+            raise ValueError(
+                "redis_replicas_ack (CHAT_REDIS_REPLICAS_ACK) must be 0 (do not wait) or "
+                f"more, got {self.redis_replicas_ack}"
             )
         if self.rollup_days < 1:
             raise ValueError(

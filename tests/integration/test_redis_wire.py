@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
 from chat_server.backends.records import message_row
+from chat_server.backends.redis.client import redis_errors
 from chat_server.backends.redis.rows import spliced_event, spliced_row
 from chat_server.backends.redis.wire import ReplyError, Script, Wire, pack
 from chat_server.core import ids, views
+from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Kind, Message, Role, Sender
+from tests.conftest import free_port, require_tool
 from tests.redis_server import RedisServer
 
 
@@ -144,3 +149,54 @@ async def test_commands_go_to_the_urls_database_even_while_it_connects(
     assert await plain.execute("SCARD", key) == 20
     wire.close()
     plain.close()
+
+
+def _slow_loading(binary: str, port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """redis-server on that AOF, read slowly (its hidden test settings: 2 ms a key)."""
+    return subprocess.Popen(
+        [
+            *(binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "yes", "--dir", str(directory), "--key-load-delay", "2000"),
+            *("--loading-process-events-interval-bytes", "1024"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_a_redis_still_loading_its_data_is_unavailable(tmp_path: Path) -> None:
+    """Found by the Redis restart chaos scenario (issue 18): a restarted Redis answers
+    `-LOADING` while it reads its AOF, and a message sent then failed as "frame handler
+    failed" (a traceback per frame) instead of as Redis being away (`unavailable`)."""
+    binary = require_tool("redis-server", "apt-get install redis-server")
+    first = RedisServer(binary, tmp_path, free_port())
+    first.start()
+    wire = Wire(first.url)
+    await wire.execute("EVAL", "for i = 1, 3000 do redis.call('SET', 'k' .. i, i) end", 0)
+    await wire.execute("BGREWRITEAOF")  # into an RDB preamble, which loads key by key
+    for _ in range(250):
+        info = await wire.execute("INFO", "persistence")
+        if b"aof_rewrite_in_progress:0" in info and b"aof_rewrite_scheduled:0" in info:
+            break
+        await asyncio.sleep(0.02)
+    wire.close()
+    first.stop(kill=True)
+    loading = _slow_loading(binary, first.port, tmp_path)
+    try:
+        wire = Wire(first.url)
+        for _ in range(100):  # until it accepts connections (it answers LOADING then)
+            try:
+                await wire.connect()
+                break
+            except ConnectionError:
+                await asyncio.sleep(0.05)
+        with pytest.raises(ConnectionError, match="LOADING"):
+            await wire.execute("GET", "k1")
+        with pytest.raises(ChatError) as refused:
+            async with redis_errors():
+                await Script(wire, "return redis.call('GET', KEYS[1])")(["k1"], [])
+        assert refused.value.code is ErrorCode.UNAVAILABLE
+        wire.close()
+    finally:
+        loading.kill()
+        loading.wait(10)

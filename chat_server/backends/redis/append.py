@@ -43,7 +43,7 @@ REFUSED: dict[str, Callable[[], ChatError]] = {
 class Appender:
     def __init__(self, client: Client) -> None:
         self.client = client
-        self.script = Script(client.wire, lua("append.lua"))
+        self.script = Script(client.wire, lua("append.lua"), durable=True)
         # the visitor's channel name around the visitor id, which only append.lua knows
         head, tail = client.keys.channel(channels.visitor("\0")).split("\0")
         self._visitor_channel = (head, tail)
@@ -119,6 +119,7 @@ class Appender:
             return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
         if status == "dup":
             async with redis_errors():
+                await self.client.replicated()  # its first `ok` may have been refused
                 found = await self.message(cid, int(reply[1]))
             assert found is not None
             return Appended(found, created=False)

@@ -4,22 +4,32 @@ of Redis reaches the caller.
 Two connections: redis-py (pooled, reconnecting) for reads and the optimistic
 WATCH/MULTI/EXEC transactions, and the lean `Wire` for the per-message writes (append,
 figures, audit), where redis-py's per-command overhead would dominate.
+
+Both take a `redis://` URL or a `redis+sentinel://` one (`sentinel.py`): then every
+connection they open asks the Sentinels for the current primary. `replicas_ack` N > 0 makes
+the writes behind a client's `ok` (messages, conversation changes) wait for N replicas
+(`WAIT`, on the connection that wrote): replication is asynchronous, and a failover loses
+what the promoted replica had not received.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chat_server.backends.redis import sentinel
 from chat_server.backends.redis.keys import Keys
-from chat_server.backends.redis.wire import Wire
+from chat_server.backends.redis.wire import WAIT_MS, NotReplicated, Wire
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, unavailable
 
@@ -32,16 +42,40 @@ def connect(url: str, *, retries: int = 2) -> Redis:
 
     The pool blocks (briefly) when all its connections are busy instead of raising, so a
     burst of load queues up rather than being answered `unavailable`."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=64,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
-        health_check_interval=5,
+    options: dict[str, Any] = {
+        "max_connections": 64,
+        "timeout": 5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        "health_check_interval": 5,
+    }
+    if not sentinel.is_sentinel(url):
+        pool = BlockingConnectionPool.from_url(url, **options)
+        return Redis(connection_pool=pool, decode_responses=False)
+    target = sentinel.parse(url)
+    sentinels = Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs={
+            "socket_connect_timeout": 1,
+            "socket_timeout": 1,
+            "password": target.sentinel_password,
+        },
+    )
+    pool = BlockingSentinelPool(
+        target.master,
+        sentinels,
+        username=target.username,
+        password=target.password,
+        db=target.db,
+        **options,
     )
     return Redis(connection_pool=pool, decode_responses=False)
+
+
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """redis-py's Sentinel pool (each connection asks the Sentinels where the primary is
+    when it connects, and drops on `READONLY`), blocking when full as `connect`'s does."""
 
 
 @contextlib.asynccontextmanager
@@ -61,13 +95,60 @@ def contended() -> ChatError:
 class Client:
     """The connections and names every role of one store uses."""
 
-    def __init__(self, url: str, clock: Clock, keys: Keys) -> None:
+    def __init__(self, url: str, clock: Clock, keys: Keys, *, replicas_ack: int = 0) -> None:
         # typed Any on purpose: redis-py's response annotations are unions of every shape a
         # command can return; replies are decoded at this edge (`decoded`, json, int)
         self.redis: Any = connect(url)
-        self.wire = Wire(url)
+        self.wire = Wire(url, replicas_ack=replicas_ack)
         self.keys = keys
         self.clock = clock
+        self.replicas_ack = replicas_ack
+
+    async def close(self) -> None:
+        self.wire.close()
+        await self.redis.aclose()
+        pool = self.redis.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            await pool.disconnect()
+            await pool.sentinel_manager.aclose()
+
+    async def run_script(self, script: Any, keys: list[str], args: Sequence[Any]) -> Any:
+        """A redis-py script whose `ok` a client gets as stored: with `replicas_ack`, sent
+        with `WAIT` behind it on the same connection (one round trip more on the replicas'
+        side); `NotReplicated` when too few confirm in time."""
+        if not self.replicas_ack:
+            return await script(keys=keys, args=args)
+        for _ in range(2):  # the second after loading a script Redis did not know
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                pipe.execute_command("WAIT", self.replicas_ack, WAIT_MS)
+                reply, count = await pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError):
+                await self.redis.script_load(script.script)
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            self._check(count)
+            return reply
+        raise NotReplicated("the script could not be loaded")
+
+    async def replicated(self) -> None:
+        """With `replicas_ack`, wait until every write made so far (by any connection)
+        reached that many replicas: for an `ok` that finds its write already done (a resend,
+        a lost reply), which the write's own `WAIT` may not have confirmed. The `PUBLISH` to
+        a channel nobody hears moves this connection's replication offset to the latest."""
+        if not self.replicas_ack:
+            return
+        if not self.wire.connected:
+            await self.wire.connect()
+        _, count = await asyncio.gather(
+            self.wire.send("PUBLISH", self.keys.channel("replicated"), ""), self.wire.replicated()
+        )
+        self._check(count)
+
+    def _check(self, count: Any) -> None:
+        if not isinstance(count, int) or count < self.replicas_ack:
+            raise NotReplicated(f"{count} of {self.replicas_ack} replicas within {WAIT_MS} ms")
 
     async def execute(self, pipe: Any) -> None:
         """EXEC the queued transaction. When the connection drops after EXEC was sent,

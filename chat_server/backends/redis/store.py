@@ -67,9 +67,11 @@ class RedisStore:
         presence_ttl_s: float = 10.0,
         calendar: Calendar | None = None,
         rollup_days: int = KEEP_DAYS,
+        replicas_ack: int = 0,
     ) -> None:
-        """`calendar` (`reports_tz`) and `rollup_days`: the figures kept over time."""
-        self.client = Client(url, clock, Keys(prefix))
+        """`calendar` (`reports_tz`) and `rollup_days`: the figures kept over time.
+        `replicas_ack`: the replicas each acknowledged write waits for (`client.py`)."""
+        self.client = Client(url, clock, Keys(prefix), replicas_ack=replicas_ack)
         self.redis = self.client.redis
         self.wire = self.client.wire
         self.keys = self.client.keys
@@ -103,13 +105,21 @@ class RedisStore:
                     "Redis has AOF off (appendonly no): acknowledged messages are lost "
                     "if Redis restarts; see docs/operations.md"
                 )
+            if self.client.replicas_ack:
+                replicas = int((await self.redis.info("replication")).get("connected_slaves", 0))
+                if replicas < self.client.replicas_ack:
+                    log.warning(
+                        "CHAT_REDIS_REPLICAS_ACK is %d but the primary has %d replicas: "
+                        "messages are refused until enough replicas are connected",
+                        self.client.replicas_ack,
+                        replicas,
+                    )
 
     async def stop(self) -> None:
         with contextlib.suppress(TimeoutError):  # figures queued last go out first
             async with asyncio.timeout(self.wire.timeout):
                 await self.figures.checkpoint()
-        self.wire.close()
-        await self.redis.aclose()
+        await self.client.close()
 
     async def ready(self) -> bool:
         try:

@@ -76,6 +76,7 @@ class Transitions:
                     lost = False
                     continue
                 if decoded(holder) == conv.id:
+                    await self.client.replicated()
                     return message  # ours: it ran, and its reply was lost
                 raise conflict("you already have an open conversation")
         raise contended()
@@ -165,6 +166,7 @@ class Transitions:
                     raise flow.unknown_conversation()
                 before = stored.with_live(conversation_from_dict(json.loads(raw)), moved)
                 if attempted is not None and before == attempted.conversation:
+                    await self.client.replicated()
                     return attempted  # ours: it ran, and its reply was lost
                 flow.ensure_open(before)
                 if capacity_of and not flow.has_capacity(active, capacity_of.max_chats):
@@ -202,7 +204,7 @@ class Transitions:
 
     async def run(self, script: Any, keys: list[str], args: Sequence[Arg]) -> Any:
         """Send one script. A reply lost on the way back raises one of `LOST`."""
-        return await script(keys=keys, args=args)
+        return await self.client.run_script(script, keys, args)
 
     def write(
         self,

@@ -10,6 +10,12 @@ A connection that drops fails what is in flight (`ConnectionError`; the callers 
 `unavailable`, never a silent drop) and the next call connects again. A reply that takes
 longer than `timeout` drops the connection the same way, so a Redis that hangs cannot hold
 a message forever.
+
+Behind Sentinel (`redis+sentinel://`, `sentinel.py`) each connect asks the Sentinels where
+the primary is and checks `ROLE`; a `-READONLY` reply (the primary was demoted) drops the
+connection like a failure, so the next command finds the new one. With `replicas_ack` N,
+the durable scripts' replies wait for `WAIT N` (one per flush, after everything it sent):
+fewer replicas than N in time fails them with `NotReplicated`.
 """
 
 from __future__ import annotations
@@ -25,12 +31,34 @@ from typing import Any, cast
 import hiredis
 from redis.asyncio.connection import parse_url
 
+from chat_server.backends.redis import sentinel
+
 Arg = bytes | str | int | float
 Push = Callable[[list[Any]], None]
 
 
 class ReplyError(Exception):
     """Redis answered the command with an error (`-ERR ...`)."""
+
+
+class Loading(ReplyError, ConnectionError):
+    """`-LOADING`: a restarted Redis still reading its AOF or RDB cannot serve yet, as if
+    it were down (redis-py's `BusyLoadingError` is a `ConnectionError` too): callers answer
+    `unavailable`, not "could not handle this frame" with a traceback per frame."""
+
+
+def reply_error(reply: Any) -> ReplyError:
+    text = str(reply)
+    return Loading(text) if text.startswith("LOADING") else ReplyError(text)
+
+
+class NotReplicated(ConnectionError):
+    """The write is on the primary, but fewer than `replicas_ack` replicas confirmed it in
+    time: not acknowledged (a resend with the same cmid finds it)."""
+
+
+WAIT_MS = 500
+"""How long a durable write waits for its replicas (`WAIT`) before it is refused."""
 
 
 def pack(args: tuple[Arg, ...]) -> bytes:
@@ -50,9 +78,24 @@ class Wire(asyncio.Protocol):
     and every other reply answers a command in order (so subscribe one channel per
     command: each gets exactly one confirmation)."""
 
-    def __init__(self, url: str, *, push: Push | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, push: Push | None = None, timeout: float = 5.0, replicas_ack: int = 0
+    ) -> None:
         self._url = url
-        self._options: dict[str, Any] = dict(parse_url(url))
+        self._resolve: sentinel.Resolver | None = None
+        if sentinel.is_sentinel(url):
+            target = sentinel.parse(url)
+            self._resolve = sentinel.Resolver(target)
+            self._options: dict[str, Any] = {
+                "username": target.username,
+                "password": target.password,
+                "db": target.db,
+            }
+        else:
+            self._options = dict(parse_url(url))
+        self.replicas_ack = replicas_ack
+        """`WAIT` for this many replicas after the durable scripts (0: never)."""
+        self._ack: asyncio.Future[Any] | None = None
         self._push = push
         self.timeout = timeout
         self._transport: asyncio.Transport | None = None
@@ -80,7 +123,7 @@ class Wire(asyncio.Protocol):
             await self.connect()
         reply = await self.send(*args)
         if isinstance(reply, hiredis.ReplyError):
-            raise ReplyError(str(reply))
+            raise reply_error(reply)
         return reply
 
     def send(self, *args: Arg) -> asyncio.Future[Any]:
@@ -107,9 +150,34 @@ class Wire(asyncio.Protocol):
     def flush(self) -> None:
         """Write what is queued now, not at the next loop turn (it is also called then)."""
         self._flush_scheduled = False
+        if self._ack is not None:
+            self._queue_wait()
         if self._out and self._transport is not None:
             self._transport.write(b"".join(self._out))
         self._out.clear()
+
+    def replicated(self) -> asyncio.Future[Any]:
+        """The reply of a `WAIT replicas_ack` sent after every command queued so far: one
+        per flush, however many durable writes it carries."""
+        if self._ack is None:
+            loop = asyncio.get_running_loop()
+            self._ack = loop.create_future()
+            self._ack.add_done_callback(_retrieved)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self.flush)
+        return self._ack
+
+    def _queue_wait(self) -> None:
+        ack, self._ack = self._ack, None
+        assert ack is not None
+        if self._transport is None or not self._ready:
+            ack.set_exception(ConnectionError("Redis connection lost"))
+            return
+        self._out.append(pack(("WAIT", self.replicas_ack, WAIT_MS)))
+        self._waiting.append((ack, time.monotonic()))
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_later(self.timeout, self._check)
 
     def _check(self) -> None:
         """The oldest command has waited too long: give the connection up."""
@@ -135,7 +203,10 @@ class Wire(asyncio.Protocol):
             options = self._options
             try:
                 async with asyncio.timeout(self.timeout):
-                    if "path" in options:
+                    if self._resolve is not None:
+                        host, port = await self._resolve()
+                        await loop.create_connection(lambda: self, host, port)
+                    elif "path" in options:
                         await loop.create_unix_connection(lambda: self, options["path"])
                     else:
                         secure = (
@@ -156,6 +227,8 @@ class Wire(asyncio.Protocol):
                 await self._handshake("AUTH", *auth)
             if options.get("db"):
                 await self._handshake("SELECT", options["db"])
+            if self._resolve is not None:
+                await self._primary()
             self._ready = self._transport is not None
 
     async def _handshake(self, *args: Arg) -> None:
@@ -163,6 +236,13 @@ class Wire(asyncio.Protocol):
         if isinstance(reply, hiredis.ReplyError):
             self.close()
             raise ConnectionError(f"Redis refused {args[0]!s}: {reply}")
+
+    async def _primary(self) -> None:
+        """The Sentinels may name a primary that has just been demoted: check."""
+        reply = await self._send(pack(("ROLE",)))
+        if not isinstance(reply, list) or not reply or reply[0] != b"master":
+            self.close()
+            raise ConnectionError("the server the Sentinels named is not the primary (yet)")
 
     def close(self) -> None:
         if self._transport is not None:
@@ -184,6 +264,9 @@ class Wire(asyncio.Protocol):
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        if self._ack is not None:
+            ack, self._ack = self._ack, None
+            ack.set_exception(ConnectionError("Redis connection lost"))
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
 
@@ -191,6 +274,7 @@ class Wire(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         push = self._push
+        demotable = self._resolve is not None
         while True:
             try:
                 reply = reader.gets()
@@ -205,6 +289,10 @@ class Wire(asyncio.Protocol):
                 continue
             if not self._waiting:
                 continue  # nothing asked for it (a reply after a timeout gave up)
+            if demotable and type(reply) is hiredis.ReplyError and _demoted(reply):
+                assert self._transport is not None
+                self._transport.abort()  # fails it and all in flight; the next connect finds
+                return  # the new primary
             future, _ = self._waiting.popleft()
             if not future.done():
                 future.set_result(reply)
@@ -220,13 +308,27 @@ def _is_error(reply: Any) -> bool:
     return isinstance(reply, hiredis.ReplyError)
 
 
-class Script:
-    """A Lua script run by its SHA1, sent whole only when Redis does not know it yet."""
+def _demoted(reply: hiredis.ReplyError) -> bool:
+    return str(reply).startswith("READONLY")
 
-    def __init__(self, wire: Wire, source: str) -> None:
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A `WAIT` shared by several writes: its failure is theirs, not an unread one."""
+    if not future.cancelled():
+        future.exception()
+
+
+class Script:
+    """A Lua script run by its SHA1, sent whole only when Redis does not know it yet.
+
+    `durable`: its reply becomes a client's `ok` for something stored, so with the wire's
+    `replicas_ack` it also waits for that many replicas (`NotReplicated` otherwise)."""
+
+    def __init__(self, wire: Wire, source: str, *, durable: bool = False) -> None:
         self.wire = wire
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.durable = durable
 
     async def __call__(self, keys: list[str], args: list[Arg]) -> Any:
         if not self.wire.connected:
@@ -236,6 +338,8 @@ class Script:
     def send(self, keys: list[str], args: list[Arg]) -> asyncio.Future[Any]:
         """Run it, queued now on the wire; the future gets the reply or the error."""
         result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        wire = self.wire
+        ack: asyncio.Future[Any] | None = None
 
         def finish(sent: asyncio.Future[Any]) -> None:
             failure = sent.exception()
@@ -244,16 +348,41 @@ class Script:
             if failure is not None:
                 result.set_exception(failure)
             elif _is_error(sent.result()):
-                result.set_exception(ReplyError(str(sent.result())))
+                result.set_exception(reply_error(sent.result()))
+            elif ack is not None:
+                ack.add_done_callback(lambda done: _confirmed(result, sent.result(), done, wire))
             else:
                 result.set_result(sent.result())
 
         def first(sent: asyncio.Future[Any]) -> None:
+            nonlocal ack
             if sent.exception() is None and str(sent.result()).startswith("NOSCRIPT"):
-                again = self.wire.send("EVAL", self.source, len(keys), *keys, *args)
+                again = wire.send("EVAL", self.source, len(keys), *keys, *args)
+                ack = wire.replicated() if ack is not None else None
                 again.add_done_callback(finish)
             else:
                 finish(sent)
 
-        self.wire.send("EVALSHA", self.sha, len(keys), *keys, *args).add_done_callback(first)
+        wire.send("EVALSHA", self.sha, len(keys), *keys, *args).add_done_callback(first)
+        if self.durable and wire.replicas_ack:
+            ack = wire.replicated()
         return result
+
+
+def _confirmed(
+    result: asyncio.Future[Any], reply: Any, ack: asyncio.Future[Any], wire: Wire
+) -> None:
+    """The script's reply, once `WAIT` says enough replicas have it."""
+    if result.done():
+        return
+    failure = ack.exception()
+    if failure is not None:
+        result.set_exception(failure)
+        return
+    count = ack.result()
+    if isinstance(count, int) and count >= wire.replicas_ack:
+        result.set_result(reply)
+    else:
+        result.set_exception(
+            NotReplicated(f"{count} of {wire.replicas_ack} replicas within {WAIT_MS} ms")
+        )
