@@ -173,18 +173,23 @@ class Scenario:
 
     # setting up ---------------------------------------------------------------------------
 
+    def node_env(self) -> dict[str, str]:
+        return {
+            "CHAT_REDIS_URL": self.redis.url,
+            "CHAT_REDIS_PREFIX": self.prefix,
+            "CHAT_SWEEP_INTERVAL_S": "0.2",
+            "CHAT_QUEUE_INTERVAL_S": "0.1",
+            "CHAT_LOG_LEVEL": "info",
+        }
+
     async def start(self) -> None:
         self.redis.start()
+        await self.start_nodes()
+
+    async def start_nodes(self) -> None:
         self.store = RedisStore(self.redis.url, SystemClock(), prefix=self.prefix)
         for i in range(2):
-            node = ServerProcess(
-                self.tmp / f"node{i}",
-                CHAT_REDIS_URL=self.redis.url,
-                CHAT_REDIS_PREFIX=self.prefix,
-                CHAT_SWEEP_INTERVAL_S="0.2",
-                CHAT_QUEUE_INTERVAL_S="0.1",
-                CHAT_LOG_LEVEL="info",
-            )
+            node = ServerProcess(self.tmp / f"node{i}", **self.node_env())
             node.start()
             self.nodes.append(node)
         await asyncio.gather(*(node.ready() for node in self.nodes))

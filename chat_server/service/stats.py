@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from chat_server.core import channels, metrics
+from chat_server.core.errors import ChatError
 from chat_server.core.model import AgentStatus
 from chat_server.service.node import Node
 
@@ -61,6 +62,7 @@ class StatsPusher:
         self.node = node
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._away = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="stats")
@@ -78,7 +80,16 @@ class StatsPusher:
                 continue
             try:
                 frame = await stats_frame(self.node)
+            except ChatError as exc:
+                # the store is away (a Redis restart): said once, not every second
+                if not self._away:
+                    log.warning("stats paused: %s", exc)
+                self._away = True
+                continue
             except Exception:
                 log.exception("stats failed")
                 continue
+            if self._away:
+                log.info("stats resumed")
+                self._away = False
             self.node.hub.dispatch(channels.SUPERVISORS, {"frame": frame, "skip": None})

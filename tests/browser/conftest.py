@@ -19,6 +19,7 @@ import pytest
 from chat_server.core.model import AgentRole
 from chat_server.demo import DEMO_ACCOUNTS
 from tests.conftest import Live, require_tool
+from tests.processes import ServerProcess
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -116,6 +117,18 @@ class Pages:
     def check(self) -> None:
         assert self.errors == [], self.errors
         assert self.dialogs == [], self.dialogs
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A real `chat-server serve --demo` process, for tests that stop and restart it."""
+    process = ServerProcess(tmp_path / "data", CHAT_DEMO="1")
+    process.start()
+    try:
+        await process.ready()
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ so at once, and the console keeps what the agent sent across a reload."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,6 @@ from tests.conftest import ServerFactory
 from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "data", CHAT_DEMO="1")
-    process.start()
-    try:
-        await process.ready()
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.slow
