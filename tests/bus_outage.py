@@ -350,9 +350,9 @@ class Scenario:
         return killed
 
     async def _cut_pubsub(self, report: Report, node: int) -> None:
-        """Kill the node's pub/sub connection (waiting, up to 2 s, for it to have one: it
-        may still be reconnecting from the previous cut)."""
-        deadline = time.monotonic() + 2
+        """Kill the node's pub/sub connection (waiting, up to 5 s, for it to have one: it
+        may still be reconnecting from the previous cut, slowly on a loaded machine)."""
+        deadline = time.monotonic() + 5
         while await self._kill_pubsub(node) == 0:
             if time.monotonic() > deadline:
                 report.problems.append(f"no pub/sub connection of node {node} found")

@@ -85,6 +85,9 @@ async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> Non
             rounds.append((peak, rss_kib(pid)))
         print(f"RSS KiB baseline {baseline}; rounds (with sockets, after close): {rounds}")
         first_growth = rounds[0][0] - baseline
-        assert rounds[1][0] - rounds[0][0] < 0.1 * first_growth, "the second wave leaked"
+        # a leak of the sockets' state would grow the second peak by about the first
+        # growth; allocator fragmentation moves it by up to ~10% when other tests run beside
+        # it (scripts/test runs three processes)
+        assert rounds[1][0] - rounds[0][0] < 0.25 * first_growth, "the second wave leaked"
     finally:
         server.stop()
