@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from chat_server.core import channels, metrics
-from chat_server.core.errors import ChatError
+from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import AgentStatus
 from chat_server.service.node import Node
 
@@ -80,14 +80,14 @@ class StatsPusher:
                 continue
             try:
                 frame = await stats_frame(self.node)
-            except ChatError as exc:
-                # the store is away (a Redis restart): said once, not every second
-                if not self._away:
-                    log.warning("stats paused: %s", exc)
-                self._away = True
-                continue
-            except Exception:
-                log.exception("stats failed")
+            except Exception as exc:
+                if isinstance(exc, ChatError) and exc.code is ErrorCode.UNAVAILABLE:
+                    # the store is away (a Redis restart): said once, not every second
+                    if not self._away:
+                        log.warning("stats paused: %s", exc)
+                    self._away = True
+                else:
+                    log.exception("stats failed")
                 continue
             if self._away:
                 log.info("stats resumed")

@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat_server.backends.redis import sentinel
 from chat_server.backends.redis.keys import Keys
-from chat_server.backends.redis.wire import WAIT_MS, NotReplicated, Wire
+from chat_server.backends.redis.wire import WAIT_MS, NotReplicated, Wire, too_few
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, unavailable
 
@@ -147,8 +147,9 @@ class Client:
         self._check(count)
 
     def _check(self, count: Any) -> None:
-        if not isinstance(count, int) or count < self.replicas_ack:
-            raise NotReplicated(f"{count} of {self.replicas_ack} replicas within {WAIT_MS} ms")
+        short = too_few(count, self.replicas_ack)
+        if short is not None:
+            raise short
 
     async def execute(self, pipe: Any) -> None:
         """EXEC the queued transaction. When the connection drops after EXEC was sent,

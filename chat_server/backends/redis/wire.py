@@ -379,10 +379,15 @@ def _confirmed(
     if failure is not None:
         result.set_exception(failure)
         return
-    count = ack.result()
-    if isinstance(count, int) and count >= wire.replicas_ack:
+    short = too_few(ack.result(), wire.replicas_ack)
+    if short is None:
         result.set_result(reply)
     else:
-        result.set_exception(
-            NotReplicated(f"{count} of {wire.replicas_ack} replicas within {WAIT_MS} ms")
-        )
+        result.set_exception(short)
+
+
+def too_few(count: Any, wanted: int) -> NotReplicated | None:
+    """`WAIT`'s reply judged: the failure when fewer than `wanted` replicas confirmed."""
+    if isinstance(count, int) and count >= wanted:
+        return None
+    return NotReplicated(f"{count} of {wanted} replicas within {WAIT_MS} ms")
