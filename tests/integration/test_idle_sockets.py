@@ -63,7 +63,7 @@ async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> Non
         baseline = rss_kib(pid)
 
         rounds = []
-        for _ in range(2):
+        for _ in range(3):
             sockets = []
             for start in range(0, SOCKETS, 250):
                 sockets += await asyncio.gather(
@@ -85,9 +85,11 @@ async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> Non
             rounds.append((peak, rss_kib(pid)))
         print(f"RSS KiB baseline {baseline}; rounds (with sockets, after close): {rounds}")
         first_growth = rounds[0][0] - baseline
-        # a leak of the sockets' state would grow the second peak by about the first
-        # growth; allocator fragmentation moves it by up to ~10% when other tests run beside
-        # it (scripts/test runs three processes)
-        assert rounds[1][0] - rounds[0][0] < 0.25 * first_growth, "the second wave leaked"
+        # a leak of the sockets' state would grow each later peak by about the first growth
+        # (two more waves: about twice it); allocator fragmentation moved the second peak by
+        # up to 27% of it when other tests ran beside it (scripts/test runs three processes),
+        # and a third wave mostly reuses what the second took
+        later_growth = rounds[2][0] - rounds[0][0]
+        assert later_growth < 0.6 * first_growth, "the later waves leaked"
     finally:
         server.stop()
