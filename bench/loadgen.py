@@ -62,6 +62,7 @@ import time
 import traceback
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,26 @@ def proc_cpu_s(pid: int) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / clk_tck()
+
+
+def tree_cpu_s(pid: int) -> float:
+    """`proc_cpu_s` of a process and its live descendants (`serve --workers N`: the
+    parent only supervises, the workers serve)."""
+    total = proc_cpu_s(pid)
+    for child in children(pid):
+        total += tree_cpu_s(child)
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
 
 
 def proc_rss_kib(pid: int) -> int:
@@ -462,6 +483,7 @@ def start_server(
     max_chats: int = 1,
     conversations: int = 0,
     chats_per_agent: int = 1,
+    extra_args: Sequence[str] = (),
 ) -> Server:
     """Start one target on a free port, pinned to `cpu`; wait until it is ready. For ours,
     `conversations` > 0 makes them in the store first (`setup_ours_store`)."""
@@ -484,6 +506,7 @@ def start_server(
             str(port),
             "--data",
             str(data),
+            *extra_args,
         ]
         env = ours_env(redis_url)
         health = f"http://127.0.0.1:{port}/readyz"
@@ -1125,11 +1148,11 @@ class Session:
         for pipe, kwargs in zip(self.workers.pipes, per_worker, strict=True):
             pipe.send(("run", kwargs))
         time.sleep(max(0.0, start_at - time.monotonic()))
-        cpu0 = proc_cpu_s(pid)
+        cpu0 = tree_cpu_s(pid)
         rcpu0 = proc_cpu_s(self.redis.pid) if self.redis else 0.0
         t0 = time.monotonic()
         time.sleep(duration)
-        cpu1 = proc_cpu_s(pid)
+        cpu1 = tree_cpu_s(pid)
         rcpu1 = proc_cpu_s(self.redis.pid) if self.redis else 0.0
         elapsed = time.monotonic() - t0
         rss = proc_rss_kib(pid)
@@ -1196,9 +1219,9 @@ class Session:
         """Wait until the server is idle again (a failed step can leave a backlog)."""
         deadline = time.monotonic() + max_s
         while time.monotonic() < deadline:
-            c0 = proc_cpu_s(self.server.pid)
+            c0 = tree_cpu_s(self.server.pid)
             time.sleep(0.5)
-            if proc_cpu_s(self.server.pid) - c0 < below * 0.5:
+            if tree_cpu_s(self.server.pid) - c0 < below * 0.5:
                 return
 
     def step(
@@ -1405,15 +1428,28 @@ def raise_nofile(need: int) -> None:
         print(f"warning: ulimit -n is {soft}, {need} wanted; raise the hard limit", file=sys.stderr)
 
 
-def pin_load(cpu: str | None) -> None:
-    if cpu is None:
-        return
+def cpu_set(cpu: str) -> set[int]:
+    """`0`, `0,1`, `0-3` as taskset writes them."""
     cpus = set()
     for part in cpu.split(","):
         lo, _, hi = part.partition("-")
         cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pin_load(cpu: str | None) -> None:
+    if cpu is None:
+        return
     with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(0, cpu_set(cpu))
+
+
+def pin_pid(pid: int, cpu: str | None) -> None:
+    """Move a running process (Redis, between bench/run's placements) to `cpu`."""
+    if cpu is None:
+        return
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(pid, cpu_set(cpu))
 
 
 def exit_on_sigterm() -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from chat_server import cli_retention, cli_site, cli_visitor, cli_webhook
-from chat_server.config import Settings
+from chat_server.config import Settings, parse_workers
 from chat_server.protocol.codec import is_text
 
 
@@ -42,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="trust X-Forwarded-* headers (TLS terminated by a proxy)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes serving the port, or auto (one per usable core); more than 1 "
+        "needs --redis (CHAT_WORKERS, default 1)",
     )
 
     agent = sub.add_parser("agent", help="manage agents").add_subparsers(
@@ -92,18 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workers(raw: str) -> int:
+    try:
+        count = parse_workers(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a count of 1 or more, or auto, got {raw!r}")
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _require_text(args)
     overrides = {
         k: getattr(args, k, None)
-        for k in ("data", "redis_url", "host", "port", "demo", "behind_proxy")
+        for k in ("data", "redis_url", "host", "port", "demo", "behind_proxy", "workers")
     }
     try:
         settings = Settings.load(overrides)
     except ValueError as exc:
         sys.exit(f"chat-server: {exc}")
     if args.command == "serve":
+        from chat_server import workers
+
+        refused = workers.refusal(settings)
+        if refused:
+            parser.error(refused)  # exit 2, as for any other bad argument
         serve(settings)
     elif args.command == "agent" and args.action == "add":
         _admin(settings, lambda store: _agent_add(store, args))
@@ -135,20 +156,22 @@ def _require_text(args: argparse.Namespace) -> None:
 
 
 def serve(settings: Settings) -> None:
+    """One node in this process, or `--workers N` processes (`workers.py`)."""
     import uvicorn
 
+    from chat_server import workers
     from chat_server.app import create_app
     from chat_server.demo import banner
     from chat_server.server import uvicorn_config
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    server = uvicorn.Server(uvicorn_config(settings, create_app(settings)))
+    workers.configure_logging(settings)
     if settings.demo:
         host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host
         print(banner(f"http://{host}:{settings.port}"), flush=True)
-    server.run()
+    if settings.workers > 1:
+        workers.run(settings)
+        return
+    uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
 
 
 def _admin(settings: Settings, action: Callable[[Any], Awaitable[None]]) -> None:

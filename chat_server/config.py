@@ -38,6 +38,8 @@ class Settings:
     behind_proxy: bool = False
     public_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    # processes serving the port, each a node of the Redis mode (issue 19; `workers.py`)
+    workers: int = 1
 
     max_frame_bytes: int = 2 * 1024 * 1024
     send_queue: int = 1000
@@ -116,6 +118,10 @@ class Settings:
     def validate(self) -> None:
         if not 0 < self.port < 65536 and self.port != 0:
             raise ValueError(f"port must be 1..65535, got {self.port}")
+        if self.workers < 1:
+            raise ValueError(
+                f"workers (CHAT_WORKERS) must be at least 1 or auto, got {self.workers}"
+            )
         if self.max_frame_bytes < 1024:
             raise ValueError(f"max_frame_bytes must be at least 1024, got {self.max_frame_bytes}")
         if self.send_queue < 1 or self.send_queue_bytes < 1:
@@ -194,8 +200,22 @@ class Settings:
                 )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or `taskset`
+    narrows), not the machine's count."""
+    return len(os.sched_getaffinity(0))
+
+
+def parse_workers(raw: str) -> int:
+    """`--workers` / `CHAT_WORKERS`: a count, or `auto` for one per usable core. The range
+    is `validate`'s."""
+    return usable_cores() if raw.strip().lower() == "auto" else int(raw)
+
+
 def _parse(name: str, type_name: str, raw: str) -> Any:
     try:
+        if name == "workers":
+            return parse_workers(raw)
         if type_name == "bool":
             if raw.lower() in {"1", "true", "yes", "on"}:
                 return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -54,7 +55,9 @@ class HttpEdge:
 class EdgeConfig(uvicorn.Config):
     """uvicorn's configuration with the `HttpEdge` its HTTP protocol reads."""
 
-    def __init__(self, app: Starlette, *, edge: HttpEdge, **kwargs: Any) -> None:
+    def __init__(
+        self, app: Starlette | Callable[[], Starlette], *, edge: HttpEdge, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self.edge = edge
 

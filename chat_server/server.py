@@ -4,6 +4,8 @@ lean WebSocket protocol (`lean_websocket.py`) and the guarded HTTP protocol
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import uvicorn
 from starlette.applications import Starlette
 
@@ -13,13 +15,21 @@ from chat_server.lean_websocket import LeanWebSocketProtocol
 
 
 def uvicorn_config(
-    settings: Settings, app: Starlette, *, log_level: str | None = None
+    settings: Settings,
+    app: Starlette | Callable[[], Starlette],
+    *,
+    log_level: str | None = None,
 ) -> uvicorn.Config:
     """websockets' sans-I/O protocol (lightened, see `LeanWebSocketProtocol`), the frame
     cap enforced by it (close 1009), no permessage-deflate (compression bombs; CPU), h11
-    with bounded request heads (see `GuardedH11Protocol`), proxy headers only when asked."""
+    with bounded request heads (see `GuardedH11Protocol`), proxy headers only when asked.
+
+    `app` may be a factory instead: `--workers` pickles the configuration into each worker
+    process, which makes its own app with it (`workers.py`)."""
+    factory = not isinstance(app, Starlette)
     return EdgeConfig(
-        app,
+        app,  # uvicorn calls a factory once loaded (`factory=True`)
+        factory=factory,
         edge=HttpEdge(settings),
         host=settings.host,
         port=settings.port,

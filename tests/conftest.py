@@ -13,7 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
@@ -27,6 +27,9 @@ from chat_server.server import uvicorn_config
 from chat_server.web.runtime import Runtime
 from tests.client import Client, connect_agent, connect_visitor
 from tests.redis_server import RedisServer
+
+if TYPE_CHECKING:
+    from tests.redis_cluster import RedisCluster
 
 STRICT = os.environ.get("CHAT_TEST_STRICT") == "1"
 PASSWORD = "correct horse battery"
@@ -161,9 +164,38 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One Redis Cluster (3 primaries, 1 replica each) for the run; every app gets its own
+    key prefix, so its own slot."""
+    binary = require_tool("redis-server", "apt-get install redis-server")
+    cli = require_tool("redis-cli", "apt-get install redis-tools")
+    from tests.redis_cluster import RedisCluster  # it imports this module
+
+    cluster = RedisCluster(binary, cli, tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def redis_like(backend: str) -> bool:
+    """Both Redis backends: one Redis, or a Redis Cluster."""
+    return backend in ("redis", "cluster")
+
+
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the session's Redis or Redis Cluster for a Redis-like backend."""
+    if backend == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    return redis.url
+
+
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Every test that starts a server runs against both backends (contract tests)."""
+    """Every test that starts a server runs against every backend (contract tests): the
+    embedded store, one Redis, a Redis Cluster."""
     value: str = request.param
     return value
 
@@ -174,18 +206,18 @@ async def start_server(
 ) -> AsyncIterator[ServerFactory]:
     """Start the real app under uvicorn; settings overrides as keyword arguments.
 
-    With the Redis backend, several servers started in one test share one Redis and one
-    key prefix: they are the nodes of one cluster."""
+    With a Redis backend, several servers started in one test share one Redis (or Redis
+    Cluster) and one key prefix: they are the nodes of one installation."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None], Live]] = []
     shared: dict[str, Any] = {}
-    if backend == "redis":
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        shared = {"redis_url": redis.url, "redis_prefix": ids.new_id("t")}
+    if redis_like(backend):
+        shared = {"redis_url": backend_url(backend, request), "redis_prefix": ids.new_id("t")}
 
     async def start(clock: Clock | None = None, **overrides: Any) -> Live:
         if backend == "embedded":
             shared["data"] = tmp_path / f"data{len(running)}"
-        settings = Settings(port=free_port(), log_level="warning", **{**shared, **overrides})
+        options = {**shared, **overrides}
+        settings = Settings(port=free_port(), log_level="warning", **options)
         app = create_app(settings, clock)
         server = uvicorn.Server(uvicorn_config(settings, app))
         task = asyncio.create_task(server.serve())

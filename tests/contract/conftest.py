@@ -1,6 +1,6 @@
 """The contract's fixtures: a started store of each backend (the `backend` fixture of
-`tests/conftest.py`: embedded, then Redis on the session's redis-server), its manual clock,
-what it publishes, and a second store on the same storage."""
+`tests/conftest.py`: embedded, Redis on the session's redis-server, then a Redis Cluster),
+its manual clock, what it publishes, and a second store on the same storage."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from chat_server.backends.embedded.store import EmbeddedStore
 from chat_server.backends.redis.store import RedisStore
 from chat_server.core import ids
 from chat_server.core.clock import ManualClock
-from tests.contract.published import LocalPublished, Published, RedisPublished
-from tests.redis_server import RedisServer
+from tests.conftest import backend_url, redis_like
+from tests.contract.published import LocalPublished, Published, RedisPublished, ShardedPublished
 
 DB_NAME = "chat.sqlite3"
 
@@ -65,10 +65,7 @@ def clock() -> ManualClock:
 def storage(
     backend: str, tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
 ) -> Storage:
-    url = ""
-    if backend == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url
+    url = backend_url(backend, request) if redis_like(backend) else ""
     return Storage(backend, tmp_path, clock, url, ids.new_id("k"))
 
 
@@ -90,7 +87,8 @@ async def published(store: Store, storage: Storage) -> AsyncIterator[Published]:
         store.bus.set_handler(local)
         yield local
         return
-    remote = RedisPublished(storage.redis_url, storage.prefix, store)
+    watched = ShardedPublished if storage.backend == "cluster" else RedisPublished
+    remote = watched(storage.redis_url, storage.prefix, store)
     await remote.start()
     try:
         yield remote

@@ -33,7 +33,7 @@ async def traces(store: Store, storage: Storage, *needles: str) -> list[str]:
         return [repr(r) for r in rows if any(n.lower() in repr(r).lower() for n in needles)]
     assert isinstance(store, RedisStore)
     found = []
-    for raw in await store.redis.keys(f"{storage.prefix}:*"):
+    for raw in await store.redis.keys(f"{store.keys.prefix}:*"):
         key = raw.decode()
         if any(n.lower() in key.lower() for n in needles):
             found.append(key)

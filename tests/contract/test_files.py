@@ -71,7 +71,7 @@ async def leftovers(store: Store, storage: Storage) -> list[str]:
     if isinstance(store, EmbeddedStore):
         return sorted(os.listdir(storage.path / "files"))
     assert isinstance(store, RedisStore)
-    keys = [k.decode() for k in await store.redis.keys(f"{storage.prefix}:*")]
+    keys = [k.decode() for k in await store.redis.keys(f"{store.keys.prefix}:*")]
     found = [k for k in keys if any(p in k for p in (":files", ":file:", ":thumb:", ":upload"))]
     unsent = await store.redis.zrange(store.keys.unsent_files(), 0, -1)
     return sorted(found + [f"unsent {m.decode()}" for m in unsent])

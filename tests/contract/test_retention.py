@@ -59,7 +59,7 @@ async def mentions(store: Store, storage: Storage, cid: str) -> list[str]:
             con.close()
     assert isinstance(store, RedisStore)
     found = []
-    for raw in await store.redis.keys(f"{storage.prefix}:*"):
+    for raw in await store.redis.keys(f"{store.keys.prefix}:*"):
         key = raw.decode()
         if f"{{{cid}}}" in key:
             found.append(key)

@@ -120,7 +120,7 @@ async def test_retention_removes_the_tags(
         assert isinstance(store, RedisStore)
         left = [
             k.decode()
-            for k in await store.redis.keys(f"{storage.prefix}:*")
+            for k in await store.redis.keys(f"{store.keys.prefix}:*")
             if "c_1" in k.decode()
             or (await store.redis.type(k) == b"zset" and await store.redis.zscore(k, "c_1"))
         ]

@@ -8,7 +8,7 @@ import pytest
 
 from chat_server.core.model import AgentRole
 from tests.client import Client
-from tests.conftest import Live, ServerFactory
+from tests.conftest import Live, ServerFactory, redis_like
 
 META = {
     "type": 4,
@@ -36,7 +36,7 @@ def incremental(n: int) -> dict[str, object]:
 @pytest.fixture
 async def pair(start_server: ServerFactory, backend: str) -> tuple[Live, Live]:
     first = await start_server()
-    second = await start_server() if backend == "redis" else first
+    second = await start_server() if redis_like(backend) else first
     return first, second
 
 

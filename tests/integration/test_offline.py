@@ -20,7 +20,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.model import Hours, Site, State
 from chat_server.server import uvicorn_config
 from tests.client import connect_visitor
-from tests.conftest import Live, ServerFactory, free_port
+from tests.conftest import Live, ServerFactory, free_port, redis_like
 
 FAST: dict[str, Any] = {"sweep_interval_s": 0.05, "queue_interval_s": 0.05}
 
@@ -125,7 +125,7 @@ async def test_leave_turns_a_queued_conversation_pending(start_server: ServerFac
 async def test_pending_survives_a_restart_or_shows_on_another_node(
     start_server: ServerFactory, backend: str, tmp_path: Path
 ) -> None:
-    if backend == "redis":
+    if redis_like(backend):
         live = await start_server(**FAST)
         vera = await live.visitor()
         cid = (await vera.request("leave", email="v@example.com", text="hi"))["conversation"]["id"]

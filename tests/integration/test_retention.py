@@ -21,7 +21,7 @@ from chat_server.config import Settings
 from chat_server.core.clock import ManualClock, SystemClock
 from chat_server.core.model import State
 from tests.client import Client
-from tests.conftest import Live, ServerFactory
+from tests.conftest import Live, ServerFactory, backend_url, redis_like
 from tests.contract.support import open_conv
 
 DAY_S = 86_400
@@ -81,8 +81,8 @@ def test_the_cli_runs_it_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     where, url, prefix = ["--data", str(tmp_path)], "", f"cli{time.time_ns()}"
-    if backend == "redis":
-        url = request.getfixturevalue("redis_server").url
+    if redis_like(backend):
+        url = backend_url(backend, request)
         where = ["--redis", url]
         monkeypatch.setenv("CHAT_REDIS_PREFIX", prefix)
 

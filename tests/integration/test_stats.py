@@ -11,7 +11,7 @@ import httpx
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
 from tests.client import Client
-from tests.conftest import Live, ServerFactory
+from tests.conftest import Live, ServerFactory, redis_like
 
 EMPTY_P = {"n": 0, "avg": None, "p50": None, "p90": None}
 
@@ -193,7 +193,7 @@ async def get_stats(live: Live, token: str, query: str = "") -> dict[str, Any]:
 async def test_scripted_day(start_server: ServerFactory, backend: str) -> None:
     clock = ManualClock()
     live = await start_server(clock=clock, fcr_hours=1.0)
-    second = await start_server(clock=clock, fcr_hours=1.0) if backend == "redis" else live
+    second = await start_server(clock=clock, fcr_hours=1.0) if redis_like(backend) else live
     people = await play_the_day(live, second, clock)
     boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
     token = await live.token(boss)

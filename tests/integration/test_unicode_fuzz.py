@@ -41,7 +41,7 @@ from chat_server.protocol.codec import is_text
 from chat_server.protocol.schema import base_type
 from chat_server.server import uvicorn_config
 from tests.client import Client, open_ws
-from tests.conftest import free_port, password_hash
+from tests.conftest import backend_url, free_port, password_hash, redis_like
 
 ORIGIN = "https://shop.example"
 T = TypeVar("T")
@@ -156,14 +156,14 @@ def _limits() -> dict[str, Any]:
     return {k: v for k, v in wanted.items() if k in names}
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
+@pytest.fixture(scope="module", params=["embedded", "redis", "cluster"])
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
     overrides: dict[str, Any] = {"data": tmp_path_factory.mktemp("unicode")}
-    if request.param == "redis":
-        redis = request.getfixturevalue("redis_server")
-        overrides |= {"redis_url": redis.url, "redis_prefix": ids.new_id("u")}
+    if redis_like(request.param):
+        url = backend_url(request.param, request)
+        overrides |= {"redis_url": url, "redis_prefix": ids.new_id("u")}
     settings = Settings(port=free_port(), log_level="warning", **overrides, **_limits())
     server = ThreadServer(settings)
     errors = Errors()

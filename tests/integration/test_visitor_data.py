@@ -21,10 +21,9 @@ import pytest
 
 from chat_server.core.model import AgentRole
 from tests.client import Client, connect_visitor
-from tests.conftest import Live, ServerFactory
+from tests.conftest import Live, ServerFactory, backend_url, redis_like
 from tests.integration.test_files import ORIGIN, as_visitor, uploaded
 from tests.processes import ServerProcess, provision
-from tests.redis_server import RedisServer
 
 EMAIL = "Vera.Lind@Example.com"
 RECEIPT = b"receipt: 2 x mugs, 1 x teapot\n" * 40
@@ -368,9 +367,9 @@ async def test_unknown_visitors_and_bad_arguments(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     where = Where(["--data", str(tmp_path / "data")])
-    if backend == "redis":
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        where = Where(["--redis", redis.url], {"CHAT_REDIS_PREFIX": f"e{os.getpid()}"})
+    if redis_like(backend):
+        url = backend_url(backend, request)
+        where = Where(["--redis", url], {"CHAT_REDIS_PREFIX": f"e{os.getpid()}"})
     for action in (["export"], ["erase", "--yes"]):
         unknown = await visitor_cli(where, *action, "--id", "v_nobody", "--by", OPS)
         assert (unknown.returncode, unknown.stderr) == (

@@ -14,9 +14,9 @@ import pytest
 
 from chat_server.core import ids
 from tests.client import connect_visitor
+from tests.conftest import backend_url, redis_like
 from tests.integration.webhook_receiver import Receiver
 from tests.processes import ServerProcess, cli, provision
-from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +35,9 @@ def server(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ServerProcess]:
     env = dict(ENV)
-    if backend == "redis":
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        env |= {"CHAT_REDIS_URL": redis.url, "CHAT_REDIS_PREFIX": ids.new_id("t")}
+    if redis_like(backend):
+        url = backend_url(backend, request)
+        env |= {"CHAT_REDIS_URL": url, "CHAT_REDIS_PREFIX": ids.new_id("t")}
     for name, value in env.items():  # the CLI commands too
         monkeypatch.setenv(name, value)
     process = ServerProcess(tmp_path / "data", **env)

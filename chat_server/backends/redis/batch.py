@@ -20,8 +20,10 @@ def _text(value: Arg) -> bytes | str:
 
 
 class Batch:
-    def __init__(self, *guarded: str) -> None:
+    def __init__(self, *guarded: str, publish: str = "PUBLISH") -> None:
+        """`publish`: `SPUBLISH` on a cluster (`Keys.publish`)."""
         self.keys: list[str] = []
+        self._publish = publish
         self._index: dict[str, int] = {}
         self.commands: list[bytes | str] = []
         for key in guarded:
@@ -78,4 +80,4 @@ class Batch:
         self._add("XADD", key, id, *(x for name, value in fields.items() for x in (name, value)))
 
     def publish(self, channel: str, message: bytes) -> None:
-        self._add("PUBLISH", None, channel, message)
+        self._add(self._publish, None, channel, message)

@@ -8,6 +8,11 @@ channel and, once every subscription is confirmed, tells the hub, which catches 
 sessions up from the store (pub/sub is at-most-once; the store's streams are the history).
 Both directions use the lean `Wire`: a message's delivery is one hiredis parse and one
 handler call.
+
+On a Redis Cluster the channels are shard channels in the installation's slot
+(`SPUBLISH`, `SSUBSCRIBE`, at the slot's primary); when the slot moves (a failover) Redis
+unsubscribes them unasked, which the wire takes as a lost connection: the bus reconnects
+to the new owner and subscribes again.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 import msgpack
 
 from chat_server.backends.base import Event, Handler
-from chat_server.backends.redis.keys import Keys
+from chat_server.backends.redis import cluster
+from chat_server.backends.redis.keys import for_url
 from chat_server.backends.redis.wire import ReplyError, Wire
 from chat_server.core.errors import unavailable
 
@@ -43,8 +49,15 @@ class RedisBus:
 
     def __init__(self, url: str, *, prefix: str = "chat") -> None:
         self.url = url
-        self.keys = Keys(prefix)
-        self._publisher = Wire(url)
+        self.keys = for_url(url, prefix)
+        self._slot = cluster.key_slot(self.keys.prefix)
+        sharded = self.keys.sharded
+        self._commands = {
+            "SUBSCRIBE": "SSUBSCRIBE" if sharded else "SUBSCRIBE",
+            "UNSUBSCRIBE": "SUNSUBSCRIBE" if sharded else "UNSUBSCRIBE",
+            "NUMSUB": "SHARDNUMSUB" if sharded else "NUMSUB",
+        }
+        self._publisher = Wire(url, slot=self._slot)
         self._subscriber: Wire | None = None
         self._handler: Handler | None = None
         self._on_reconnect: Callable[[], None] | None = None
@@ -89,20 +102,21 @@ class RedisBus:
     async def publish(self, channel: str, event: Event) -> None:
         payload = msgpack.packb(event, use_bin_type=True)
         try:
-            await self._publisher.execute("PUBLISH", self.keys.channel(channel), payload)
+            await self._publisher.execute(self.keys.publish, self.keys.channel(channel), payload)
         except Failure:
             raise unavailable() from None
 
     async def listening(self, channels: Iterable[str]) -> set[str]:
-        """`PUBSUB NUMSUB`: subscriptions live on each node's connection, so a channel with
-        none is one no node would hear now (Redis restarted and not resubscribed yet, or
-        the pub/sub connection of every node holding it is cut)."""
+        """`PUBSUB NUMSUB` (`SHARDNUMSUB` on a cluster, asked at the slot's primary where
+        the subscribers are): subscriptions live on each node's connection, so a channel
+        with none is one no node would hear now (Redis restarted and not resubscribed yet,
+        or the pub/sub connection of every node holding it is cut)."""
         names = list(channels)
         if not names:
             return set()
         try:
             reply = await self._publisher.execute(
-                "PUBSUB", "NUMSUB", *(self.keys.channel(n) for n in names)
+                "PUBSUB", self._commands["NUMSUB"], *(self.keys.channel(n) for n in names)
             )
         except Failure:
             raise unavailable() from None
@@ -125,7 +139,7 @@ class RedisBus:
         if subscriber is None or not self.connected.is_set():
             return
         try:
-            reply = await subscriber.send(command, self.keys.channel(channel))
+            reply = await subscriber.send(self._commands[command], self.keys.channel(channel))
         except Failure as exc:
             self._lose(subscriber, exc)
             return
@@ -155,12 +169,13 @@ class RedisBus:
         """A fresh connection subscribed to every channel, each subscription confirmed."""
         if self._subscriber is not None:
             self._subscriber.close()
-        subscriber = self._subscriber = Wire(self.url, push=self._on_push)
+        subscriber = self._subscriber = Wire(self.url, push=self._on_push, slot=self._slot)
         await subscriber.connect()
         # one channel always subscribed keeps the connection in pub/sub mode; every
         # channel is queued before `connected` is set, so none falls between the two
         names = ["_", *self._channels]
-        confirmations = [subscriber.send("SUBSCRIBE", self.keys.channel(n)) for n in names]
+        command = self._commands["SUBSCRIBE"]
+        confirmations = [subscriber.send(command, self.keys.channel(n)) for n in names]
         self.connected.set()
         for reply in await asyncio.gather(*confirmations):
             if isinstance(reply, Exception):

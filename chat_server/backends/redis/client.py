@@ -5,11 +5,12 @@ Two connections: redis-py (pooled, reconnecting) for reads and the optimistic
 WATCH/MULTI/EXEC transactions, and the lean `Wire` for the per-message writes (append,
 figures, audit), where redis-py's per-command overhead would dominate.
 
-Both take a `redis://` URL or a `redis+sentinel://` one (`sentinel.py`): then every
-connection they open asks the Sentinels for the current primary. `replicas_ack` N > 0 makes
-the writes behind a client's `ok` (messages, conversation changes) wait for N replicas
-(`WAIT`, on the connection that wrote): replication is asynchronous, and a failover loses
-what the promoted replica had not received.
+Both take a `redis://` URL, a `redis+sentinel://` one (`sentinel.py`: every connection they
+open asks the Sentinels for the current primary) or a `redis+cluster://` one (`cluster.py`:
+every connection asks the cluster which primary serves the installation's slot).
+`replicas_ack` N > 0 makes the writes behind a client's `ok` (messages, conversation
+changes) wait for N replicas (`WAIT`, on the connection that wrote): replication is
+asynchronous, and a failover loses what the promoted replica had not received.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AskError, ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chat_server.backends.redis import sentinel
+from chat_server.backends.redis import cluster, sentinel
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.wire import WAIT_MS, NotReplicated, Wire, too_few
 from chat_server.core.clock import Clock
@@ -37,11 +38,12 @@ RETRIES = 100
 """Attempts of one optimistic transaction before the caller is told to retry later."""
 
 
-def connect(url: str, *, retries: int = 2) -> Redis:
+def connect(url: str, *, retries: int = 2, slot: int = 0) -> Redis:
     """A client that reconnects by itself; commands fail fast while Redis is away.
 
     The pool blocks (briefly) when all its connections are busy instead of raising, so a
-    burst of load queues up rather than being answered `unavailable`."""
+    burst of load queues up rather than being answered `unavailable`. On a cluster, its
+    connections go to the primary of `slot` (the installation's)."""
     options: dict[str, Any] = {
         "max_connections": 64,
         "timeout": 5,
@@ -50,6 +52,16 @@ def connect(url: str, *, retries: int = 2) -> Redis:
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         "health_check_interval": 5,
     }
+    if cluster.is_cluster(url):
+        nodes = cluster.parse(url)
+        pool = BlockingConnectionPool(
+            connection_class=SlotConnection,
+            resolver=cluster.Resolver(nodes, slot),
+            username=nodes.username,
+            password=nodes.password,
+            **options,
+        )
+        return ShardedRedis(connection_pool=pool, decode_responses=False)
     if not sentinel.is_sentinel(url):
         pool = BlockingConnectionPool.from_url(url, **options)
         return Redis(connection_pool=pool, decode_responses=False)
@@ -78,6 +90,35 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     when it connects, and drops on `READONLY`), blocking when full as `connect`'s does."""
 
 
+class SlotConnection(Connection):
+    """A connection to the primary of the installation's slot on a Redis Cluster, asked
+    each time it connects (as redis-py's `SentinelManagedConnection` asks Sentinel). A
+    reply that says the slot is elsewhere or the cluster is unsettled drops it as a
+    `ConnectionError`: the pool's retry, or the next command, connects to the new owner."""
+
+    def __init__(self, *, resolver: cluster.Resolver, **kwargs: Any) -> None:
+        self.resolver = resolver
+        super().__init__(**kwargs)
+
+    async def _connect(self) -> None:
+        self.host, self.port = await self.resolver()
+        await super()._connect()
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except (AskError, ClusterDownError, TryAgainError, ReadOnlyError) as exc:  # MOVED too
+            await self.disconnect()
+            raise RedisConnectionError(f"not at the slot's primary: {exc}") from None
+
+
+class ShardedRedis(Redis):
+    """On a cluster the scripts publish with `SPUBLISH` (`cluster.sharded`)."""
+
+    def register_script(self, script: Any) -> Any:
+        return super().register_script(cluster.sharded(script))
+
+
 @contextlib.asynccontextmanager
 async def redis_errors() -> AsyncIterator[None]:
     """Redis unreachable: `unavailable` (retry later), never a silent drop."""
@@ -98,8 +139,9 @@ class Client:
     def __init__(self, url: str, clock: Clock, keys: Keys, *, replicas_ack: int = 0) -> None:
         # typed Any on purpose: redis-py's response annotations are unions of every shape a
         # command can return; replies are decoded at this edge (`decoded`, json, int)
-        self.redis: Any = connect(url)
-        self.wire = Wire(url, replicas_ack=replicas_ack)
+        slot = cluster.key_slot(keys.prefix)
+        self.redis: Any = connect(url, slot=slot)
+        self.wire = Wire(url, replicas_ack=replicas_ack, slot=slot)
         self.keys = keys
         self.clock = clock
         self.replicas_ack = replicas_ack
@@ -136,14 +178,16 @@ class Client:
         """With `replicas_ack`, wait until every write made so far (by any connection)
         reached that many replicas: for an `ok` that finds its write already done (a resend,
         a lost reply), which the write's own `WAIT` may not have confirmed. The `PUBLISH` to
-        a channel nobody hears moves this connection's replication offset to the latest."""
+        a channel nobody hears moves this connection's replication offset to the latest; a
+        cluster does not replicate publishes, so there a short-lived key is written."""
         if not self.replicas_ack:
             return
         if not self.wire.connected:
             await self.wire.connect()
-        _, count = await asyncio.gather(
-            self.wire.send("PUBLISH", self.keys.channel("replicated"), ""), self.wire.replicated()
-        )
+        mark: tuple[str, ...] = ("PUBLISH", self.keys.channel("replicated"), "")
+        if self.keys.sharded:
+            mark = ("SET", self.keys.channel("replicated"), "", "PX", "1000")
+        _, count = await asyncio.gather(self.wire.send(*mark), self.wire.replicated())
         self._check(count)
 
     def _check(self, count: Any) -> None:

@@ -1,14 +1,27 @@
 """Redis key and channel names. `{c_123}` hash tags keep one conversation's keys (and its
-channel) in one cluster slot; everything else is global and small."""
+channel) in one cluster slot; everything else is global and small.
+
+On a Redis Cluster (`for_url`) the prefix itself is the hash tag (`{chat}`): only a key's
+first `{...}` counts, so `{chat}:{c_1}:msgs` hashes on `chat` and every key and channel of
+an installation is in one slot, published and heard with sharded pub/sub (`publish`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chat_server.backends.redis import cluster
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str = "chat"
+    sharded: bool = False
+    """Cluster mode: channels are shard channels (`SPUBLISH`, `SSUBSCRIBE`)."""
+
+    @property
+    def publish(self) -> str:
+        """The command that publishes to this installation's channels."""
+        return "SPUBLISH" if self.sharded else "PUBLISH"
 
     def _g(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -218,3 +231,11 @@ class Keys:
 
     def channel_name(self, key: str) -> str:
         return key[len(self.prefix) + 4 :]
+
+
+def for_url(url: str, prefix: str) -> Keys:
+    """The names of the installation `prefix` on the Redis at `url`: one slot on a
+    cluster."""
+    if cluster.is_cluster(url):
+        return Keys(cluster.tag(prefix), sharded=True)
+    return Keys(prefix)

@@ -30,7 +30,7 @@ from chat_server.backends.redis.conversations import RedisConversations
 from chat_server.backends.redis.directory import RedisDirectory
 from chat_server.backends.redis.figures import RedisFigures
 from chat_server.backends.redis.files import RedisFiles
-from chat_server.backends.redis.keys import Keys
+from chat_server.backends.redis.keys import for_url
 from chat_server.backends.redis.presence import NodePresence
 from chat_server.backends.redis.retention import RedisRetention
 from chat_server.backends.redis.rollups import RedisRollups
@@ -71,7 +71,7 @@ class RedisStore:
     ) -> None:
         """`calendar` (`reports_tz`) and `rollup_days`: the figures kept over time.
         `replicas_ack`: the replicas each acknowledged write waits for (`client.py`)."""
-        self.client = Client(url, clock, Keys(prefix), replicas_ack=replicas_ack)
+        self.client = Client(url, clock, for_url(url, prefix), replicas_ack=replicas_ack)
         self.redis = self.client.redis
         self.wire = self.client.wire
         self.keys = self.client.keys

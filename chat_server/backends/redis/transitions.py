@@ -54,7 +54,7 @@ class Transitions:
         """The visitor's open-conversation key is the lock: written only while it is free."""
         conv, (message,) = flow.number(conv, [first], conv.created)
         open_key = self.client.keys.visitor_open(conv.visitor_id)
-        batch = Batch(open_key)
+        batch = Batch(open_key, publish=self.client.keys.publish)
         batch.set(open_key, conv.id)
         events = hooks.opened(conv, message, webhooks) if webhooks else []
         self.write(batch, None, conv, [message], origin, events=events)
@@ -174,7 +174,8 @@ class Transitions:
                 transition = decide(before)
                 now = self.client.clock.now_ms()
                 conv, messages = flow.number(transition.conversation, transition.drafts, now)
-                batch = Batch(k.conv(cid), k.live(cid), *([active_key] if active_key else []))
+                guarded = (k.conv(cid), k.live(cid), *([active_key] if active_key else []))
+                batch = Batch(*guarded, publish=k.publish)
                 events = hooks.changed(hook[0], before, conv, now, hook[1]) if hook else []
                 self.write(batch, before, conv, messages, None, assigned=assigned, events=events)
                 seq = moved[0] or b""

@@ -13,9 +13,11 @@ a message forever.
 
 Behind Sentinel (`redis+sentinel://`, `sentinel.py`) each connect asks the Sentinels where
 the primary is and checks `ROLE`; a `-READONLY` reply (the primary was demoted) drops the
-connection like a failure, so the next command finds the new one. With `replicas_ack` N,
-the durable scripts' replies wait for `WAIT N` (one per flush, after everything it sent):
-fewer replicas than N in time fails them with `NotReplicated`.
+connection like a failure, so the next command finds the new one. On a Redis Cluster
+(`redis+cluster://`, `cluster.py`) each connect asks which primary serves the slot, and
+`-MOVED`, `-ASK`, `-CLUSTERDOWN`, `-TRYAGAIN` drop it the same way; scripts publish with
+`SPUBLISH` there. With `replicas_ack` N, the durable scripts' replies wait for `WAIT N`
+(one per flush, after everything it sent): fewer than N in time fails them (`NotReplicated`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
-from redis.asyncio.connection import parse_url
 
-from chat_server.backends.redis import sentinel
+from chat_server.backends.redis import cluster
 
 Arg = bytes | str | int | float
 Push = Callable[[list[Any]], None]
+PUSHES = (b"message", b"smessage")  # `smessage`: sharded pub/sub, on a cluster
 
 
 class ReplyError(Exception):
@@ -76,23 +78,23 @@ def pack(args: tuple[Arg, ...]) -> bytes:
 class Wire(asyncio.Protocol):
     """One connection. With `push`, it is a subscriber: pub/sub `message`s go to `push`
     and every other reply answers a command in order (so subscribe one channel per
-    command: each gets exactly one confirmation)."""
+    command: each gets exactly one confirmation). On a cluster `slot` is the
+    installation's (`keys.Keys.prefix`'s); a sharded subscriber's unrequested
+    `sunsubscribe` (the slot moved) drops the connection."""
 
     def __init__(
-        self, url: str, *, push: Push | None = None, timeout: float = 5.0, replicas_ack: int = 0
+        self,
+        url: str,
+        *,
+        push: Push | None = None,
+        timeout: float = 5.0,
+        replicas_ack: int = 0,
+        slot: int = 0,
     ) -> None:
         self._url = url
-        self._resolve: sentinel.Resolver | None = None
-        if sentinel.is_sentinel(url):
-            target = sentinel.parse(url)
-            self._resolve = sentinel.Resolver(target)
-            self._options: dict[str, Any] = {
-                "username": target.username,
-                "password": target.password,
-                "db": target.db,
-            }
-        else:
-            self._options = dict(parse_url(url))
+        self._resolve, self._options = cluster.endpoint(url, slot)
+        self.sharded = cluster.is_cluster(url)  # scripts and publishes are sharded
+        self._unsubscribing = cluster.Unsubscribing()
         self.replicas_ack = replicas_ack
         """`WAIT` for this many replicas after the durable scripts (0: never)."""
         self._ack: asyncio.Future[Any] | None = None
@@ -131,6 +133,8 @@ class Wire(asyncio.Protocol):
         (a `hiredis.ReplyError` for an error), or `ConnectionError` when not connected."""
         if not self._ready:
             return _failed(ConnectionError("not connected to Redis"))
+        if self._push is not None:  # a subscriber: its own SUNSUBSCRIBEs are expected
+            self._unsubscribing.asked(args)
         return self._send(pack(args))
 
     def _send(self, command: bytes) -> asyncio.Future[Any]:
@@ -242,7 +246,7 @@ class Wire(asyncio.Protocol):
         reply = await self._send(pack(("ROLE",)))
         if not isinstance(reply, list) or not reply or reply[0] != b"master":
             self.close()
-            raise ConnectionError("the server the Sentinels named is not the primary (yet)")
+            raise ConnectionError("the server named as the primary is not the primary (yet)")
 
     def close(self) -> None:
         if self._transport is not None:
@@ -251,6 +255,7 @@ class Wire(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._reader = hiredis.Reader()
+        self._unsubscribing.clear()
         self.lost = asyncio.get_running_loop().create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -284,12 +289,17 @@ class Wire(asyncio.Protocol):
                 return
             if reply is False:
                 return
-            if push is not None and type(reply) is list and reply and reply[0] == b"message":
-                push(reply)
-                continue
+            if push is not None and type(reply) is list and reply:
+                if reply[0] in PUSHES:
+                    push(reply)
+                    continue
+                if reply[0] == b"sunsubscribe" and not self._unsubscribing.answered(reply[1]):
+                    assert self._transport is not None
+                    self._transport.abort()  # the slot moved: resubscribe at its new owner
+                    return
             if not self._waiting:
                 continue  # nothing asked for it (a reply after a timeout gave up)
-            if demotable and type(reply) is hiredis.ReplyError and _demoted(reply):
+            if demotable and type(reply) is hiredis.ReplyError and cluster.moved(reply):
                 assert self._transport is not None
                 self._transport.abort()  # fails it and all in flight; the next connect finds
                 return  # the new primary
@@ -308,10 +318,6 @@ def _is_error(reply: Any) -> bool:
     return isinstance(reply, hiredis.ReplyError)
 
 
-def _demoted(reply: hiredis.ReplyError) -> bool:
-    return str(reply).startswith("READONLY")
-
-
 def _retrieved(future: asyncio.Future[Any]) -> None:
     """A `WAIT` shared by several writes: its failure is theirs, not an unread one."""
     if not future.cancelled():
@@ -322,11 +328,12 @@ class Script:
     """A Lua script run by its SHA1, sent whole only when Redis does not know it yet.
 
     `durable`: its reply becomes a client's `ok` for something stored, so with the wire's
-    `replicas_ack` it also waits for that many replicas (`NotReplicated` otherwise)."""
+    `replicas_ack` it also waits for that many replicas (`NotReplicated` otherwise). On a
+    cluster its `PUBLISH`es become `SPUBLISH` (`cluster.sharded`)."""
 
     def __init__(self, wire: Wire, source: str, *, durable: bool = False) -> None:
         self.wire = wire
-        self.source = source
+        self.source = cluster.sharded(source) if wire.sharded else source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.durable = durable
 
