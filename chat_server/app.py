@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from chat_server import gc_tuning
 from chat_server.backends.base import Bus, Store
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
@@ -96,6 +97,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             app.state.runtime = Runtime(
                 node, dispatcher, LoginThrottle(settings.login_attempts, settings.login_window_s)
             )
+            if settings.gc_freeze:
+                gc_tuning.settle()
             yield
 
     routes = [

@@ -40,6 +40,8 @@ class Settings:
     log_level: str = "info"
     # processes serving the port, each a node of the Redis mode (issue 19; `workers.py`)
     workers: int = 1
+    # after start-up: freeze its objects, raise the collector's thresholds (`gc_tuning.py`)
+    gc_freeze: bool = True
 
     max_frame_bytes: int = 2 * 1024 * 1024
     send_queue: int = 1000

@@ -216,7 +216,9 @@ async def start_server(
     async def start(clock: Clock | None = None, **overrides: Any) -> Live:
         if backend == "embedded":
             shared["data"] = tmp_path / f"data{len(running)}"
-        options = {**shared, **overrides}
+        # gc_freeze off: one process runs every test's servers (tests/integration/test_gc.py
+        # turns it on)
+        options = {"gc_freeze": False, **shared, **overrides}
         settings = Settings(port=free_port(), log_level="warning", **options)
         app = create_app(settings, clock)
         server = uvicorn.Server(uvicorn_config(settings, app))
