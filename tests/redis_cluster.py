@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from chat_server.backends.redis.cluster import key_slot
-from tests.redis_sentinel import command, role
+from tests.redis_sentinel import answers, command, role
 
 NODE_TIMEOUT_MS = 2000
 
@@ -116,14 +116,8 @@ class RedisCluster:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                command(port, "PING")
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"cluster node did not start on port {port}")
+        if not answers(port):
+            raise RuntimeError(f"cluster node did not start on port {port}")
 
     def wait_ok(self, timeout: float = 30) -> None:
         """Until every running node says `cluster_state:ok` with all slots covered and

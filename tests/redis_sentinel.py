@@ -38,6 +38,18 @@ def command(port: int, *args: str | int, timeout: float = 1.0) -> object:
                 return reply
 
 
+def answers(port: int, timeout: float = 10) -> bool:
+    """Whether a server on the port answers PING within `timeout` (it is starting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            command(port, "PING")
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
 def role(port: int) -> str | None:
     """`master` or `slave`, or None when the server does not answer."""
     try:
@@ -125,13 +137,8 @@ class SentinelSet:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                command(port, "PING")
-                return proc
-            except OSError:
-                time.sleep(0.02)
+        if answers(port):
+            return proc
         proc.kill()
         raise RuntimeError(f"sentinel did not start on port {port}")
 

@@ -37,10 +37,10 @@ from chat_server.backends.redis.store import RedisStore
 from chat_server.core import ids
 from chat_server.core.clock import SystemClock
 from chat_server.core.model import Site
-from tests.chaos.failover import Installation, conclude, figures, serving, stamp
+from tests.chaos.failover import Installation, conclude, figures, serving, talking
 from tests.chaos.failover_tally import Round
 from tests.chaos.figures import Result, info
-from tests.chaos.load import NODE_ENV, Cluster, populate, start_talking
+from tests.chaos.load import NODE_ENV
 from tests.chaos.resilient import ORIGIN
 from tests.processes import ServerProcess
 from tests.redis_cluster import NODE_TIMEOUT_MS, RedisCluster, cluster_ports
@@ -214,29 +214,14 @@ async def run(
         prefixes = await asyncio.to_thread(same_primary, cluster)
         primary = await asyncio.to_thread(cluster.primary_of, prefixes[0])
         await asyncio.to_thread(add_replica, cluster, primary)
-        # `load.Cluster` wants a Redis; only its store is used: the primary's handle
         handle = RedisServer(binary, cluster.directory / str(primary), primary)
         async with (
             installation(tmp, cluster.url, prefixes[0], 1) as held,
             installation(tmp, cluster.url, prefixes[1], 0) as shown,
         ):
             insts = [held, shown]
-            for i, inst in enumerate(insts):
-                urls = [node.ws for node in inst.nodes]
-                inst.crowd = await populate(
-                    Cluster(handle, inst.nodes, inst.store),
-                    urls,
-                    conversations=conversations,
-                    agents=agents,
-                    scale=scale,
-                    seed=seed + i,
-                )
-                for client in inst.crowd.clients:
-                    stamp(client, inst.acks)
-            try:
-                for i, inst in enumerate(insts):
-                    assert inst.crowd is not None
-                    start_talking(inst.crowd, rate, seed + i)
+            sizes = {"conversations": conversations, "agents": agents, "scale": scale}
+            async with talking(insts, handle, rate, seed, **sizes):
                 await asyncio.sleep(warm_s)
                 for _ in range(failovers):
                     if rounds:  # the killed server back, as a replica of the new primary
@@ -249,10 +234,6 @@ async def run(
                     rounds.append(await fail_over(cluster, prefixes[0], insts, logged))
                     await asyncio.sleep(after_s)
                 await asyncio.gather(*(conclude(inst, settle_s) for inst in insts))
-            finally:
-                for inst in insts:
-                    if inst.crowd is not None:
-                        await inst.crowd.stop()
     finally:
         await asyncio.to_thread(cluster.stop)
     figures(result, held, shown, rounds)

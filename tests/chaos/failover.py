@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import shutil
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ from tests.chaos.load import (
 from tests.chaos.resilient import ORIGIN, Pending, ResilientClient
 from tests.processes import ServerProcess
 from tests.redis_sentinel import SentinelSet, role
+from tests.redis_server import RedisServer
 
 CI: dict[str, Any] = {
     "conversations": 20,
@@ -198,6 +200,30 @@ async def conclude(inst: Installation, settle_s: float) -> None:
     inst.others = await verify(without(inst.crowd, set(inst.lost_seen)), inst.store)
 
 
+@contextlib.asynccontextmanager
+async def talking(
+    insts: list[Installation], redis: RedisServer, rate: float, seed: int, **sizes: Any
+) -> AsyncIterator[None]:
+    """Each installation's crowd (`populate`'s `sizes`) in place, every `ok` stamped, and
+    talking at `rate` inside the block; every crowd stopped after it. `redis` is a handle
+    on the primary (`load.Cluster` wants one; only the installation's store is used)."""
+    try:
+        for i, inst in enumerate(insts):
+            urls = [node.ws for node in inst.nodes]
+            cluster = Cluster(redis, inst.nodes, inst.store)
+            inst.crowd = await populate(cluster, urls, seed=seed + i, **sizes)
+            for client in inst.crowd.clients:
+                stamp(client, inst.acks)
+        for i, inst in enumerate(insts):
+            assert inst.crowd is not None
+            start_talking(inst.crowd, rate, seed + i)
+        yield
+    finally:
+        for inst in insts:
+            if inst.crowd is not None:
+                await inst.crowd.stop()
+
+
 async def run(
     tmp: Path,
     *,
@@ -227,23 +253,8 @@ async def run(
             installation(tmp, sentinels.url, 0) as shown,
         ):
             insts = [held, shown]
-            for i, inst in enumerate(insts):
-                urls = [node.ws for node in inst.nodes]
-                cluster = Cluster(sentinels.servers[0], inst.nodes, inst.store)
-                inst.crowd = await populate(
-                    cluster,
-                    urls,
-                    conversations=conversations,
-                    agents=agents,
-                    scale=scale,
-                    seed=seed + i,
-                )
-                for client in inst.crowd.clients:
-                    stamp(client, inst.acks)
-            try:
-                for i, inst in enumerate(insts):
-                    assert inst.crowd is not None
-                    start_talking(inst.crowd, rate, seed + i)
+            sizes = {"conversations": conversations, "agents": agents, "scale": scale}
+            async with talking(insts, sentinels.servers[0], rate, seed, **sizes):
                 await asyncio.sleep(warm_s)
                 for _ in range(failovers):
                     if rounds:  # the killed server back as a replica, and Sentinel knowing it
@@ -255,10 +266,6 @@ async def run(
                     rounds.append(await fail_over(sentinels, insts))
                     await asyncio.sleep(after_s)
                 await asyncio.gather(*(conclude(inst, settle_s) for inst in insts))
-            finally:
-                for inst in insts:
-                    if inst.crowd is not None:
-                        await inst.crowd.stop()
     finally:
         await asyncio.to_thread(sentinels.stop)
     figures(result, held, shown, rounds)

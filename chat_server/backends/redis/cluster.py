@@ -87,7 +87,9 @@ def parse(url: str) -> ClusterURL:
         user, colon, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if colon else None
-    return ClusterURL(tuple(_host(part) for part in hosts.split(",")), username, password)
+    parts = hosts.split(",")
+    seeds = tuple(sentinel.address(p, DEFAULT_PORT, SCHEME, "cluster node") for p in parts)
+    return ClusterURL(seeds, username, password)
 
 
 def endpoint(url: str, slot: int = 0) -> tuple[Resolve | None, dict[str, Any]]:
@@ -102,22 +104,6 @@ def endpoint(url: str, slot: int = 0) -> tuple[Resolve | None, dict[str, Any]]:
         options = {"username": target.username, "password": target.password, "db": target.db}
         return sentinel.Resolver(target), options
     return None, dict(parse_url(url))
-
-
-def _host(part: str) -> tuple[str, int]:
-    """`host`, `host:port`, `[v6]` or `[v6]:port`."""
-    if not part:
-        raise ValueError(f"a {SCHEME} URL lists seed nodes as host:port,host:port")
-    if part.startswith("["):
-        host, bracket, tail = part[1:].partition("]")
-        port = tail[1:] if tail.startswith(":") else ""
-        if not bracket or (tail and not tail.startswith(":")):
-            raise ValueError(f"bad cluster node address {part!r}")
-    else:
-        host, _, port = part.partition(":")
-    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
-        raise ValueError(f"bad cluster node address {part!r}")
-    return host, int(port) if port else DEFAULT_PORT
 
 
 def _crc16(data: bytes) -> int:

@@ -56,7 +56,7 @@ def parse(url: str) -> SentinelURL:
         user, colon, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if colon else None
-    sentinels = tuple(_host(part) for part in hosts.split(","))
+    sentinels = tuple(address(p, DEFAULT_PORT, SCHEME, "Sentinel") for p in hosts.split(","))
     path = path.removesuffix("/")
     parts = [unquote(p) for p in path.split("/")] if path else []
     if not parts or not parts[0]:
@@ -72,20 +72,21 @@ def parse(url: str) -> SentinelURL:
     return SentinelURL(sentinels, parts[0], db, username, password, sentinel_password)
 
 
-def _host(part: str) -> tuple[str, int]:
-    """`host`, `host:port`, `[v6]` or `[v6]:port`."""
+def address(part: str, default_port: int, scheme: str, what: str) -> tuple[str, int]:
+    """One host of a URL's comma-separated list: `host`, `host:port`, `[v6]` or
+    `[v6]:port`. `what` names the hosts in errors (`Sentinel`, `cluster node`)."""
     if not part:
-        raise ValueError(f"a {SCHEME} URL lists Sentinels as host:port,host:port")
+        raise ValueError(f"a {scheme} URL lists {what}s as host:port,host:port")
     if part.startswith("["):
         host, bracket, tail = part[1:].partition("]")
         port = tail[1:] if tail.startswith(":") else ""
         if not bracket or (tail and not tail.startswith(":")):
-            raise ValueError(f"bad Sentinel address {part!r}")
+            raise ValueError(f"bad {what} address {part!r}")
     else:
         host, _, port = part.partition(":")
     if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
-        raise ValueError(f"bad Sentinel address {part!r}")
-    return host, int(port) if port else DEFAULT_PORT
+        raise ValueError(f"bad {what} address {part!r}")
+    return host, int(port) if port else default_port
 
 
 class NoPrimary(ConnectionError):
