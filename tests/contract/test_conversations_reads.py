@@ -3,7 +3,12 @@ response, and `find` (newest first, by state, agent or visitor)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from chat_server.backends.base import Store
+from chat_server.backends.redis.store import RedisStore
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ErrorCode
 from chat_server.core.model import Kind, Rating, State
@@ -123,3 +128,31 @@ async def test_find_newest_first_with_filters(store: Store, clock: ManualClock) 
         c.id for c in await store.conversations.find(state=State.ACTIVE, agent_id="a_ann", limit=1)
     ] == ["c_2"]
     assert await store.conversations.find(visitor_id="v_nobody") == []
+
+
+async def test_find_over_many_pages(
+    store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More conversations than one read takes (Redis: `FIND_BATCH` a round trip, so a
+    sweep over thousands does not hold the event loop): all found, newest first, once."""
+    from chat_server.backends.redis import conversations as redis_conversations
+    from chat_server.backends.redis import stored
+
+    reads: list[int] = []
+    real = stored.load_many
+
+    async def counted(client: Any, cids: list[str]) -> Any:
+        reads.append(len(cids))
+        return await real(client, cids)
+
+    monkeypatch.setattr(stored, "load_many", counted)
+    many = 2 * redis_conversations.FIND_BATCH + 20
+    for i in range(many):
+        await open_conv(store, clock, f"c_{i:04}", f"v_{i}")
+        clock.advance(1)
+    newest_first = [f"c_{i:04}" for i in reversed(range(many))]
+    assert [c.id for c in await store.conversations.find(limit=many + 5)] == newest_first
+    found = await store.conversations.find(state=State.QUEUED, limit=many - 10)
+    assert [c.id for c in found] == newest_first[: many - 10]
+    if isinstance(store, RedisStore):
+        assert reads and max(reads) <= redis_conversations.FIND_BATCH
