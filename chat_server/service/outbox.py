@@ -24,6 +24,7 @@ from chat_server.backends.roles.conversations import (
     Changed,
     Conversations,
     Decide,
+    Quiet,
 )
 from chat_server.backends.roles.webhooks import Webhooks
 from chat_server.core import webhooks as hooks
@@ -112,6 +113,9 @@ class HookedConversations:
         return await self.inner.find(
             state=state, agent_id=agent_id, visitor_id=visitor_id, limit=limit
         )
+
+    async def quiet_since(self, limit: int) -> list[Quiet]:
+        return await self.inner.quiet_since(limit)
 
     async def waiting(self) -> list[Conversation]:
         return await self.inner.waiting()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chat_server.backends.base import Store
+from chat_server.backends.roles.conversations import Quiet
 from chat_server.core import conversation as flow
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ErrorCode, conflict
@@ -198,3 +199,32 @@ async def test_a_refused_transition_writes_nothing(store: Store, clock: ManualCl
         "c_1", lambda c: flow.Transition(replace(c, topic="billing"))
     )
     assert same.conversation.topic == "billing" == (await current(store)).topic
+
+
+async def test_quiet_since_lists_the_active_with_their_last_text(
+    store: Store, storage: Storage, clock: ManualClock
+) -> None:
+    """What the inactivity sweep reads first: active chats only, each with its last text
+    (else its assignment), without reading them whole; kept across a restart."""
+    ann = agent()
+    await store.directory.add_agent(ann)
+    for i in range(3):
+        await open_conv(store, clock, f"c_{i}", f"v_{i}")
+        clock.advance(1000)
+    claimed = clock.now_ms()
+    await store.conversations.claim("c_0", ann, claimed)
+    await store.conversations.claim("c_1", ann, claimed)
+    clock.advance(5000)
+    await store.conversations.append("c_1", note(speaker(ann)))  # not a text: no move
+    await store.conversations.append("c_1", text(visitor("v_1"), "still there?"))
+    texted = clock.now_ms()
+    clock.advance(5000)
+    assert sorted(await store.conversations.quiet_since(10)) == [
+        Quiet("c_0", "shop", claimed),
+        Quiet("c_1", "shop", texted),
+    ]  # c_2 is queued
+    assert len(await store.conversations.quiet_since(1)) == 1
+    await store.conversations.close("c_0", 1, by="agent", reason="done", resolved=None)
+    assert await store.conversations.quiet_since(10) == [Quiet("c_1", "shop", texted)]
+    async with storage.another() as again:
+        assert await again.conversations.quiet_since(10) == [Quiet("c_1", "shop", texted)]

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
@@ -129,3 +130,32 @@ async def test_offline_figures(start_server: ServerFactory) -> None:
     assert day["frt_s"]["n"] == 0  # the offline answer is not a live first response
     assert day["closed_inactive"] == 1
     assert day["started"] == 2
+
+
+async def test_the_sweep_reads_whole_only_the_chats_quiet_long_enough(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every node looks at every active chat every 5 s: reading each whole held the event
+    loop at thousands of them (issue 20). It reads whole only the chats whose quiet time
+    can make them due (here 150 s: the 120 s close after the shortest, 30 s, warning)."""
+    clock = ManualClock()
+    live = await start_server(clock=clock, **FAST)
+    _, vera, quiet = await chatting(live)
+    await later(clock, 500)
+    wendy = await live.visitor()
+    busy = (await wendy.request("start", text="hello"))["conversation"]["id"]
+    await wendy.event("assigned", cid=busy)
+    conversations = live.store.conversations
+    read: list[str] = []
+    real = type(conversations).get
+
+    async def get(self: Any, cid: str) -> Any:
+        read.append(cid)
+        return await real(self, cid)
+
+    monkeypatch.setattr(type(conversations), "get", get)
+    clock.advance(100)  # `quiet` 600 s: due; `busy` 100 s: not yet
+    await vera.event("msg", cid=quiet, kind="event", text=WARNING)
+    await asyncio.sleep(SWEEPS_S)
+    assert quiet in read
+    assert busy not in read

@@ -24,7 +24,7 @@ from chat_server.backends.embedded.files import EmbeddedFiles
 from chat_server.backends.embedded.memory import OpenConversations
 from chat_server.backends.embedded.sqlite import Database
 from chat_server.backends.embedded.webhooks import insert_events
-from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
+from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide, Quiet
 from chat_server.core import channels, routing, views
 from chat_server.core import conversation as flow
 from chat_server.core import webhooks as hooks
@@ -83,6 +83,12 @@ class EmbeddedConversations:
         )
         stored = await self._db.read(lambda c: transcript.conversations(c, where, args, limit))
         return [self.memory.open.get(c.id, c) for c in stored]
+
+    async def quiet_since(self, limit: int) -> list[Quiet]:
+        """From memory, where every open conversation is."""
+        active = [c for c in self.memory.open.values() if c.state is State.ACTIVE]
+        active.sort(key=lambda c: c.created, reverse=True)
+        return [Quiet(c.id, c.site, c.last_active or c.created) for c in active[:limit]]
 
     async def waiting(self) -> list[Conversation]:
         return routing.queue_order(self.memory.open.values())

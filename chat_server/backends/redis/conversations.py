@@ -15,7 +15,7 @@ from chat_server.backends.redis.append import Appender
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.transitions import Transitions
 from chat_server.backends.redis.webhooks import outbox_key
-from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide
+from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide, Quiet
 from chat_server.core import routing
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import (
@@ -89,6 +89,31 @@ class RedisConversations:
                 seen.add(conv.id)
                 found.append(conv)
             start += batch
+        return found[:limit]
+
+    async def quiet_since(self, limit: int) -> list[Quiet]:
+        """From each one's live hash (its JSON is not read), `FIND_BATCH` a round trip. A
+        conversation whose live hash says nothing of its site or start comes with None and
+        0: the sweep reads it whole."""
+        found: list[Quiet] = []
+        start = 0
+        while len(found) < limit:
+            async with redis_errors():
+                page = await self.redis.zrevrange(
+                    self.keys.convs(State.ACTIVE.value), start, start + FIND_BATCH - 1
+                )
+                if not page:
+                    break
+                cids = [decoded(c) for c in page]
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for cid in cids:
+                        pipe.hmget(self.keys.live(cid), "state", "site", "act", "created")
+                    rows = await pipe.execute()
+            for cid, (state, site, act, created) in zip(cids, rows, strict=True):
+                if state is not None and decoded(state) != State.ACTIVE.value:
+                    continue  # changed since the index was read
+                found.append(Quiet(cid, decoded(site) if site else None, int(act or created or 0)))
+            start += FIND_BATCH
         return found[:limit]
 
     async def waiting(self) -> list[Conversation]:

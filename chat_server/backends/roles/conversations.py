@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from chat_server.core.conversation import Transition
 from chat_server.core.model import (
@@ -46,6 +46,16 @@ class AgentLoad:
     last_assigned: int = 0
 
 
+class Quiet(NamedTuple):
+    """An active conversation as the inactivity sweep first looks at it."""
+
+    cid: str
+    site: str | None
+    """None when the store does not know it without reading the conversation."""
+    since: int
+    """At or before when it last went quiet: its last text, else its start (ms)."""
+
+
 Decide = Callable[[Conversation], Transition]
 
 
@@ -66,6 +76,10 @@ class Conversations(Protocol):
         limit: int = 100,
     ) -> list[Conversation]:
         """Newest first."""
+
+    async def quiet_since(self, limit: int) -> list[Quiet]:
+        """The active conversations (at most `limit`), each with when it went quiet, read
+        without decoding them: the inactivity sweep reads only those that may be due."""
 
     async def waiting(self) -> list[Conversation]:
         """The queue, in the order it is served."""
