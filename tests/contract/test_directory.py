@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
+
 from chat_server.backends.base import Store
+from chat_server.backends.embedded import directory as embedded_directory
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Agent, AgentRole, AgentStatus, Page, Site, Visitor
@@ -135,3 +138,16 @@ async def test_visitors(store: Store, clock: ManualClock) -> None:
     renamed = replace(vera, name="Vera B.", page=Page("https://shop.example/cart"))
     await store.directory.put_visitor(renamed)
     assert await store.directory.visitor("v_1") == renamed
+
+
+async def test_agents_among(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_directory, "AMONG_BATCH", 2)  # several reads embedded
+    cid = Agent("a_cid", "cid@example.com", "Cid", AgentRole.AGENT, 3)
+    for agent in (BOB, ANN, cid):
+        await store.directory.add_agent(agent)
+    among = store.directory.agents_among
+    assert await among(["a_cid", "a_nobody", "a_bob", "a_ann"]) == [cid, BOB, ANN]
+    assert await among(["a_bob", "a_bob"]) == [BOB, BOB]
+    assert await among([]) == []
+    await store.directory.set_agent_status("a_bob", AgentStatus.ONLINE)
+    assert [a.status for a in await among(["a_bob"])] == [AgentStatus.ONLINE]

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chat_server.core import site_settings
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import Site
+from chat_server.service import availability
 from chat_server.service.visitor import AWAY_LINE
 from tests.conftest import Live, ServerFactory
 
@@ -149,3 +152,21 @@ async def test_a_start_outside_hours_is_an_offline_message(start_server: ServerF
     assert line["kind"] == "event" and line["text"] == AWAY_LINE
     stored = await live.store.conversations.get(conv["id"])
     assert stored.state.value == "pending" and stored.last_seq == 2
+
+
+async def test_an_online_agent_is_found_among_many_away(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads the connected agents a batch at a time until one is online (one
+    agent a batch here), never every agent of the installation."""
+    monkeypatch.setattr(availability, "PROBE_BATCH", 1)
+    live = await start_server(sweep_interval_s=60)
+    away = [await live.agent(name=f"Away{i}", online=False) for i in range(3)]
+    visitor = await live.visitor()
+    assert visitor.hello["availability"]["online"] is False
+    last = await live.agent(name="Zed")  # online
+    await visitor.event("availability", online=True)
+    await last.request("status", state="away")
+    await visitor.event("availability", online=False)
+    await away[1].request("status", state="online")
+    await visitor.event("availability", online=True)

@@ -4,6 +4,8 @@ credentials, visitors."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 from chat_server.backends.embedded import durable
 from chat_server.backends.embedded.sqlite import Database
@@ -21,6 +23,7 @@ from chat_server.core.model import Agent, AgentStatus, Site, Visitor
 
 AGENT_COLUMNS = "id, email, name, role, max_chats, topics, password_hash, status"
 VISITOR_COLUMNS = "id, site, created, name, email, page_url, page_title"
+AMONG_BATCH = 500
 
 
 class EmbeddedDirectory:
@@ -79,6 +82,21 @@ class EmbeddedDirectory:
             lambda c: c.execute(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()
         )
         return [agent_from_row(r) for r in rows]
+
+    async def agents_among(self, agent_ids: Sequence[str]) -> list[Agent]:
+        wanted = list(dict.fromkeys(agent_ids))
+
+        def read(c: sqlite3.Connection) -> list[Any]:
+            rows: list[Any] = []
+            for start in range(0, len(wanted), AMONG_BATCH):  # SQLite's limit on parameters
+                chunk = wanted[start : start + AMONG_BATCH]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {AGENT_COLUMNS} FROM agents WHERE id IN ({marks})"
+                rows += c.execute(sql, chunk).fetchall()
+            return rows
+
+        found = {a.id: a for a in map(agent_from_row, await self._db.read(read))}
+        return [found[i] for i in agent_ids if i in found]
 
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
         await durable.write(

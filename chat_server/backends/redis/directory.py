@@ -5,6 +5,7 @@ an email index (issue 16: export and erase by email), kept with the visitor like
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from redis.exceptions import WatchError
 
@@ -109,6 +110,13 @@ class RedisDirectory:
             raws = await self.redis.mget([self.keys.agent(i) for i in ids]) if ids else []
         found = [agent_from_row(tuple(json.loads(r))) for r in raws if r]
         return sorted(found, key=lambda a: a.name)
+
+    async def agents_among(self, agent_ids: Sequence[str]) -> list[Agent]:
+        if not agent_ids:
+            return []
+        async with redis_errors():
+            raws = await self.redis.mget([self.keys.agent(i) for i in agent_ids])
+        return [agent_from_row(tuple(json.loads(r))) for r in raws if r]
 
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
         key = self.keys.agent(agent_id)

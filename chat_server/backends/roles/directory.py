@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from typing import Protocol
 
 from chat_server.core.model import Agent, AgentStatus, Site, Visitor
@@ -25,6 +26,10 @@ class Directory(Protocol):
 
     async def agents(self) -> list[Agent]:
         """By name."""
+
+    async def agents_among(self, agent_ids: Sequence[str]) -> list[Agent]:
+        """Those of these agents that exist, in that order: a read of who is connected
+        (the availability check) reads them, not every agent of the installation."""
 
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None: ...
 
