@@ -8,6 +8,8 @@ and when each agent was last given one."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from chat_server.backends.records import message_from_row
 from chat_server.backends.redis import decoded, lua, rows, stored
@@ -70,25 +72,19 @@ class RedisConversations:
         else:
             source = self.keys.convs(state.value if state else None)
         found: list[Conversation] = []
-        seen: set[str] = set()
-        start, batch = 0, min(max(limit, 50), FIND_BATCH)
-        while len(found) < limit:
-            async with redis_errors():
-                page = await self.redis.zrevrange(source, start, start + batch - 1)
-            if not page:
-                break
-            for conv in await stored.load_many(self.client, [decoded(c) for c in page]):
-                if state is not None and conv.state is not state:
-                    continue
-                if agent_id is not None and (conv.agent is None or conv.agent.id != agent_id):
-                    continue
-                if visitor_id is not None and conv.visitor_id != visitor_id:
-                    continue
-                if conv.id in seen:  # moved down the index by a newer one since the last page
-                    continue
-                seen.add(conv.id)
-                found.append(conv)
-            start += batch
+        batch = min(max(limit, 50), FIND_BATCH)
+        async with aclosing(self._newest_first(source, batch)) as pages:
+            async for cids in pages:
+                for conv in await stored.load_many(self.client, cids):
+                    if state is not None and conv.state is not state:
+                        continue
+                    if agent_id is not None and (conv.agent is None or conv.agent.id != agent_id):
+                        continue
+                    if visitor_id is not None and conv.visitor_id != visitor_id:
+                        continue
+                    found.append(conv)
+                if len(found) >= limit:
+                    break
         return found[:limit]
 
     async def quiet_since(self, limit: int) -> list[Quiet]:
@@ -96,25 +92,37 @@ class RedisConversations:
         conversation whose live hash says nothing of its site or start comes with None and
         0: the sweep reads it whole."""
         found: list[Quiet] = []
-        start = 0
-        while len(found) < limit:
-            async with redis_errors():
-                page = await self.redis.zrevrange(
-                    self.keys.convs(State.ACTIVE.value), start, start + FIND_BATCH - 1
-                )
-                if not page:
-                    break
-                cids = [decoded(c) for c in page]
-                async with self.redis.pipeline(transaction=False) as pipe:
+        index = self.keys.convs(State.ACTIVE.value)
+        async with aclosing(self._newest_first(index, FIND_BATCH)) as pages:
+            async for cids in pages:
+                async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
                     for cid in cids:
                         pipe.hmget(self.keys.live(cid), "state", "site", "act", "created")
                     rows = await pipe.execute()
-            for cid, (state, site, act, created) in zip(cids, rows, strict=True):
-                if state is not None and decoded(state) != State.ACTIVE.value:
-                    continue  # changed since the index was read
-                found.append(Quiet(cid, decoded(site) if site else None, int(act or created or 0)))
-            start += FIND_BATCH
+                for cid, (state, site, act, created) in zip(cids, rows, strict=True):
+                    if state is not None and decoded(state) != State.ACTIVE.value:
+                        continue  # changed since the index was read
+                    since = int(act or created or 0)
+                    found.append(Quiet(cid, decoded(site) if site else None, since))
+                if len(found) >= limit:
+                    break
         return found[:limit]
+
+    async def _newest_first(self, index: str, batch: int) -> AsyncGenerator[list[str], None]:
+        """The ids in a sorted-set index, newest first, `batch` a round trip (the event loop
+        runs between them); each once, though a newer one added meanwhile moves the rest
+        down a page."""
+        seen: set[str] = set()
+        start = 0
+        while True:
+            async with redis_errors():
+                page = await self.redis.zrevrange(index, start, start + batch - 1)
+            if not page:
+                return
+            cids = [cid for cid in map(decoded, page) if cid not in seen]
+            seen.update(cids)
+            yield cids
+            start += batch
 
     async def waiting(self) -> list[Conversation]:
         async with redis_errors():
