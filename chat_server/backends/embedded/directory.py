@@ -84,6 +84,8 @@ class EmbeddedDirectory:
         return [agent_from_row(r) for r in rows]
 
     async def agents_among(self, agent_ids: Sequence[str]) -> list[Agent]:
+        if not agent_ids:  # the availability check asks for the connected bots: mostly none
+            return []
         wanted = list(dict.fromkeys(agent_ids))
 
         def read(c: sqlite3.Connection) -> list[Any]:
