@@ -9,8 +9,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.exceptions import InvalidState
 
 from chat_server.protocol.errors import CloseCode
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
 
 log = logging.getLogger(__name__)
+FRAMES = "chat_server.frames"
+"""The scope extension (`scope["extensions"][FRAMES]`) that holds a socket's protocol, for
+`send_frames`: absent when another server or protocol runs the app."""
 
 
 class Inbox:
@@ -156,6 +161,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        extensions: dict[str, Any] = self.scope["extensions"]
+        extensions[FRAMES] = self
         # Read by nothing after this (the scope has its own copy of the headers), but
         # websockets' handshake parser keeps the request in its frame for the socket's
         # life: empty its headers as well as dropping uvicorn's reference.
@@ -166,6 +173,27 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             del self.response  # only the accept reads it
+
+    def write_frames(self, frames: list[bytes | str]) -> None:
+        """Send data frames in one write to the socket, where uvicorn's `send` makes a
+        write (a syscall) for each: what a loop turn queued for one socket (an agent's
+        several chats, a supervisor's) leaves together. For a socket that takes writes now
+        (`writable`); the same states as `send` after the accept: nothing once a close is
+        sent, `ClientDisconnected` once the peer is gone."""
+        if self.disconnected:
+            raise ClientDisconnected()
+        if self.close_sent or not self.handshake_complete:
+            return
+        conn = self.conn
+        try:
+            for data in frames:
+                if isinstance(data, bytes):
+                    conn.send_binary(data)
+                else:
+                    conn.send_text(data.encode())
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.transport.write(b"".join(conn.data_to_send()))
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's, except for a text message that is not UTF-8: anyone can send one,

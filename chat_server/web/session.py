@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server.core.errors import ChatError, ErrorCode
+from chat_server.lean_websocket import FRAMES, LeanWebSocketProtocol
 from chat_server.protocol import codec
 from chat_server.protocol.codec import Codec, InvalidText, choose_subprotocol
 from chat_server.protocol.errors import CloseCode, ProtocolClose
@@ -34,6 +35,8 @@ from chat_server.web.runtime import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BATCH = 64
+"""At most this many queued frames in one socket write (the outbox bounds their bytes)."""
 
 
 async def refuse(ws: WebSocket, status: int, error: str) -> None:
@@ -85,10 +88,15 @@ class SlowReader(Exception):
 
 
 class Pump:
-    """A session's outlet: drains its outbox to the socket in a task that runs only while
-    there are frames to send, and ends the reader (the calling task) when it overflows."""
+    """A session's outlet: sends its outbox to the socket, and ends the reader (the calling
+    task) when it overflows.
 
-    __slots__ = ("cut", "reader", "session", "writer", "ws")
+    Behind our own protocol (`LeanWebSocketProtocol`) what a loop turn queued leaves in one
+    write, from a callback at the end of the turn, while the socket takes writes; otherwise
+    (paused by flow control, another server) a task drains it, and runs only while there
+    are frames to send."""
+
+    __slots__ = ("cut", "lean", "reader", "session", "writer", "ws")
 
     def __init__(self, ws: WebSocket, session: Session) -> None:
         self.ws = ws
@@ -96,15 +104,21 @@ class Pump:
         reader = asyncio.current_task()
         assert reader is not None
         self.reader = reader
-        self.writer: asyncio.Task[None] | None = None
-        """The drain while it runs; kept once it failed (a dead socket), so none restarts."""
+        self.lean: LeanWebSocketProtocol | None = ws.scope.get("extensions", {}).get(FRAMES)
+        self.writer: asyncio.Task[None] | asyncio.Handle | None = None
+        """The write or drain to come, or running; kept once one failed (a dead socket), so
+        none restarts."""
         self.cut = False
         """The reader was cancelled for an overflow (not by someone else)."""
         session.outlet = self
 
     def wake(self) -> None:
         if self.writer is None:
-            self.writer = asyncio.get_running_loop().create_task(self._drain())
+            loop = asyncio.get_running_loop()
+            if self.lean is not None:
+                self.writer = loop.call_soon(self._write)
+            else:
+                self.writer = loop.create_task(self._drain())
 
     def overflow(self) -> None:
         # the reader overflowing its own outbox checks `overflowed` after the frame:
@@ -123,10 +137,33 @@ class Pump:
 
     async def stop(self) -> None:
         writer = self.writer
-        if writer is not None:
+        if isinstance(writer, asyncio.Handle):
+            writer.cancel()
+        elif writer is not None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
+
+    def _write(self) -> None:
+        """Send up to `BATCH` queued frames in one write, now, if the socket takes it."""
+        lean, ws, session = self.lean, self.ws, self.session
+        assert lean is not None
+        loop = asyncio.get_running_loop()
+        if not lean.writable.is_set() or ws.application_state is not WebSocketState.CONNECTED:
+            self.writer = loop.create_task(self._drain())  # waits for the socket
+            return
+        frames: list[bytes | str] = []
+        while len(frames) < BATCH and (data := session.pull()) is not None:
+            frames.append(data)
+        if not frames:
+            self.writer = None
+            return
+        try:
+            lean.write_frames(frames)
+        except OSError:  # the peer is gone: the reader hears it; this pump stays stopped
+            ws.application_state = WebSocketState.DISCONNECTED
+            return
+        self.writer = loop.call_soon(self._write) if len(frames) == BATCH else None
 
     async def _drain(self) -> None:
         session, ws = self.session, self.ws

@@ -13,9 +13,10 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import WatchError
 
+from chat_server.backends.redis import figures
 from chat_server.backends.redis.store import RedisStore
 from chat_server.core import conversation as flow
-from chat_server.core import ids
+from chat_server.core import ids, samples
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Draft, Kind, Site
@@ -194,3 +195,38 @@ async def test_sites_stored_before_the_sites_set_are_listed_after_a_start(
         assert [s.id for s in await again.directory.sites()] == ["docs:eu", "shop"]
     finally:
         await again.stop()
+
+
+async def test_figures_of_many_loop_turns_reach_redis_in_one_write(
+    store: RedisStore, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    """Figures are statistics: held `FLUSH_S` and written together, one script call for
+    many event-loop turns (not one a turn: that was half of Redis's work under load). Their
+    own node reads them at once; another node once they are written."""
+    other = RedisStore(redis_server.url, clock, prefix=store.keys.prefix)
+    await other.start()
+    buffer = store.figures.buffer  # type: ignore[attr-defined]
+    script, writes = buffer._script, []
+    real_send = script.send
+
+    def send(keys: list[str], args: list[Any]) -> Any:
+        writes.append(keys)
+        return real_send(keys, args)
+
+    script.send = send
+    try:
+        now = clock.now_ms()
+        for _ in range(20):  # twenty loop turns
+            await store.figures.record(now, ("all",), samples.response(1.0))
+            await asyncio.sleep(0)
+        assert writes == []
+        assert (await other.figures.read("5m", now, "all")).count("response_s") == 0
+        await asyncio.sleep(figures.FLUSH_S * 1.5)
+        assert len(writes) == 1
+        assert (await other.figures.read("5m", now, "all")).count("response_s") == 20
+
+        await store.figures.record(now, ("all",), samples.response(1.0))
+        assert (await store.figures.read("5m", now, "all")).count("response_s") == 21
+        assert len(writes) == 2  # the read wrote it first
+    finally:
+        await other.stop()

@@ -1,5 +1,6 @@
 """`chat_server/server.py`: the lightened uvicorn WebSocket protocol behaves like uvicorn's
-(echo, keepalive pings, frame cap, handshake refusals) while holding less per socket."""
+(echo, keepalive pings, frame cap, handshake refusals) while holding less per socket, and
+sends several frames at once (`write_frames`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from chat_server.config import Settings
-from chat_server.lean_websocket import Inbox, LeanWebSocketProtocol, Writable
+from chat_server.lean_websocket import FRAMES, Inbox, LeanWebSocketProtocol, Writable
 from chat_server.server import uvicorn_config
 from tests.conftest import free_port
 
@@ -131,6 +132,17 @@ async def echo(ws: WebSocket) -> None:
                 await ws.send_bytes(message["bytes"])
 
 
+async def burst(ws: WebSocket) -> None:
+    """`n` text frames and a binary one through `write_frames`, then one as usual."""
+    await ws.accept()
+    lean: LeanWebSocketProtocol = ws.scope["extensions"][FRAMES]
+    count = int(await ws.receive_text())
+    lean.write_frames([*(f"f{i}" for i in range(count)), b"\x00"])
+    await ws.send_text("after")
+    with contextlib.suppress(WebSocketDisconnect):
+        await ws.receive_text()
+
+
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
     settings = Settings(
@@ -141,7 +153,10 @@ async def running() -> AsyncIterator[Running]:
         max_frame_bytes=1024,
     )
     server = uvicorn.Server(
-        uvicorn_config(settings, Starlette(routes=[WebSocketRoute("/echo", echo)]))
+        uvicorn_config(
+            settings,
+            Starlette(routes=[WebSocketRoute("/echo", echo), WebSocketRoute("/burst", burst)]),
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(500):
@@ -199,3 +214,10 @@ async def test_handshake_refusals(running: Running, refuse: str, status: int) ->
         async with connect(f"{running.url}?refuse={refuse}"):
             pass
     assert refused.value.response.status_code == status
+
+
+async def test_several_frames_in_one_write_arrive_whole_and_in_order(running: Running) -> None:
+    async with connect(running.url.replace("/echo", "/burst")) as ws:
+        await ws.send("20")
+        frames = [await ws.recv() for _ in range(22)]
+    assert frames == [*(f"f{i}" for i in range(20)), b"\x00", "after"]

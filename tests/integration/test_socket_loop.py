@@ -1,6 +1,7 @@
 """`chat_server/web/session.py` `serve`: one task per idle socket (the handler reads, a
-writer runs only while there is something to send), frames leave in order, and every way
-a socket ends (disconnect, overflow, hello timeout, cancellation) cleans up.
+writer runs only while there is something to send), frames leave in order, what one loop
+turn queued leaves in one write behind our own protocol, and every way a socket ends
+(disconnect, overflow, hello timeout, cancellation) cleans up.
 
 The session is a real `VisitorSession` on a running server's runtime; the socket is a
 stand-in whose sends can block, like a client that stopped reading."""
@@ -12,7 +13,9 @@ import json
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketState
 
+from chat_server.lean_websocket import FRAMES, Writable
 from chat_server.protocol.codec import Codec
 from chat_server.protocol.frames import Envelope
 from chat_server.service.session import Handler, Result, Session
@@ -32,6 +35,8 @@ class Socket:
         self.sends_before_blocking = sends_before_blocking
         self.close_code: int | None = None
         self.arrived = asyncio.Event()
+        self.scope: dict[str, Any] = {"extensions": {}}
+        self.application_state = WebSocketState.CONNECTED
 
     def client(self, **frame: Any) -> None:
         self.incoming.put_nowait({"type": "websocket.receive", "text": json.dumps(frame)})
@@ -43,6 +48,9 @@ class Socket:
         return await self.incoming.get()
 
     async def send_text(self, data: str) -> None:
+        lean = self.scope["extensions"].get(FRAMES)
+        if lean is not None:  # as uvicorn's `send`: wait while the transport is paused
+            await lean.writable.wait()
         if self.sends_before_blocking is not None and len(self.sent) >= self.sends_before_blocking:
             await asyncio.Future()  # the client stopped reading: this send never completes
         self.sent.append(json.loads(data))
@@ -187,3 +195,46 @@ async def test_session_state_is_slotted_and_made_on_first_use(live: Live) -> Non
     assert session.first_delivery({"t": "cobrowse", "cid": "c_1"})
     assert session.abuse is session.abuse
     assert session.cobrowse_bucket is session.cobrowse_bucket
+
+
+class Lean:
+    """What `Pump` uses of `LeanWebSocketProtocol`: flow control and one write of frames."""
+
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
+        self.writable = Writable()
+        self.writes: list[list[str]] = []
+
+    def write_frames(self, frames: list[bytes | str]) -> None:
+        self.writes.append([f for f in frames if isinstance(f, str)])
+        self.socket.sent.extend(json.loads(f) for f in frames)
+        self.socket.arrived.set()
+
+
+async def test_what_one_turn_queues_leaves_in_one_write_without_a_task(live: Live) -> None:
+    socket = Socket()
+    lean = socket.scope["extensions"][FRAMES] = Lean(socket)
+    session, task = await open_session(live, socket)
+    socket.client(t="hello", id=1)
+    await socket.wait_sent(1)
+    assert len(lean.writes) == 1
+    for n in range(3):
+        session.send({"t": "event", "n": n})
+    assert writers() == []  # a callback at the end of the turn, not a task
+    await socket.wait_sent(4)
+    assert len(lean.writes) == 2 and len(lean.writes[1]) == 3
+    assert [f.get("n") for f in socket.sent[1:]] == [0, 1, 2]
+
+    lean.writable.clear()  # the client reads slowly: a task waits for the socket
+    session.send({"t": "event", "n": 3})
+    await asyncio.sleep(0.01)
+    assert len(writers()) == 1 and len(socket.sent) == 4
+    lean.writable.set()
+    sent = await socket.wait_sent(5)
+    assert sent[-1] == {"t": "event", "n": 3} and len(lean.writes) == 2  # sent by the task
+    await asyncio.sleep(0.01)
+    session.send({"t": "event", "n": 4})
+    await socket.wait_sent(6)
+    assert len(lean.writes) == 3 and writers() == []
+    socket.disconnect()
+    await asyncio.wait_for(task, WAIT)

@@ -4,10 +4,12 @@ figures from two nodes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
+from chat_server.backends.redis import figures
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
 from tests.client import Client
@@ -195,6 +197,8 @@ async def test_scripted_day(start_server: ServerFactory, backend: str) -> None:
     live = await start_server(clock=clock, fcr_hours=1.0)
     second = await start_server(clock=clock, fcr_hours=1.0) if redis_like(backend) else live
     people = await play_the_day(live, second, clock)
+    if second is not live:  # each node's figures reach the other within `FLUSH_S`
+        await asyncio.sleep(figures.FLUSH_S * 1.5)
     boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
     token = await live.token(boss)
 

@@ -1,12 +1,13 @@
 """The rolling figures: one hash per window, dimension and bucket, expiring with the window.
 
 Each agent reply adds figures under three windows and two or three dimensions, a dozen
-hash fields each. `FigureBuffer` adds up what the messages of one event-loop turn
-contribute and queues it on the store's `Wire` as one `record_figures.lua` call, whose only
-argument is the increments packed by msgpack (in C): under load, one `HINCRBYFLOAT` per
-field and bucket for many messages, no command packed per field in Python, and no round
-trip in any request. Figures are statistics, not acknowledged data: a failed write is
-logged. The figures kept over time (`rollups.py`, issue 16) are more entries of the same
+hash fields each. `FigureBuffer` adds up what the messages of `FLUSH_S` contribute and
+queues it on the store's `Wire` as one `record_figures.lua` call, whose only argument is
+the increments packed by msgpack (in C): under load, one `HINCRBYFLOAT` per field and
+bucket for thousands of messages, no command packed per field in Python, and no round trip
+in any request. Figures are statistics, not acknowledged data: a failed write is logged,
+and a node killed outright loses its last `FLUSH_S` of them (a stopped one writes them).
+The figures kept over time (`rollups.py`, issue 16) are more entries of the same
 call: their hour, day and month buckets, expiring `rollup_days` after their end.
 """
 
@@ -30,6 +31,13 @@ from chat_server.core.metrics import Figures
 from chat_server.core.rollups import KEEP_DAYS, Bucket, Calendar
 
 log = logging.getLogger(__name__)
+FLUSH_S = 1.0
+"""How long figures wait for more before they are written. Written each event-loop turn,
+they were half of Redis's work under load: a script of a few hundred increments every few
+messages, each logged to the AOF, because every agent is a dimension of its own and the
+turns were too short to add much up. Held a second, a busy node writes one script a second.
+A read on this node writes them first; another node's `stats` push (every second) may be
+one push behind."""
 WRITTEN_MAX = 20_000
 """Buckets over time remembered for sealing: an hour between two sweeps writes a few per
 dimension."""
@@ -103,7 +111,7 @@ class FigureBuffer:
         """The buckets of figures over time this node wrote, oldest first, until
         `RedisRollups.prune` seals them once finished (at most `WRITTEN_MAX`: the oldest
         beyond it are left to the first read to seal)."""
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
         self._last: asyncio.Future[Any] | None = None
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
@@ -127,17 +135,16 @@ class FigureBuffer:
         self._schedule()
 
     def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._write)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self._write)
 
     def _write(self) -> None:
-        """Queue this turn's figures as one `record_figures.lua` call (all of it counts, or none),
-        ahead of the replies of the requests that counted them: what a request counted
-        reaches Redis before the client hears back, whichever node it asks next."""
-        if not self._scheduled:
+        """Queue what was added since the last write as one `record_figures.lua` call (all
+        of it counts, or none)."""
+        if self._timer is None:
             return
-        self._scheduled = False
+        self._timer.cancel()
+        self._timer = None
         now = self.clock.now_ms()
         pending, self._pending = self._pending, {}
         rollups = self.rollups.by_bucket(now, self.rollups.take())
@@ -156,9 +163,8 @@ class FigureBuffer:
         if not keys:
             return
         args: list[Arg] = [msgpack.packb(entries)]
-        if self.wire.connected:
+        if self.wire.connected:  # with the other commands of this loop turn
             self._last = self._script.send(keys, args)
-            self.wire.flush()  # runs before the replies' writers, which were woken after it
         else:  # connect first (the wire keeps the order once it is up)
             self._last = asyncio.ensure_future(self._script(keys, args))
         self._last.add_done_callback(_report)

@@ -71,17 +71,18 @@ local s = tostring(seq)
 -- id is not above the stream's last) goes first; Redis refuses a script for lack of memory
 -- only at its first write. Either way a failed append leaves nothing, and no seq is used up.
 redis.call('XADD', KEYS[3], s .. '-0', 'm', ARGV[7] .. s .. ARGV[8])
-redis.call('HSET', KEYS[1], 'seq', s)
+local moved = {'seq', s}  -- the live fields this message moves, in one HSET
 if ARGV[6] == 'text' then
   if role == 'agent' then
-    if not live[7] then redis.call('HSET', KEYS[1], 'frt', ARGV[5]) end
+    if not live[7] then moved[#moved + 1] = 'frt'; moved[#moved + 1] = ARGV[5] end
     if live[8] then redis.call('HDEL', KEYS[1], 'turn') end
-    redis.call('HSET', KEYS[1], 'act', ARGV[5])
+    moved[#moved + 1] = 'act'; moved[#moved + 1] = ARGV[5]
   elseif role == 'visitor' then
-    if not live[8] then redis.call('HSET', KEYS[1], 'turn', ARGV[5]) end
-    redis.call('HSET', KEYS[1], 'act', ARGV[5])
+    if not live[8] then moved[#moved + 1] = 'turn'; moved[#moved + 1] = ARGV[5] end
+    moved[#moved + 1] = 'act'; moved[#moved + 1] = ARGV[5]
   end
 end
+redis.call('HSET', KEYS[1], unpack(moved))
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], s) end
 if unsent then
   for id, record in pairs(unsent) do
