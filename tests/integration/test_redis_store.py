@@ -197,6 +197,20 @@ async def test_sites_stored_before_the_sites_set_are_listed_after_a_start(
         await again.stop()
 
 
+def count_writes(store: RedisStore) -> list[list[str]]:
+    """The keys of each `record_figures.lua` call the store sends from now on."""
+    script = store.figures.buffer._script  # type: ignore[attr-defined]
+    writes: list[list[str]] = []
+    real_send = script.send
+
+    def send(keys: list[str], args: list[Any]) -> Any:
+        writes.append(keys)
+        return real_send(keys, args)
+
+    script.send = send
+    return writes
+
+
 async def test_figures_of_many_loop_turns_reach_redis_in_one_write(
     store: RedisStore, redis_server: RedisServer, clock: ManualClock
 ) -> None:
@@ -205,15 +219,7 @@ async def test_figures_of_many_loop_turns_reach_redis_in_one_write(
     own node reads them at once; another node once they are written."""
     other = RedisStore(redis_server.url, clock, prefix=store.keys.prefix)
     await other.start()
-    buffer = store.figures.buffer  # type: ignore[attr-defined]
-    script, writes = buffer._script, []
-    real_send = script.send
-
-    def send(keys: list[str], args: list[Any]) -> Any:
-        writes.append(keys)
-        return real_send(keys, args)
-
-    script.send = send
+    writes = count_writes(store)
     try:
         now = clock.now_ms()
         for _ in range(20):  # twenty loop turns
@@ -230,3 +236,22 @@ async def test_figures_of_many_loop_turns_reach_redis_in_one_write(
         assert len(writes) == 2  # the read wrote it first
     finally:
         await other.stop()
+
+
+async def test_many_buckets_go_in_calls_of_at_most_a_chunk(
+    store: RedisStore, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    """A second of a busy node is hundreds of buckets (a dimension per agent): a call each
+    `CHUNK` of them, one a loop turn, so no message waits behind one long script."""
+    writes = count_writes(store)
+    now = clock.now_ms()
+    agents = [f"agent:a_{i}" for i in range(50)]
+    for agent in agents:  # 3 windows each, and 3 of figures over time
+        await store.figures.record(now, (agent,), samples.response(2.0))
+        await store.rollups.add(now, (agent,), samples.response(2.0))
+    await store.figures.checkpoint()
+    assert sum(len(keys) for keys in writes) == 50 * 6
+    assert len(writes) == -(-50 * 6 // figures.CHUNK)
+    assert all(len(keys) <= figures.CHUNK for keys in writes)
+    for agent in agents:
+        assert (await store.figures.read("1h", now, agent)).count("response_s") == 1

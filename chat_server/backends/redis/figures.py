@@ -14,6 +14,7 @@ call: their hour, day and month buckets, expiring `rollup_days` after their end.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from typing import Any
@@ -38,6 +39,9 @@ messages, each logged to the AOF, because every agent is a dimension of its own 
 turns were too short to add much up. Held a second, a busy node writes one script a second.
 A read on this node writes them first; another node's `stats` push (every second) may be
 one push behind."""
+CHUNK = 64
+"""Buckets in one `record_figures.lua` call (`FigureBuffer._write`): about a millisecond
+of Redis's time."""
 WRITTEN_MAX = 20_000
 """Buckets over time remembered for sealing: an hour between two sweeps writes a few per
 dimension."""
@@ -112,7 +116,11 @@ class FigureBuffer:
         `RedisRollups.prune` seals them once finished (at most `WRITTEN_MAX`: the oldest
         beyond it are left to the first read to seal)."""
         self._timer: asyncio.TimerHandle | None = None
-        self._last: asyncio.Future[Any] | None = None
+        self._chunks: collections.deque[tuple[list[str], list[tuple[int, Figures]]]] = (
+            collections.deque()
+        )
+        """Calls made up but not sent yet (`_write`), each once the one before landed."""
+        self._in_flight: asyncio.Future[Any] | None = None
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
         """Count `figures` at `ts` under `dims`, in the next write."""
@@ -139,8 +147,10 @@ class FigureBuffer:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self._write)
 
     def _write(self) -> None:
-        """Queue what was added since the last write as one `record_figures.lua` call (all
-        of it counts, or none)."""
+        """Queue what was added since the last write as `record_figures.lua` calls of at
+        most `CHUNK` buckets each, sent one after the other (`_pump`): a second's figures
+        of a busy node are hundreds of buckets, milliseconds of Redis's time, which the
+        messages queued behind them would wait for. Each call counts whole, or not at all."""
         if self._timer is None:
             return
         self._timer.cancel()
@@ -148,26 +158,44 @@ class FigureBuffer:
         now = self.clock.now_ms()
         pending, self._pending = self._pending, {}
         rollups = self.rollups.by_bucket(now, self.rollups.take())
-        keys, entries = [], []
+        keys: list[str] = []
+        entries: list[tuple[int, Figures]] = []
         for (window, dim, start), figures in pending.items():
             length, size = metrics.WINDOWS[window]
             keys.append(self.keys.figures(window, dim, start))
             # relative: the clock is injectable, Redis's own clock is not
-            entries.append((max(1, start + size + length + 60_000 - now), figures.to_fields()))
+            entries.append((max(1, start + size + length + 60_000 - now), figures))
         for (dim, bucket), figures in rollups.items():
             ttl = self.rollups.expires(bucket) - now
             if ttl > 0:
                 keys.append(self.keys.rollup(dim, bucket.tier, bucket.key))
-                entries.append((ttl, figures.to_fields()))
+                entries.append((ttl, figures))
                 self._written((dim, bucket))
-        if not keys:
-            return
-        args: list[Arg] = [msgpack.packb(entries)]
+        for i in range(0, len(keys), CHUNK):
+            self._chunks.append((keys[i : i + CHUNK], entries[i : i + CHUNK]))
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send the next call once Redis has done the one before: what the messages sent
+        meanwhile wait for in Redis is one call at most, never the whole second."""
+        if self._in_flight is None and self._chunks:
+            sent = self._in_flight = self._send_chunk()
+            sent.add_done_callback(self._landed)
+
+    def _landed(self, sent: asyncio.Future[Any]) -> None:
+        if self._in_flight is sent:
+            self._in_flight = None
+            self._pump()
+
+    def _send_chunk(self) -> asyncio.Future[Any]:
+        keys, entries = self._chunks.popleft()  # flattened only now: a call's worth a turn
+        args: list[Arg] = [msgpack.packb([(ttl, figures.to_fields()) for ttl, figures in entries])]
         if self.wire.connected:  # with the other commands of this loop turn
-            self._last = self._script.send(keys, args)
+            sent = self._script.send(keys, args)
         else:  # connect first (the wire keeps the order once it is up)
-            self._last = asyncio.ensure_future(self._script(keys, args))
-        self._last.add_done_callback(_report)
+            sent = asyncio.ensure_future(self._script(keys, args))
+        sent.add_done_callback(_report)
+        return sent
 
     def _written(self, key: tuple[str, Bucket]) -> None:
         written = self.rollups_written
@@ -176,10 +204,12 @@ class FigureBuffer:
             del written[next(iter(written))]
 
     async def settled(self) -> None:
-        """Wait until what was added so far is written (or failed)."""
+        """Wait until what was added so far is written (or failed): the calls still go
+        one after the other, so a read (every second, for availability) does not queue
+        a second's figures in front of the messages."""
         self._write()
-        if self._last is not None and not self._last.done():
-            await asyncio.wait([self._last])
+        while self._in_flight is not None:
+            await asyncio.wait([self._in_flight])
 
 
 def _report(written: asyncio.Future[Any]) -> None:
