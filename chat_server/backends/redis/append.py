@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 
 from chat_server.backends.records import message_from_row
 from chat_server.backends.redis import decoded, lua, rows, stored
@@ -116,7 +115,10 @@ class Appender:
                 stored.opt_int(pend),
                 site,
             )
-            return Appended(replace(message, seq=int(reply[1])), created=True, timing=timing)
+            stored_message = Message(  # not `replace`: it inspects the fields every call
+                cid, int(reply[1]), ts, draft.kind, sender, draft.text, draft.cmid, draft.files
+            )
+            return Appended(stored_message, created=True, timing=timing)
         if status == "dup":
             async with redis_errors():
                 await self.client.replicated()  # its first `ok` may have been refused
