@@ -274,8 +274,11 @@ class Dispatcher:
 
     async def heartbeat(self) -> None:
         """Keep this node, and so its connections, present: one write whatever their number
-        (a node that dies stops doing this)."""
-        await self.node.store.presence.heartbeat(self.node.clock.now_ms())
+        (a node that dies stops doing this). After a stall that got its agents counted gone,
+        route again: a chat queued meanwhile waited for them."""
+        if await self.node.store.presence.heartbeat(self.node.clock.now_ms()):
+            self.kick()
+            self.availability.forget()
 
     async def sweep(self) -> None:
         """Requeue the chats of agents gone past their grace; close those of gone visitors."""

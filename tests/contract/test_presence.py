@@ -33,7 +33,7 @@ async def test_the_same_connection_twice_counts_once(store: Store) -> None:
 
 async def test_online_among(store: Store) -> None:
     await store.presence.connected("visitor", "v_1", "conn-1", 100)
-    await store.presence.heartbeat(150)
+    assert await store.presence.heartbeat(150) is False  # alive all along: nothing rewritten
     assert await store.presence.online("visitor", among=["v_1", "v_2"]) == {"v_1"}
     assert await store.presence.online("visitor", among=[]) == set()
     assert await store.presence.online("agent", among=["v_1"]) == set()

@@ -109,8 +109,10 @@ async def test_a_reaped_node_that_comes_back_writes_itself_again(
     clock.advance(TTL_S + 1)  # a stalls
     await beat(clock, b)
     assert await b.presence.gone_since("agent", clock.now_ms() + 1) == ["a_ann"]
-    await beat(clock, a)  # and comes back: the absence is cancelled
+    # and comes back: the absence is cancelled, and the dispatcher told to route again
+    assert await a.presence.heartbeat(clock.now_ms()) is True
     assert "expired" in caplog.text
+    assert await a.presence.heartbeat(clock.now_ms()) is False
     assert await b.presence.online("agent") == {"a_ann"}
     assert await b.presence.online("visitor") == {"v_1"}
     assert await b.presence.gone_since("agent", clock.now_ms() + 1) == []

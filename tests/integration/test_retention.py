@@ -51,12 +51,7 @@ async def test_the_server_removes_what_was_closed_before_its_retention(
     start_server: ServerFactory,
 ) -> None:
     clock = ManualClock()
-    # presence outlives the clock's jumps: a jump past it reaps the connected agent until
-    # its node's next heartbeat, and a chat started meanwhile may wait in the queue; that
-    # is not what this test is about
-    live = await start_server(
-        clock=clock, retention_days=2, sweep_interval_s=0.05, presence_ttl_s=10 * DAY_S
-    )
+    live = await start_server(clock=clock, retention_days=2, sweep_interval_s=0.05)
     alice = await live.agent(max_chats=5)
     old = await closed_chat(live, alice)
     clock.advance(DAY_S)

@@ -21,8 +21,8 @@ class EmbeddedPresence:
         self._conns[kind].setdefault(ident, set()).add(conn_id)
         self._gone[kind].pop(ident, None)
 
-    async def heartbeat(self, now: int) -> None:
-        return None  # one process: a connection lives exactly as long as this process
+    async def heartbeat(self, now: int) -> bool:
+        return False  # one process: a connection lives exactly as long as this process
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         conns = self._conns[kind].get(ident, set())

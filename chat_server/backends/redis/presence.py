@@ -111,7 +111,7 @@ class NodePresence:
             self._dirty[key] = now
         return len(conns)
 
-    async def heartbeat(self, now: int) -> None:
+    async def heartbeat(self, now: int) -> bool:
         """One round trip: this node is alive until now + ttl. Also retries failed writes, and
         writes everything again if the node had expired (and may have been reaped)."""
         nodes = self.keys.nodes()
@@ -120,7 +120,8 @@ class NodePresence:
                 pipe.zscore(nodes, self.node_id)
                 pipe.zadd(nodes, {self.node_id: now + self.ttl_ms})
                 before, _ = await pipe.execute()
-            if self._registered and (before is None or float(before) < now):
+            expired = self._registered and (before is None or float(before) < now)
+            if expired:
                 log.warning(
                     "this node's presence had expired (stalled or cut off from Redis for "
                     "longer than presence_ttl_s): writing its %d agents and visitors again",
@@ -129,6 +130,7 @@ class NodePresence:
                 self._rewrite_all(now)
             self._registered = True
             await self._flush_locked()
+        return expired
 
     def _rewrite_all(self, now: int) -> None:
         for key in self._conns:

@@ -11,9 +11,11 @@ PresenceKind = Literal["agent", "visitor"]
 class Presence(Protocol):
     async def connected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> None: ...
 
-    async def heartbeat(self, now: int) -> None:
+    async def heartbeat(self, now: int) -> bool:
         """This node, and so every connection it holds, is still alive (once a second or
-        so; with Redis a node that stops beating has its people counted gone)."""
+        so; with Redis a node that stops beating has its people counted gone). True when
+        the node had expired and its connections were written again: they may have been
+        counted gone meanwhile, so what was decided without them (routing) looks again."""
 
     async def disconnected(self, kind: PresenceKind, ident: str, conn_id: str, now: int) -> int:
         """Forget one connection; returns how many the agent or visitor still has on this
