@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FRAMES = "chat_server.frames"
 """The scope extension (`scope["extensions"][FRAMES]`) that holds a socket's protocol, for
-`send_frames`: absent when another server or protocol runs the app."""
+`write_frames`: absent when another server or protocol runs the app."""
 
 
 class Inbox:
@@ -175,9 +175,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             del self.response  # only the accept reads it
 
     def write_frames(self, frames: list[bytes | str]) -> None:
-        """Send data frames in one write to the socket, where uvicorn's `send` makes a
-        write (a syscall) for each: what a loop turn queued for one socket (an agent's
-        several chats, a supervisor's) leaves together. For a socket that takes writes now
+        """Send data frames with one `transport.write`, where an ASGI `send` per frame goes
+        through Starlette's and uvicorn's layers and makes one each (uvloop gathers a
+        turn's writes to a socket into one system call either way): what a loop turn
+        queued for one socket leaves together. For a socket that takes writes now
         (`writable`); the same states as `send` after the accept: nothing once a close is
         sent, `ClientDisconnected` once the peer is gone."""
         if self.disconnected:

@@ -2,10 +2,10 @@
 
 Each agent reply adds figures under three windows and two or three dimensions, a dozen
 hash fields each. `FigureBuffer` adds up what the messages of `FLUSH_S` contribute and
-queues it on the store's `Wire` as one `record_figures.lua` call, whose only argument is
-the increments packed by msgpack (in C): under load, one `HINCRBYFLOAT` per field and
-bucket for thousands of messages, no command packed per field in Python, and no round trip
-in any request. Figures are statistics, not acknowledged data: a failed write is logged,
+queues it on the store's `Wire` as `record_figures.lua` calls of `CHUNK` buckets, whose
+only argument is the increments packed by msgpack (in C): under load, one increment per
+field and bucket for thousands of messages, no command packed per field in Python, and no
+round trip in any request. Figures are statistics, not acknowledged data: a failed write is logged,
 and a node killed outright loses its last `FLUSH_S` of them (a stopped one writes them).
 The figures kept over time (`rollups.py`, issue 16) are more entries of the same
 call: their hour, day and month buckets, expiring `rollup_days` after their end.
@@ -36,7 +36,7 @@ FLUSH_S = 1.0
 """How long figures wait for more before they are written. Written each event-loop turn,
 they were half of Redis's work under load: a script of a few hundred increments every few
 messages, each logged to the AOF, because every agent is a dimension of its own and the
-turns were too short to add much up. Held a second, a busy node writes one script a second.
+turns were too short to add much up. Held a second, a busy node writes them once a second.
 A read on this node writes them first; another node's `stats` push (every second) may be
 one push behind."""
 CHUNK = 64
