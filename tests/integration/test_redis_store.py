@@ -242,8 +242,18 @@ async def test_many_buckets_go_in_calls_of_at_most_a_chunk(
     store: RedisStore, redis_server: RedisServer, clock: ManualClock
 ) -> None:
     """A second of a busy node is hundreds of buckets (a dimension per agent): a call each
-    `CHUNK` of them, one a loop turn, so no message waits behind one long script."""
+    `CHUNK` of them, at most `IN_FLIGHT` unanswered at once, so no message waits in Redis
+    behind more than a few short scripts."""
     writes = count_writes(store)
+    buffer = store.figures.buffer  # type: ignore[attr-defined]
+    out: list[int] = []
+    count_send = buffer._script.send
+
+    def send(keys: list[str], args: list[Any]) -> Any:
+        out.append(len(buffer._in_flight))  # unanswered when this one goes
+        return count_send(keys, args)
+
+    buffer._script.send = send
     now = clock.now_ms()
     agents = [f"agent:a_{i}" for i in range(50)]
     for agent in agents:  # 3 windows each, and 3 of figures over time
@@ -253,5 +263,6 @@ async def test_many_buckets_go_in_calls_of_at_most_a_chunk(
     assert sum(len(keys) for keys in writes) == 50 * 6
     assert len(writes) == -(-50 * 6 // figures.CHUNK)
     assert all(len(keys) <= figures.CHUNK for keys in writes)
+    assert max(out) == figures.IN_FLIGHT - 1
     for agent in agents:
         assert (await store.figures.read("1h", now, agent)).count("response_s") == 1

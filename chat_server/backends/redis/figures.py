@@ -42,6 +42,8 @@ one push behind."""
 CHUNK = 64
 """Buckets in one `record_figures.lua` call (`FigureBuffer._write`): about a millisecond
 of Redis's time."""
+IN_FLIGHT = 4
+"""`record_figures.lua` calls sent and not answered yet, at most (`FigureBuffer._pump`)."""
 WRITTEN_MAX = 20_000
 """Buckets over time remembered for sealing: an hour between two sweeps writes a few per
 dimension."""
@@ -119,8 +121,11 @@ class FigureBuffer:
         self._chunks: collections.deque[tuple[list[str], list[tuple[int, Figures]]]] = (
             collections.deque()
         )
-        """Calls made up but not sent yet (`_write`), each once the one before landed."""
-        self._in_flight: asyncio.Future[Any] | None = None
+        """Calls made up but not sent yet (`_write`), sent by `_pump`."""
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._queued_count = 0
+        self._landed_count = 0
+        """Calls made up, and calls answered (or failed), so far: what `settled` waits for."""
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
         """Count `figures` at `ts` under `dims`, in the next write."""
@@ -148,7 +153,7 @@ class FigureBuffer:
 
     def _write(self) -> None:
         """Queue what was added since the last write as `record_figures.lua` calls of at
-        most `CHUNK` buckets each, sent one after the other (`_pump`): a second's figures
+        most `CHUNK` buckets each, a few at a time (`_pump`): a second's figures
         of a busy node are hundreds of buckets, milliseconds of Redis's time, which the
         messages queued behind them would wait for. Each call counts whole, or not at all."""
         if self._timer is None:
@@ -173,19 +178,22 @@ class FigureBuffer:
                 self._written((dim, bucket))
         for i in range(0, len(keys), CHUNK):
             self._chunks.append((keys[i : i + CHUNK], entries[i : i + CHUNK]))
+            self._queued_count += 1
         self._pump()
 
     def _pump(self) -> None:
-        """Send the next call once Redis has done the one before: what the messages sent
-        meanwhile wait for in Redis is one call at most, never the whole second."""
-        if self._in_flight is None and self._chunks:
-            sent = self._in_flight = self._send_chunk()
+        """Send the next calls while fewer than `IN_FLIGHT` are out: what the messages sent
+        meanwhile wait for in Redis is a few calls at most, never the whole second, and a
+        second of thousands of agents' figures still leaves within it."""
+        while len(self._in_flight) < IN_FLIGHT and self._chunks:
+            sent = self._send_chunk()
+            self._in_flight.add(sent)
             sent.add_done_callback(self._landed)
 
     def _landed(self, sent: asyncio.Future[Any]) -> None:
-        if self._in_flight is sent:
-            self._in_flight = None
-            self._pump()
+        self._in_flight.discard(sent)
+        self._landed_count += 1
+        self._pump()
 
     def _send_chunk(self) -> asyncio.Future[Any]:
         keys, entries = self._chunks.popleft()  # flattened only now: a call's worth a turn
@@ -204,12 +212,14 @@ class FigureBuffer:
             del written[next(iter(written))]
 
     async def settled(self) -> None:
-        """Wait until what was added so far is written (or failed): the calls still go
-        one after the other, so a read (every second, for availability) does not queue
-        a second's figures in front of the messages."""
+        """Wait until what was added so far is written (or failed): the calls still go at
+        the pace of `_pump`, so a read (every second, for availability) does not queue a
+        second's figures in front of the messages; calls made up after this one started
+        are not waited for."""
         self._write()
-        while self._in_flight is not None:
-            await asyncio.wait([self._in_flight])
+        target = self._queued_count
+        while self._landed_count < target and self._in_flight:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
 
 
 def _report(written: asyncio.Future[Any]) -> None:
