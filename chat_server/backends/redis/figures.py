@@ -17,6 +17,7 @@ import asyncio
 import collections
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -25,7 +26,7 @@ from chat_server.backends.redis import lua, rows
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.keys import Keys
 from chat_server.backends.redis.wire import Arg, Script, Wire
-from chat_server.backends.unwritten import Unwritten
+from chat_server.backends.unwritten import Group, Unwritten
 from chat_server.core import metrics
 from chat_server.core.clock import Clock
 from chat_server.core.metrics import Figures
@@ -44,9 +45,11 @@ CHUNK = 64
 of Redis's time."""
 IN_FLIGHT = 4
 """`record_figures.lua` calls sent and not answered yet, at most (`FigureBuffer._pump`),
-when more than `BACKLOG` wait; one at a time otherwise (four at once doubled the p99 at
-500 msgs/s, from about 4 ms to 7-8)."""
-BACKLOG = 16
+when a whole write is waiting behind; one at a time otherwise (four at once doubled the
+p99 at 500 msgs/s, from about 4 ms to 7-8)."""
+GROUPS = 6
+"""Groups of figures over time spread in one go (`FigureBuffer._calls`): each is up to three
+dimensions in an hour, a day and a month, so six are about a call's worth."""
 WRITTEN_MAX = 20_000
 """Buckets over time remembered for sealing: an hour between two sweeps writes a few per
 dimension."""
@@ -121,14 +124,11 @@ class FigureBuffer:
         `RedisRollups.prune` seals them once finished (at most `WRITTEN_MAX`: the oldest
         beyond it are left to the first read to seal)."""
         self._timer: asyncio.TimerHandle | None = None
-        self._chunks: collections.deque[tuple[list[str], list[tuple[int, Figures]]]] = (
+        self._flushes: collections.deque[Iterator[tuple[list[str], list[tuple[int, Figures]]]]] = (
             collections.deque()
         )
-        """Calls made up but not sent yet (`_write`), sent by `_pump`."""
+        """The writes not wholly sent yet (`_write`), oldest first, each its calls to come."""
         self._in_flight: set[asyncio.Future[Any]] = set()
-        self._queued_count = 0
-        self._landed_count = 0
-        """Calls made up, and calls answered (or failed), so far: what `settled` waits for."""
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
         """Count `figures` at `ts` under `dims`, in the next write."""
@@ -156,16 +156,24 @@ class FigureBuffer:
 
     def _write(self) -> None:
         """Queue what was added since the last write as `record_figures.lua` calls of at
-        most `CHUNK` buckets each, a few at a time (`_pump`): a second's figures
-        of a busy node are hundreds of buckets, milliseconds of Redis's time, which the
-        messages queued behind them would wait for. Each call counts whole, or not at all."""
+        most `CHUNK` buckets each, made up and sent a call at a time (`_calls`, `_pump`): a
+        second of a busy node is thousands of buckets, tens of milliseconds of work here
+        and in Redis, which must not hold the messages all at once. Each call counts whole,
+        or not at all."""
         if self._timer is None:
             return
         self._timer.cancel()
         self._timer = None
-        now = self.clock.now_ms()
         pending, self._pending = self._pending, {}
-        rollups = self.rollups.by_bucket(now, self.rollups.take())
+        self._flushes.append(self._calls(self.clock.now_ms(), pending, self.rollups.take()))
+        self._pump()
+
+    def _calls(
+        self, now: int, pending: dict[tuple[str, str, int], Figures], groups: dict[Group, Figures]
+    ) -> Iterator[tuple[list[str], list[tuple[int, Figures]]]]:
+        """One write's calls, each made up when it is sent. The figures over time are
+        spread to their hours, days and months a few groups at a time: a dimension that
+        many groups share ("all") may then be in several calls, which add up the same."""
         keys: list[str] = []
         entries: list[tuple[int, Figures]] = []
         for (window, dim, start), figures in pending.items():
@@ -173,34 +181,44 @@ class FigureBuffer:
             keys.append(self.keys.figures(window, dim, start))
             # relative: the clock is injectable, Redis's own clock is not
             entries.append((max(1, start + size + length + 60_000 - now), figures))
-        for (dim, bucket), figures in rollups.items():
-            ttl = self.rollups.expires(bucket) - now
-            if ttl > 0:
-                keys.append(self.keys.rollup(dim, bucket.tier, bucket.key))
-                entries.append((ttl, figures))
-                self._written((dim, bucket))
-        for i in range(0, len(keys), CHUNK):
-            self._chunks.append((keys[i : i + CHUNK], entries[i : i + CHUNK]))
-            self._queued_count += 1
-        self._pump()
+            if len(keys) == CHUNK:
+                yield keys, entries
+                keys, entries = [], []
+        items = list(groups.items())
+        for i in range(0, len(items), GROUPS):
+            for (dim, bucket), figures in self.rollups.by_bucket(
+                now, dict(items[i : i + GROUPS])
+            ).items():
+                ttl = self.rollups.expires(bucket) - now
+                if ttl > 0:
+                    keys.append(self.keys.rollup(dim, bucket.tier, bucket.key))
+                    entries.append((ttl, figures))
+                    self._written((dim, bucket))
+                if len(keys) >= CHUNK:
+                    yield keys, entries
+                    keys, entries = [], []
+        if keys:
+            yield keys, entries
 
     def _pump(self) -> None:
         """Send the next call once the one before is answered: what the messages sent
-        meanwhile wait for in Redis is one call, never the whole second. Behind by more
-        than `BACKLOG` calls (thousands of agents' figures a second), up to `IN_FLIGHT`."""
-        limit = IN_FLIGHT if len(self._chunks) > BACKLOG else 1
-        while len(self._in_flight) < limit and self._chunks:
-            sent = self._send_chunk()
+        meanwhile wait for in Redis is one call, never the whole second. Behind by a
+        whole write (thousands of agents' figures a second), up to `IN_FLIGHT`."""
+        limit = IN_FLIGHT if len(self._flushes) > 1 else 1
+        while len(self._in_flight) < limit and self._flushes:
+            call = next(self._flushes[0], None)
+            if call is None:
+                self._flushes.popleft()
+                continue
+            sent = self._send(*call)
             self._in_flight.add(sent)
             sent.add_done_callback(self._landed)
 
     def _landed(self, sent: asyncio.Future[Any]) -> None:
         self._in_flight.discard(sent)
-        self._landed_count += 1
         self._pump()
 
-    def _send_chunk(self) -> asyncio.Future[Any]:
-        keys, entries = self._chunks.popleft()  # flattened only now: a call's worth a turn
+    def _send(self, keys: list[str], entries: list[tuple[int, Figures]]) -> asyncio.Future[Any]:
         args: list[Arg] = [msgpack.packb([(ttl, figures.to_fields()) for ttl, figures in entries])]
         if self.wire.connected:  # with the other commands of this loop turn
             sent = self._script.send(keys, args)
@@ -218,12 +236,14 @@ class FigureBuffer:
     async def settled(self) -> None:
         """Wait until what was added so far is written (or failed): the calls still go at
         the pace of `_pump`, so a read (every second, for availability) does not queue a
-        second's figures in front of the messages; calls made up after this one started
-        are not waited for."""
+        second's figures in front of the messages; writes queued after it are not waited
+        for (but for a call of theirs that is out with its last)."""
         self._write()
-        target = self._queued_count
-        while self._landed_count < target and self._in_flight:
+        mine = list(self._flushes)
+        while any(flush in self._flushes for flush in mine) and self._in_flight:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight))
 
 
 def _report(written: asyncio.Future[Any]) -> None:
