@@ -66,8 +66,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         # this node's agents may have been skipped while its bus was deaf: route again
-        self.node.hub.after_resync(self.kick)
-        self.node.hub.after_resync(self.availability.forget)
+        self.node.hub.after_resync(self.look_again)
         self._tasks = [
             asyncio.create_task(self._assign_loop(), name="dispatch"),
             asyncio.create_task(self._announce_loop(), name="queue-announcer"),
@@ -91,6 +90,12 @@ class Dispatcher:
     def kick(self) -> None:
         """Something changed (queue, capacity, presence, status): assign and announce soon."""
         self._dirty.set()
+
+    def look_again(self) -> None:
+        """This node's agents may have been missed (its bus was deaf, or its presence had
+        expired): route again, and read the sites' availability afresh."""
+        self.kick()
+        self.availability.forget()
 
     def remember_preview(self, cid: str, text: str) -> None:
         self._previews.remember(cid, text)
@@ -277,8 +282,7 @@ class Dispatcher:
         (a node that dies stops doing this). After a stall that got its agents counted gone,
         route again: a chat queued meanwhile waited for them."""
         if await self.node.store.presence.heartbeat(self.node.clock.now_ms()):
-            self.kick()
-            self.availability.forget()
+            self.look_again()
 
     async def sweep(self) -> None:
         """Requeue the chats of agents gone past their grace; close those of gone visitors."""

@@ -137,10 +137,9 @@ class Pump:
 
     async def stop(self) -> None:
         writer = self.writer
-        if isinstance(writer, asyncio.Handle):
+        if writer is not None:
             writer.cancel()
-        elif writer is not None:
-            writer.cancel()
+        if isinstance(writer, asyncio.Task):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 

@@ -194,7 +194,7 @@ class FigureBuffer:
                     keys.append(self.keys.rollup(dim, bucket.tier, bucket.key))
                     entries.append((ttl, figures))
                     self._written((dim, bucket))
-                if len(keys) >= CHUNK:
+                if len(keys) == CHUNK:
                     yield keys, entries
                     keys, entries = [], []
         if keys:
