@@ -219,10 +219,18 @@ def after_message(conv: Conversation, message: Message) -> Conversation:
 
 
 def row_changed(before: Conversation, after: Conversation) -> bool:
-    """Whether a message changed more of the conversation than its `last_seq` and
-    `last_active` (which the stores keep with the messages): then the conversation itself
-    must be written too."""
-    return replace(after, last_seq=before.last_seq, last_active=before.last_active) != before
+    """Whether a message changed more of the conversation than its `last_seq`,
+    `last_active` and `visitor_turn_at`, which its messages alone decide (`after_message`;
+    the embedded store finds them again from its messages at start): then the
+    conversation itself must be written too. A visitor's turn begins or ends with almost
+    every message, so this spares most appends a write of the conversation."""
+    unchanged = replace(
+        after,
+        last_seq=before.last_seq,
+        last_active=before.last_active,
+        visitor_turn_at=before.visitor_turn_at,
+    )
+    return unchanged != before
 
 
 def has_capacity(active: int, max_chats: int) -> bool:

@@ -18,7 +18,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ErrorCode
 from chat_server.core.model import State
 from tests.contract.published import LocalPublished
-from tests.contract.support import agent, expect, open_conv, speaker, text, visitor
+from tests.contract.support import agent, expect, note, open_conv, speaker, text, visitor
 
 DB_NAME = "chat.sqlite3"
 
@@ -117,6 +117,41 @@ async def test_an_assignment_and_first_response_survive_a_restart(
         # Nobody is connected after a restart: the people of open chats count as gone.
         assert await second.presence.gone_since("agent", clock.now_ms() + 1) == ["a_ann"]
         assert await second.presence.gone_since("visitor", clock.now_ms() + 1) == ["v_1"]
+    finally:
+        await second.stop()
+
+
+async def test_the_visitors_turn_comes_back_from_the_messages(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Appends that only begin or end a visitor's turn leave the conversation's row alone:
+    a restart finds the turn again from the messages."""
+    first = await restarted(tmp_path, clock)
+    ann = agent()
+    try:
+        await open_conv(first, clock)  # the visitor's turn begins
+        await open_conv(first, clock, "c_2", "v_2")
+        await first.conversations.claim("c_1", ann, 1)
+        await first.conversations.claim("c_2", ann, 1)
+        clock.advance(10)
+        await first.conversations.append("c_1", text(speaker(ann)))  # answered
+        await first.conversations.append("c_2", text(speaker(ann)))
+        clock.advance(10)
+        waiting = await first.conversations.append("c_1", text(visitor()))
+        clock.advance(10)
+        await first.conversations.append("c_1", text(visitor(), "still there?"))
+        await first.conversations.append("c_1", note(speaker(ann)))
+        before = await first.conversations.get("c_1")
+        answered = await first.conversations.get("c_2")
+    finally:
+        await first.stop()
+
+    second = await restarted(tmp_path, clock)
+    try:
+        assert before is not None and before.visitor_turn_at == waiting.message.ts
+        assert await second.conversations.get("c_1") == before
+        assert answered is not None and answered.visitor_turn_at is None
+        assert await second.conversations.get("c_2") == answered
     finally:
         await second.stop()
 

@@ -52,4 +52,10 @@ def test_row_changed_ignores_the_seq_alone() -> None:
     note, _ = flow.number(conv, [Draft(Kind.NOTE, ANN, "psst")], T0 + 5)
     assert not flow.row_changed(conv, note)  # only last_seq moved
     turn, _ = flow.number(conv, [Draft(Kind.TEXT, VERA, "hi")], T0 + 5)
-    assert flow.row_changed(conv, turn)  # the visitor's turn began
+    assert turn.visitor_turn_at == T0 + 5
+    assert not flow.row_changed(conv, turn)  # the visitor's turn began: messages tell it
+    claimed = flow.claim(turn, AgentRef(ANN.id, "Ann"), T0 + 6).conversation
+    answered, _ = flow.number(claimed, [Draft(Kind.TEXT, ANN, "hello")], T0 + 7)
+    assert flow.row_changed(claimed, answered)  # the first response
+    again, _ = flow.number(answered, [Draft(Kind.TEXT, ANN, "more")], T0 + 8)
+    assert not flow.row_changed(answered, again)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Collection
@@ -132,6 +133,10 @@ class _Write:
 
 CHECKPOINT_S = 1.0
 """How often the WAL is copied back into the database file when commits run inline."""
+RESTART_FRAMES = 8192
+"""WAL frames (pages: 32 MiB at 4 KiB) past which a checkpoint makes the WAL start over."""
+WAL_LIMIT = 64 << 20
+"""Bytes of WAL file kept when it starts over (what a burst grew more is given back)."""
 
 
 class Database:
@@ -150,6 +155,8 @@ class Database:
         self._pending: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._commit_lock = asyncio.Lock()
+        """Held by each commit, and by the checkpoint's last step (the WAL starts over)."""
         self._closing = False
         self.failed: BaseException | None = None
         """Why writes are refused: a commit failed (memory was stepped back to the disk)."""
@@ -159,6 +166,7 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         return conn
 
     async def start(self) -> None:
@@ -233,7 +241,8 @@ class Database:
                 if not batch:
                     continue
                 try:
-                    await self._commit(batch)
+                    async with self._commit_lock:
+                        await self._commit(batch)
                 except Exception as exc:  # a bug past the commit: what is on disk is unknown
                     log.exception("settling a batch of writes failed")
                     self.failed = self.failed or exc
@@ -321,17 +330,36 @@ class Database:
             log.exception("after-commit callback failed (the write is committed)")
 
     async def _checkpoint_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         done = 0
         while True:
             await asyncio.sleep(CHECKPOINT_S)
             if self._commits != done and self._cconn is not None:
                 done = self._commits
-                # PASSIVE: never waits for (nor blocks) the commits on the loop
                 with contextlib.suppress(sqlite3.Error):
-                    await loop.run_in_executor(
-                        self._writer_pool, self._cconn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
-                    )
+                    await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database; when it has grown long, let the next commit
+        start it over.
+
+        A `PASSIVE` checkpoint never waits for (nor blocks) the commits, but the WAL only
+        starts over from its beginning when a commit finds all of it copied: under a steady
+        load commits land while every checkpoint runs, and the WAL grew without end (800 MB
+        in 15 s at 3,000 msgs/s, each commit slower). So the bulk is copied while commits go
+        on, then, once the WAL is past `RESTART_FRAMES`, commits wait while a second
+        checkpoint copies the few frames added meanwhile (and syncs the file: some
+        milliseconds), and the next commit starts the WAL over."""
+        loop = asyncio.get_running_loop()
+        run = functools.partial(loop.run_in_executor, self._writer_pool, self._passive)
+        if await run() >= RESTART_FRAMES:
+            async with self._commit_lock:
+                await run()
+
+    def _passive(self) -> int:
+        """One `PASSIVE` checkpoint: how many frames the WAL holds."""
+        assert self._cconn is not None
+        _, frames, _ = self._cconn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames)
 
     def _run_batch(self, batch: list[_Write]) -> list[Any]:
         """Each write in a savepoint: one that raises (anything but the process exiting) is

@@ -142,6 +142,16 @@ def history(
     return [message_from_row(r) for r in rows[:limit]], len(rows) > limit
 
 
+TURNS = (
+    "SELECT m.cid, MIN(m.ts) FROM messages m JOIN conversations v ON v.id = m.cid "
+    "WHERE v.state != 'closed' AND m.kind = 'text' AND m.role = 'visitor' AND m.seq > "
+    "COALESCE((SELECT MAX(a.seq) FROM messages a WHERE a.cid = m.cid AND a.kind = 'text' "
+    "AND a.role = 'agent'), 0) GROUP BY m.cid"
+)
+"""Since when each open conversation's visitor awaits an answer: their first text after
+the last agent text (`conversation.after_message`), none when an agent spoke last."""
+
+
 def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]:
     """The open conversations (each at its last stored seq) and their messages with a cmid."""
     rows = c.execute("SELECT data FROM conversations WHERE state != 'closed'").fetchall()
@@ -161,11 +171,13 @@ def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]
             "GROUP BY m.cid"
         ).fetchall()
     )
+    turns: dict[str, Any] = dict(c.execute(TURNS).fetchall())
     convs = [
         replace(
             conv,
             last_seq=last.get(conv.id, conv.last_seq),
             last_active=_latest(active.get(conv.id), conv.last_active),
+            visitor_turn_at=turns.get(conv.id),
         )
         for conv in convs
     ]
