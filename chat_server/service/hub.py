@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chat_server.backends.base import Bus, Event
@@ -153,6 +154,47 @@ class Connection:
             self.unsubscribe(channel)
 
 
+FANOUT_SLICE = 256
+"""Sockets one event reaches per loop turn. An event for thousands (a site's availability
+to its visitors) went out in one turn, some 15 µs a socket: 5,000 visitors held every
+chat on the node 75 ms. A larger fan-out goes a slice a turn, the events of one channel
+in order; a socket that left the channel meanwhile is skipped."""
+
+
+@dataclass(slots=True)
+class _Fanout:
+    event: Event
+    targets: list[Connection]
+    sent: int = 0
+    encoded: dict[Codec, bytes | str | None] = field(default_factory=dict)
+
+
+def _deliver(
+    channel: str,
+    event: Event,
+    targets: list[Connection],
+    encoded: dict[Codec, bytes | str | None],
+    *,
+    recheck: bool,
+) -> None:
+    """Queue the event's frame on each target that wants it, encoded once per codec
+    (`encoded`: failures included, logged once, the others still get it); `recheck`:
+    only those still on the channel."""
+    frame: Frame = event["frame"]
+    skip = event.get("skip")
+    for conn in targets:
+        if conn.id == skip or (recheck and channel not in conn.channels):
+            continue
+        if not conn.accept(channel, frame):
+            continue
+        if conn.codec in encoded:
+            data = encoded[conn.codec]
+        else:
+            data = encoded[conn.codec] = encode_or_log(conn.codec, frame)
+        if data is not None:
+            conn.push(data)
+
+
 class Hub:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
@@ -160,6 +202,8 @@ class Hub:
         """Members by channel, in joining order; lists, as most channels have one member
         (a visitor's, the tabs of one visitor) and a set is 216 bytes."""
         self._ready: dict[str, asyncio.Future[None]] = {}
+        self._fanouts: dict[str, deque[_Fanout]] = {}
+        """Per channel, the events still going out a slice a turn (`FANOUT_SLICE`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections: set[Connection] = set()
         self.metrics: Metrics | None = None
@@ -262,18 +306,35 @@ class Hub:
         members = self._channels.get(channel)
         if not members:
             return
-        frame: Frame = event["frame"]
-        skip = event.get("skip")
-        encoded: dict[Codec, bytes | str | None] = {}
-        for conn in list(members):
-            if conn.id == skip or not conn.accept(channel, frame):
-                continue
-            if conn.codec in encoded:
-                data = encoded[conn.codec]
-            else:  # once per codec, failures included: logged once, the others still get it
-                data = encoded[conn.codec] = encode_or_log(conn.codec, frame)
-            if data is not None:
-                conn.push(data)
+        fanouts = self._fanouts.get(channel)
+        if fanouts is None and len(members) <= FANOUT_SLICE:
+            _deliver(channel, event, list(members), {}, recheck=False)
+            return
+        fanout = _Fanout(event, list(members))
+        if fanouts is not None:  # an earlier event still going out: this one follows it
+            fanouts.append(fanout)
+            return
+        self._fanouts[channel] = deque((fanout,))
+        self._fan_out(channel)
+
+    def _fan_out(self, channel: str) -> None:
+        """Send the channel's pending events to the next `FANOUT_SLICE` sockets, then let
+        the loop turn (what came meanwhile goes first) before the next slice."""
+        fanouts = self._fanouts[channel]
+        budget = FANOUT_SLICE
+        while fanouts and budget:
+            fanout = fanouts[0]
+            end = min(len(fanout.targets), fanout.sent + budget)
+            targets = fanout.targets[fanout.sent : end]
+            _deliver(channel, fanout.event, targets, fanout.encoded, recheck=fanout.sent > 0)
+            budget -= end - fanout.sent
+            fanout.sent = end
+            if end == len(fanout.targets):
+                fanouts.popleft()
+        if fanouts:
+            asyncio.get_running_loop().call_soon(self._fan_out, channel)
+        else:
+            del self._fanouts[channel]
 
     async def publish(self, channel: str, frame: Frame, skip: str | None = None) -> None:
         try:
