@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
@@ -39,20 +39,27 @@ class Inbox:
 
     def put_nowait(self, item: ASGIReceiveEvent) -> None:
         self._items.append(item)
-        waiter = self._waiter
+        waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def get(self) -> ASGIReceiveEvent:
         while not self._items:
-            if self._waiter is not None:
-                raise RuntimeError("a WebSocket's messages have one reader at a time")
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+            await self.arrival()
         return self._items.pop(0)
+
+    def pop(self) -> ASGIReceiveEvent | None:
+        """The next message, or None when none has come."""
+        return self._items.pop(0) if self._items else None
+
+    def arrival(self) -> asyncio.Future[None]:
+        """A future done when the next message comes (its reader awaits it: a cancelled
+        wait leaves the message for the next one)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            raise RuntimeError("a WebSocket's messages have one reader at a time")
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     def empty(self) -> bool:
         return not self._items
@@ -174,6 +181,22 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.accept" and self.handshake_complete:
             del self.response  # only the accept reads it
 
+    def receive_nowait(self) -> dict[str, Any] | None:
+        """uvicorn's `receive` without a coroutine: the next message, or None when none
+        has come (then await `arrival`). A socket waiting for its next frame holds one
+        future, where Starlette's and uvicorn's `receive` held three coroutines besides:
+        with thousands of sockets those were most of what the young garbage collections
+        walked (`web/session.serve` reads this way)."""
+        inbox = cast(Inbox, self.queue)
+        message = inbox.pop()
+        if message is not None and self.read_paused and inbox.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return cast("dict[str, Any] | None", message)
+
+    def arrival(self) -> asyncio.Future[None]:
+        return cast(Inbox, self.queue).arrival()
+
     def write_frames(self, frames: list[bytes | str]) -> None:
         """Send data frames with one `transport.write`, where an ASGI `send` per frame goes
         through Starlette's and uvicorn's layers and makes one each (uvloop gathers a
@@ -201,7 +224,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         and uvicorn logs each as an ERROR with a traceback. Here it is one INFO line, and
         the socket is still closed with 1007 (RFC 6455: data not consistent with its type)."""
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
-        self.frames = []
+        self.frames.clear()  # `data` is its own object: no new list per message
         if self.close_sent:  # past `websocket.close`: dropped, as uvicorn does
             return
         message: ASGIReceiveEvent

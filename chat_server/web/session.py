@@ -180,14 +180,20 @@ async def serve(ws: WebSocket, session: Session, hello_timeout_s: float | None) 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + hello_timeout_s if hello_timeout_s else None
     close_code: int | None = None
+    lean = pump.lean
     try:
         while True:
             if deadline is not None and not session.greeted:
                 async with asyncio.timeout_at(deadline):
                     message = await ws.receive()
-            else:
+            elif lean is None:
                 message = await ws.receive()
+            else:  # waits on one future, no coroutine (`receive_nowait` says why)
+                while (arrived := lean.receive_nowait()) is None:
+                    await lean.arrival()
+                message = arrived
             if message["type"] == "websocket.disconnect":
+                ws.client_state = WebSocketState.DISCONNECTED  # as `ws.receive` does
                 break
             await _one_frame(session, message)
             del message  # not held while waiting for the next frame

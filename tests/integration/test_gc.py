@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +52,33 @@ async def test_the_freeze_can_be_turned_off(start_server: ServerFactory) -> None
     await start_server(gc_freeze=False)
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def receive_coroutines() -> int:
+    """The server's coroutines waiting in a `receive` or `get` (Starlette's, uvicorn's,
+    the inbox's; the test's own clients run in this process too)."""
+    return sum(
+        1
+        for o in gc.get_objects()
+        if type(o) is types.CoroutineType
+        and o.cr_frame is not None
+        and o.cr_code.co_name in {"receive", "get"}
+        and any(part in o.cr_code.co_filename for part in SERVER_CODE)
+    )
+
+
+SERVER_CODE = ("starlette", "uvicorn", "lean_websocket")
+
+
+async def test_a_waiting_socket_holds_no_receive_coroutine(start_server: ServerFactory) -> None:
+    """Each socket waiting for its next frame held three coroutines (Starlette's and
+    uvicorn's `receive`, the inbox's `get`): with thousands of sockets, most of what the
+    young collections walked. A greeted socket now waits on a future alone."""
+    live = await start_server()
+    before = receive_coroutines()
+    visitors = [await live.visitor() for _ in range(10)]
+    await live.agent()
+    for v in visitors[:3]:
+        await v.request("start", text="hello")
+    await asyncio.sleep(0.05)
+    assert receive_coroutines() == before

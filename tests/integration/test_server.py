@@ -68,6 +68,23 @@ async def test_inbox_has_one_reader_at_a_time() -> None:
     assert (await first)["type"] == "websocket.connect"
 
 
+async def test_inbox_without_a_coroutine() -> None:
+    """`pop` and `arrival`, as `web/session.serve` reads a greeted socket."""
+    inbox = Inbox()
+    assert inbox.pop() is None
+    arrival = inbox.arrival()
+    with pytest.raises(RuntimeError):
+        inbox.arrival()  # one reader at a time
+    inbox.put_nowait({"type": "websocket.receive", "text": "a"})
+    assert arrival.done()
+    assert inbox.pop() == {"type": "websocket.receive", "text": "a"}
+    assert inbox.pop() is None
+    inbox.arrival().cancel()  # a reader cancelled while waiting: the next one may wait
+    late = inbox.arrival()
+    inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    assert late.done() and inbox.pop() == {"type": "websocket.disconnect", "code": 1000}
+
+
 # --- Writable ----------------------------------------------------------------------------
 
 

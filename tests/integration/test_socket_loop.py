@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketState
 
-from chat_server.lean_websocket import FRAMES, Writable
+from chat_server.lean_websocket import FRAMES, Inbox, Writable
 from chat_server.protocol.codec import Codec
 from chat_server.protocol.frames import Envelope
 from chat_server.service.session import Handler, Result, Session
@@ -30,7 +30,7 @@ class Socket:
     """What `serve` uses of a Starlette `WebSocket`: frames in, frames out, a close."""
 
     def __init__(self, *, sends_before_blocking: int | None = None) -> None:
-        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.incoming = Inbox()
         self.sent: list[dict[str, Any]] = []
         self.sends_before_blocking = sends_before_blocking
         self.close_code: int | None = None
@@ -45,7 +45,7 @@ class Socket:
         self.incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
 
     async def receive(self) -> dict[str, Any]:
-        return await self.incoming.get()
+        return dict(await self.incoming.get())
 
     async def send_text(self, data: str) -> None:
         lean = self.scope["extensions"].get(FRAMES)
@@ -198,12 +198,20 @@ async def test_session_state_is_slotted_and_made_on_first_use(live: Live) -> Non
 
 
 class Lean:
-    """What `Pump` uses of `LeanWebSocketProtocol`: flow control and one write of frames."""
+    """What `Pump` and `serve` use of `LeanWebSocketProtocol`: flow control, one write of
+    frames, and reading without a coroutine."""
 
     def __init__(self, socket: Socket) -> None:
         self.socket = socket
         self.writable = Writable()
         self.writes: list[list[str]] = []
+
+    def receive_nowait(self) -> dict[str, Any] | None:
+        message = self.socket.incoming.pop()
+        return None if message is None else dict(message)
+
+    def arrival(self) -> asyncio.Future[None]:
+        return self.socket.incoming.arrival()
 
     def write_frames(self, frames: list[bytes | str]) -> None:
         self.writes.append([f for f in frames if isinstance(f, str)])
