@@ -36,9 +36,10 @@ DOC = "docs/performance.md, 'The hand-made parts: kept, and why (issue 20)'"
 CHECKED = {"uvicorn": "0.54.0", "websockets": "17.4", "hiredis": "3.5.0", "redis": "8.1.0"}
 """The versions these guards (and the measurements in the doc) were checked against."""
 
-COPIED = {"send_receive_event_to_app": "935390da9a9c065f"}
+COPIED = {"send_receive_event_to_app": "935390da9a9c065f", "receive": "150d41c7f477225e"}
 """uvicorn methods `LeanWebSocketProtocol` overrides with a copy of their body (changed in
-one place): sha256 of uvicorn's source, so that a change there is ported here."""
+one place), or does again without a coroutine (`receive`: `receive_nowait`): sha256 of
+uvicorn's source, so that a change there is ported here."""
 
 
 def again(what: str) -> str:
