@@ -179,7 +179,7 @@ def _deliver(
 ) -> None:
     """Queue the event's frame on each target that wants it, encoded once per codec
     (`encoded`: failures included, logged once, the others still get it); `recheck`:
-    only those still on the channel."""
+    only those still on the channel (a slice sent after the dispatch's turn)."""
     frame: Frame = event["frame"]
     skip = event.get("skip")
     for conn in targets:
@@ -326,7 +326,7 @@ class Hub:
             fanout = fanouts[0]
             end = min(len(fanout.targets), fanout.sent + budget)
             targets = fanout.targets[fanout.sent : end]
-            _deliver(channel, fanout.event, targets, fanout.encoded, recheck=fanout.sent > 0)
+            _deliver(channel, fanout.event, targets, fanout.encoded, recheck=True)
             budget -= end - fanout.sent
             fanout.sent = end
             if end == len(fanout.targets):

@@ -86,6 +86,19 @@ async def test_a_socket_that_left_meanwhile_gets_nothing_more() -> None:
     assert sum(map(queued, conns)) == MANY - 2
 
 
+async def test_an_event_queued_behind_skips_a_socket_that_left_before_its_turn() -> None:
+    hub = Hub(LocalBus())
+    conns = sockets(hub, MANY)
+    hub.dispatch("site:shop", event("first"))
+    hub.dispatch("site:shop", event("second"))
+    gone = conns[0]  # reached by the first event's first slice, not yet by the second
+    gone.unsubscribe("site:shop")
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert queued(gone) == 1
+    assert all(queued(c) == 2 for c in conns[1:])
+
+
 async def test_each_codec_encodes_once_across_the_slices(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
