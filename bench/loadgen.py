@@ -1015,7 +1015,7 @@ def run_loop(coro: Any) -> Any:
 @contextlib.contextmanager
 def quiet_collector(quiet: bool) -> Iterator[None]:
     """No cyclic garbage collection in the load while it measures: a full collection over
-    thousands of client connections took 30-120 ms, and every message in flight then
+    thousands of client connections took 30-165 ms, and every message in flight then
     counted that pause as the server's (the p99 at 5,000 conversations showed it)."""
     if not quiet:
         yield
