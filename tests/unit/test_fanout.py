@@ -62,7 +62,7 @@ async def test_events_of_one_channel_keep_their_order() -> None:
     hub = Hub(LocalBus())
     conns = sockets(hub, MANY)
     hub.dispatch("site:shop", event("first"))
-    hub.dispatch("site:shop", event("second"))  # a small one behind a large one waits too
+    hub.dispatch("site:shop", event("second"))  # queued behind the first, slice by slice
     for _ in range(10):
         await asyncio.sleep(0)
     for conn in conns:
