@@ -432,7 +432,8 @@ def setup_ours_store(
                 now = clock.now_ms()
                 visitor = Visitor(ids.visitor_id(), SITE, now, name=f"Visitor {c}")
                 await store.directory.put_visitor(visitor)
-                conv = flow.open_conversation(ids.conversation_id(), SITE, visitor.id, None, now)
+                cid = ids.conversation_id(visitor.id)
+                conv = flow.open_conversation(cid, SITE, visitor.id, None, now)
                 first = Draft(Kind.TEXT, Sender(Role.VISITOR, visitor.id, visitor.name), "hello")
                 await store.conversations.open(conv, first, origin=None)
                 await store.conversations.transfer(
@@ -1687,10 +1688,10 @@ def summarize_collapsed(path: Path, limit: int = 25) -> dict[str, Any]:
     self_: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").split("\n"):
         stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
+        if not stack or not count.isdigit():
+            continue  # a frame name with a line break in it (py-spy prints it raw)
         n = int(count)
         samples += n
         # "function (file.py:123)" -> "function (file.py)": one row per function

@@ -45,9 +45,10 @@ def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
     calendar = Calendar(settings.reports_tz)
     if settings.redis_url:
         from chat_server.backends.redis.bus import RedisBus
-        from chat_server.backends.redis.store import RedisStore
+        from chat_server.backends.redis.spread_bus import SpreadBus
+        from chat_server.backends.redis.spread_store import SpreadStore, redis_store
 
-        store = RedisStore(
+        store = redis_store(
             settings.redis_url,
             clock,
             prefix=settings.redis_prefix,
@@ -56,6 +57,8 @@ def open_backends(settings: Settings, clock: Clock) -> tuple[Store, Bus]:
             rollup_days=settings.rollup_days,
             replicas_ack=settings.redis_replicas_ack,
         )
+        if isinstance(store, SpreadStore):
+            return store, SpreadBus(settings.redis_url, store.where)
         return store, RedisBus(settings.redis_url, prefix=settings.redis_prefix)
     bus = LocalBus()
     embedded = EmbeddedStore(

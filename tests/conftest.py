@@ -178,6 +178,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster.stop()
 
 
+CLUSTER_PARTITIONS = 3
+"""The cluster backend spreads each installation over this many partitions (one a shard
+of the test cluster): a server on it runs `SpreadStore`; a contract test's `RedisStore`
+takes the URL's first partition only (the single-slot layout, as with `partitions=1`)."""
+
+
+def redis_of(store: Any) -> list[Any]:
+    """The redis-py clients of a Redis store, one per partition (`SpreadStore.clients`):
+    each at the primary of its partition's slot."""
+    clients = getattr(store, "clients", None)
+    return [c.redis for c in clients] if clients is not None else [store.redis]
+
+
 def redis_like(backend: str) -> bool:
     """Both Redis backends: one Redis, or a Redis Cluster."""
     return backend in ("redis", "cluster")
@@ -187,7 +200,7 @@ def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
     """The URL of the session's Redis or Redis Cluster for a Redis-like backend."""
     if backend == "cluster":
         cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-        return cluster.url
+        return f"{cluster.url}?partitions={CLUSTER_PARTITIONS}"
     redis: RedisServer = request.getfixturevalue("redis_server")
     return redis.url
 

@@ -20,6 +20,14 @@ def visitor(visitor_id: str) -> str:
     return f"visitor:{{{visitor_id}}}"
 
 
+def owner(channel: str) -> str | None:
+    """The conversation or visitor a channel is about (its id), None for any other: the
+    stores publish to those two from a conversation's own step."""
+    if channel.startswith(("conv:{", "visitor:{")) and channel.endswith("}"):
+        return channel[channel.index("{") + 1 : -1]
+    return None
+
+
 def agent(agent_id: str) -> str:
     """Every tab of one agent: assignments, transfers away, status changes."""
     return f"agent:{{{agent_id}}}"

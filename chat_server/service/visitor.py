@@ -233,7 +233,12 @@ class VisitorSession(Session):
         site_settings.check_topic(site, topic)
         closed = not hours.is_open(site.hours, now)
         conv = flow.open_conversation(
-            ids.conversation_id(), site.id, self.me.id, topic, now, pending=offline or closed
+            ids.conversation_id(self.me.id),
+            site.id,
+            self.me.id,
+            topic,
+            now,
+            pending=offline or closed,
         )
         conv = replace(conv, fields=site_settings.check_answers(site, fields))
         first = Draft(Kind.TEXT, self._sender(), text, cmid)

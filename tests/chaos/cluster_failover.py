@@ -5,13 +5,14 @@ A cluster of 3 primaries with a replica each (`tests/redis_cluster.py`, cluster-
 2 s), and one more replica for the primary killed: with `replicas_ack` 1 the promoted
 replica needs one of its own to acknowledge anything (the Sentinel scenario has two
 replicas for the same reason), and the cluster makes the other replica follow it. Two
-installations, each under its own key prefix, so in its own slot (`{prefix}`), both
-prefixes picked so that one primary serves both slots: one kill hits both. Each has two
-`chat-server serve` nodes given the `redis+cluster://` URL and its crowd of resilient
-visitors and agents (`load.py`), one with `CHAT_REDIS_REPLICAS_ACK=1` (held to the
-figures), one with the default 0 (shown for comparison). The slots' primary is SIGKILLed;
-between failovers (the long version) the killed server is started again on its config and
-rejoins as a replica of the new primary.
+installations, each under its own key prefix and spread over the three primaries
+(`?partitions=3`, `backends/redis/partitions.py`): each one's partition 0 is in the first
+third of the slots, so one primary serves both, and one kill hits both (a third of each
+one's conversations, and the rest go on). Each has two `chat-server serve` nodes given the
+`redis+cluster://` URL and its crowd of resilient visitors and agents (`load.py`), one
+with `CHAT_REDIS_REPLICAS_ACK=1` (held to the figures), one with the default 0 (shown for
+comparison). That primary is SIGKILLed; between failovers (the long version) the killed
+server is started again on its config and rejoins as a replica of the new primary.
 
 Figures, as `failover.py` (whose installation, serving, settling and figures this reuses):
 from the kill to every node answering an `ok` again (the cluster's failure detection of
@@ -32,8 +33,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from chat_server.backends.redis.cluster import key_slot, tag
-from chat_server.backends.redis.store import RedisStore
+from chat_server.backends.redis.partitions import Partitions
+from chat_server.backends.redis.spread_store import redis_store
 from chat_server.core import ids
 from chat_server.core.clock import SystemClock
 from chat_server.core.model import Site
@@ -63,14 +64,21 @@ CI: dict[str, Any] = {
 LONG: dict[str, Any] = {**CI, "conversations": 50, "agents": 25, "failovers": 5, "after_s": 4.0}
 
 
-def same_primary(cluster: RedisCluster) -> tuple[str, str]:
-    """Two key prefixes in different slots that one primary serves."""
-    first = ids.new_id("cf")
-    primary = cluster.primary_of(first)
-    while True:
-        second = ids.new_id("cf")
-        if key_slot(tag(second)) != key_slot(tag(first)) and cluster.primary_of(second) == primary:
-            return first, second
+PARTITIONS = 3
+
+
+def spread(url: str) -> str:
+    return f"{url}?partitions={PARTITIONS}"
+
+
+def partition_of(cid: str) -> int:
+    return ids.home(cid) % PARTITIONS  # `Partitions.of`
+
+
+def first_partition(prefix: str) -> str:
+    """The key prefix of an installation's partition 0: in the first third of the slots,
+    so on the primary that serves them, whatever the installation."""
+    return Partitions(prefix, PARTITIONS).prefixes[0]
 
 
 def replicas(cluster: RedisCluster, primary: int) -> list[int]:
@@ -107,15 +115,15 @@ def add_replica(cluster: RedisCluster, primary: int, timeout: float = 20) -> int
 async def installation(
     tmp: Path, url: str, prefix: str, replicas_ack: int
 ) -> AsyncIterator[Installation]:
-    """`failover.installation` with the prefix chosen by the caller (its slot matters)."""
+    """`failover.installation`, spread over the cluster's primaries."""
     env = {
         **NODE_ENV,
-        "CHAT_REDIS_URL": url,
+        "CHAT_REDIS_URL": spread(url),
         "CHAT_REDIS_PREFIX": prefix,
         "CHAT_REDIS_REPLICAS_ACK": str(replicas_ack),
     }
     nodes = [ServerProcess(tmp / f"ack{replicas_ack}-node{i}", **env) for i in range(2)]
-    store = RedisStore(url, SystemClock(), prefix=prefix)  # the test's own
+    store = redis_store(spread(url), SystemClock(), prefix=prefix)  # the test's own
     try:
         for node in nodes:
             node.start()
@@ -211,8 +219,10 @@ async def run(
     logged: list[bool] = []
     try:
         await asyncio.to_thread(cluster.start)
-        prefixes = await asyncio.to_thread(same_primary, cluster)
-        primary = await asyncio.to_thread(cluster.primary_of, prefixes[0])
+        prefixes = [ids.new_id("cf"), ids.new_id("cf")]
+        target = first_partition(prefixes[0])  # the kill's: partition 0 of both
+        primary = await asyncio.to_thread(cluster.primary_of, target)
+        assert primary == await asyncio.to_thread(cluster.primary_of, first_partition(prefixes[1]))
         await asyncio.to_thread(add_replica, cluster, primary)
         handle = RedisServer(binary, cluster.directory / str(primary), primary)
         async with (
@@ -229,17 +239,27 @@ async def run(
                         await asyncio.to_thread(cluster.start_node, rounds[-1].killed)
                         await asyncio.to_thread(cluster.wait_ok, 30)
                         rejoin_s.append(time.monotonic() - began_rejoin)
-                    now = await asyncio.to_thread(cluster.primary_of, prefixes[0])
+                    now = await asyncio.to_thread(cluster.primary_of, target)
                     shard.append(len(await asyncio.to_thread(replicas, cluster, now)))
-                    rounds.append(await fail_over(cluster, prefixes[0], insts, logged))
+                    rounds.append(await fail_over(cluster, target, insts, logged))
                     await asyncio.sleep(after_s)
                 await asyncio.gather(*(conclude(inst, settle_s) for inst in insts))
     finally:
         await asyncio.to_thread(cluster.stop)
-    figures(result, held, shown, rounds)
+    # the killed primary served partition 0 of both installations (and only that: three
+    # partitions on three primaries): `ok`s of the other partitions' chats went on
+    figures(result, held, shown, rounds, struck=lambda cid: partition_of(cid) == 0)
+    went_on = [
+        ack
+        for inst in (held, shown)
+        for ack in inst.acks
+        for r in rounds
+        if r.killed_at < ack.at < r.promoted_at and partition_of(ack.cid) != 0
+    ]
     result.add(
         info("cluster-node-timeout", NODE_TIMEOUT_MS, "ms"),
         info("failovers (SIGKILL of the slots' primary)", len(rounds)),
+        info("oks of the other partitions' chats meanwhile", len(went_on)),
         info("promotions timed by the replica's log (else by ROLE)", sum(logged)),
         info("replicas of the primary before each kill (min)", min(shard, default=0)),
         info(

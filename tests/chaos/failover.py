@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,12 +286,22 @@ async def run(
     return result
 
 
-def figures(result: Result, held: Installation, shown: Installation, rounds: list[Round]) -> None:
-    """The held installation's figures, then the default's for comparison."""
+def figures(
+    result: Result,
+    held: Installation,
+    shown: Installation,
+    rounds: list[Round],
+    struck: Callable[[str], bool] = lambda cid: True,
+) -> None:
+    """The held installation's figures, then the default's for comparison. `struck`: the
+    conversations the kill left without a primary (on a spread cluster, those of the
+    partitions it served; the others went on)."""
     without_primary = [
         note
         for inst in (held, shown)
-        for note in oks_without_primary(inst.acks, inst.stored, rounds)
+        for note in oks_without_primary(
+            [a for a in inst.acks if struck(a.cid)], inst.stored, rounds
+        )
     ]
     result.add(
         serving_figure(rounds, held.ports + shown.ports),

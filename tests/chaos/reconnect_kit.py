@@ -153,7 +153,9 @@ class Backend:
                 now = clock.now_ms()
                 visitor = Visitor(ids.visitor_id(), SITE, now, name=f"Visitor {c}")
                 await store.directory.put_visitor(visitor)
-                conv = flow.open_conversation(ids.conversation_id(), SITE, visitor.id, None, now)
+                conv = flow.open_conversation(
+                    ids.conversation_id(visitor.id), SITE, visitor.id, None, now
+                )
                 first = Draft(Kind.TEXT, Sender(Role.VISITOR, visitor.id, visitor.name), "hi")
                 await store.conversations.open(conv, first, origin=None)
                 agent = c % agents if agents else -1

@@ -1,5 +1,6 @@
 """The contract's fixtures: a started store of each backend (the `backend` fixture of
-`tests/conftest.py`: embedded, Redis on the session's redis-server, then a Redis Cluster),
+`tests/conftest.py`: embedded, Redis on the session's redis-server, then a Redis Cluster
+with the installation spread over its shards, `SpreadStore`),
 its manual clock, what it publishes, and a second store on the same storage."""
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ import pytest
 from chat_server.backends.base import Store
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.backends.redis.store import RedisStore
+from chat_server.backends.redis.spread_store import SpreadStore, redis_store
 from chat_server.core import ids
 from chat_server.core.clock import ManualClock
 from tests.conftest import backend_url, redis_like
-from tests.contract.published import LocalPublished, Published, RedisPublished, ShardedPublished
+from tests.contract.published import (
+    LocalPublished,
+    Published,
+    RedisPublished,
+    ShardedPublished,
+    SpreadPublished,
+)
 
 DB_NAME = "chat.sqlite3"
 
@@ -42,7 +49,7 @@ class Storage:
         """A store on this storage, not started (`options`: the backend's own)."""
         if self.backend == "embedded":
             return EmbeddedStore(self.path, LocalBus(), self.clock, **options)
-        return RedisStore(self.redis_url, self.clock, prefix=self.prefix, **options)
+        return redis_store(self.redis_url, self.clock, prefix=self.prefix, **options)
 
     @contextlib.asynccontextmanager
     async def another(self) -> AsyncIterator[Store]:
@@ -87,8 +94,13 @@ async def published(store: Store, storage: Storage) -> AsyncIterator[Published]:
         store.bus.set_handler(local)
         yield local
         return
-    watched = ShardedPublished if storage.backend == "cluster" else RedisPublished
-    remote = watched(storage.redis_url, storage.prefix, store)
+    remote: RedisPublished | SpreadPublished
+    if isinstance(store, SpreadStore):
+        remote = SpreadPublished(storage.redis_url, store.where.prefixes, store)
+    elif storage.backend == "cluster":
+        remote = ShardedPublished(storage.redis_url, storage.prefix, store)
+    else:
+        remote = RedisPublished(storage.redis_url, storage.prefix, store)
     await remote.start()
     try:
         yield remote

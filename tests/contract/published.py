@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,33 @@ class ShardedPublished(RedisPublished):
                     self.marks[args[2].decode()].set_result(None)
                     continue
                 await self._seen(channel, args[2])
+
+
+class SpreadPublished(Published):
+    """On a spread installation (`partitions=N`): what each partition's slot publishes,
+    watched at its primary, into one list."""
+
+    def __init__(self, url: str, prefixes: Sequence[str], store: Store) -> None:
+        super().__init__()
+        self.parts = [ShardedPublished(url, prefix, store) for prefix in prefixes]
+        for part in self.parts:
+            part.seen = self.seen
+
+    async def start(self) -> None:
+        for part in self.parts:
+            await part.start()
+
+    async def stop(self) -> None:
+        for part in self.parts:
+            await part.stop()
+
+    async def settle(self) -> None:
+        for part in self.parts:
+            await part.settle()
+
+    async def clear(self) -> None:
+        await self.settle()
+        self.seen.clear()
 
 
 ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("a"): 7, ord("b"): 8}

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from chat_server.backends.base import Store
+from chat_server.backends.redis.client import Client
+from chat_server.backends.redis.spread_store import SpreadStore
+from chat_server.backends.redis.store import RedisStore
 from chat_server.core import conversation as flow
 from chat_server.core.clock import Clock
 from chat_server.core.errors import ChatError, ErrorCode
@@ -37,6 +40,15 @@ def note(sender: Sender, body: str = "internal", cmid: str | None = None) -> Dra
     return Draft(Kind.NOTE, sender, body, cmid)
 
 
+def redis_clients(store: Store) -> list[Client]:
+    """A Redis store's clients: its one, or one per partition (`SpreadStore`), each at the
+    primary of its partition's slot (key names from its `keys`)."""
+    if isinstance(store, SpreadStore):
+        return list(store.clients)
+    assert isinstance(store, RedisStore)
+    return [store.client]
+
+
 async def open_conv(
     store: Store,
     clock: Clock,
@@ -47,6 +59,9 @@ async def open_conv(
     cmid: str | None = None,
     origin: str | None = None,
 ) -> Message:
+    """A conversation's id ends as its visitor's (as `ids.conversation_id` makes it), so
+    both are in one partition of a spread store: `c_2_1` is a second conversation of
+    `v_1`."""
     conv = flow.open_conversation(cid, "shop", vid, topic, clock.now_ms())
     return await store.conversations.open(conv, text(visitor(vid), "first", cmid), origin)
 

@@ -44,8 +44,8 @@ async def test_a_second_open_for_the_same_visitor_is_conflict(
     store: Store, clock: ManualClock
 ) -> None:
     await open_conv(store, clock, "c_1", "v_1")
-    await expect(ErrorCode.CONFLICT, open_conv(store, clock, "c_2", "v_1"))
-    assert await store.conversations.get("c_2") is None
+    await expect(ErrorCode.CONFLICT, open_conv(store, clock, "c_2_1", "v_1"))
+    assert await store.conversations.get("c_2_1") is None
     # Another visitor is not affected.
     assert (await open_conv(store, clock, "c_3", "v_2")).seq == 1
 
@@ -66,7 +66,7 @@ async def test_a_new_conversation_after_close(store: Store, clock: ManualClock) 
     await open_conv(store, clock, "c_1", "v_1")
     await store.conversations.close("c_1", 1, by="visitor", reason="visitor_closed", resolved=None)
     assert await store.conversations.open_of("v_1") is None
-    assert (await open_conv(store, clock, "c_2", "v_1")).seq == 1
+    assert (await open_conv(store, clock, "c_2_1", "v_1")).seq == 1
 
 
 async def test_unknown_conversation_is_not_found(store: Store) -> None:

@@ -35,7 +35,7 @@ async def test_a_pending_conversation_is_open_but_not_queued(
     assert await store.conversations.waiting() == []
     assert [c.id for c in await store.conversations.pending()] == ["c_1"]
     assert [c.id for c in await store.conversations.find(state=State.PENDING)] == ["c_1"]
-    await expect(ErrorCode.CONFLICT, open_conv(store, clock, "c_2", "v_1"))
+    await expect(ErrorCode.CONFLICT, open_conv(store, clock, "c_2_1", "v_1"))
 
 
 async def test_a_queued_conversation_becomes_pending(store: Store, clock: ManualClock) -> None:
@@ -60,14 +60,14 @@ async def test_a_queued_conversation_becomes_pending(store: Store, clock: Manual
 async def test_the_pending_list_is_oldest_offline_message_first(
     store: Store, clock: ManualClock
 ) -> None:
-    await open_conv(store, clock, "c_old", "v_1")  # created first, left a message last
+    await open_conv(store, clock, "c_old_1", "v_1")  # created first, left a message last
     clock.advance(10)
-    await open_pending(store, clock, "c_new", "v_2")
+    await open_pending(store, clock, "c_new_2", "v_2")
     clock.advance(10)
     await store.conversations.transition(
-        "c_old", lambda c: flow.to_pending(c, clock.now_ms(), "v@example.com")
+        "c_old_1", lambda c: flow.to_pending(c, clock.now_ms(), "v@example.com")
     )
-    assert [c.id for c in await store.conversations.pending()] == ["c_new", "c_old"]
+    assert [c.id for c in await store.conversations.pending()] == ["c_new_2", "c_old_1"]
 
 
 async def test_claiming_a_pending_conversation(store: Store, clock: ManualClock) -> None:

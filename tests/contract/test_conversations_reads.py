@@ -105,28 +105,28 @@ async def test_rate_twice_is_already_rated(store: Store, clock: ManualClock) -> 
 async def test_find_newest_first_with_filters(store: Store, clock: ManualClock) -> None:
     ann = agent()
     for i in range(4):
-        await open_conv(store, clock, f"c_{i}", f"v_{i % 3}")
+        await open_conv(store, clock, f"c_{i}_{i % 3}", f"v_{i % 3}")
         if i < 3:
-            await store.conversations.claim(f"c_{i}", ann, clock.now_ms())
+            await store.conversations.claim(f"c_{i}_{i % 3}", ann, clock.now_ms())
         if i == 0:
-            await store.conversations.close("c_0", 1, by="agent", reason="done", resolved=None)
+            await store.conversations.close("c_0_0", 1, by="agent", reason="done", resolved=None)
         clock.advance(1)
     found = await store.conversations.find()
-    assert [c.id for c in found] == ["c_3", "c_2", "c_1", "c_0"]
-    assert found[0] == await store.conversations.get("c_3")
-    assert [c.id for c in await store.conversations.find(limit=2)] == ["c_3", "c_2"]
-    assert [c.id for c in await store.conversations.find(state=State.ACTIVE)] == ["c_2", "c_1"]
-    assert [c.id for c in await store.conversations.find(state=State.QUEUED)] == ["c_3"]
-    assert [c.id for c in await store.conversations.find(state=State.CLOSED)] == ["c_0"]
+    assert [c.id for c in found] == ["c_3_0", "c_2_2", "c_1_1", "c_0_0"]
+    assert found[0] == await store.conversations.get("c_3_0")
+    assert [c.id for c in await store.conversations.find(limit=2)] == ["c_3_0", "c_2_2"]
+    assert [c.id for c in await store.conversations.find(state=State.ACTIVE)] == ["c_2_2", "c_1_1"]
+    assert [c.id for c in await store.conversations.find(state=State.QUEUED)] == ["c_3_0"]
+    assert [c.id for c in await store.conversations.find(state=State.CLOSED)] == ["c_0_0"]
     assert [c.id for c in await store.conversations.find(agent_id="a_ann")] == [
-        "c_2",
-        "c_1",
-        "c_0",
+        "c_2_2",
+        "c_1_1",
+        "c_0_0",
     ]
-    assert [c.id for c in await store.conversations.find(visitor_id="v_0")] == ["c_3", "c_0"]
+    assert [c.id for c in await store.conversations.find(visitor_id="v_0")] == ["c_3_0", "c_0_0"]
     assert [
         c.id for c in await store.conversations.find(state=State.ACTIVE, agent_id="a_ann", limit=1)
-    ] == ["c_2"]
+    ] == ["c_2_2"]
     assert await store.conversations.find(visitor_id="v_nobody") == []
 
 
@@ -148,7 +148,7 @@ async def test_find_over_many_pages(
     monkeypatch.setattr(stored, "load_many", counted)
     many = 2 * redis_conversations.FIND_BATCH + 20
     for i in range(many):
-        await open_conv(store, clock, f"c_{i:04}", f"v_{i}")
+        await open_conv(store, clock, f"c_{i:04}", f"v_{i:04}")
         clock.advance(1)
     newest_first = [f"c_{i:04}" for i in reversed(range(many))]
     assert [c.id for c in await store.conversations.find(limit=many + 5)] == newest_first

@@ -9,10 +9,10 @@ import sqlite3
 
 from chat_server.backends.base import Store
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.backends.redis.store import RedisStore
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import Page, Visitor
 from tests.contract.conftest import Storage
+from tests.contract.support import redis_clients
 
 EMAIL = "Vera.Lind@Example.com"
 
@@ -31,15 +31,16 @@ async def traces(store: Store, storage: Storage, *needles: str) -> list[str]:
         finally:
             con.close()
         return [repr(r) for r in rows if any(n.lower() in repr(r).lower() for n in needles)]
-    assert isinstance(store, RedisStore)
     found = []
-    for raw in await store.redis.keys(f"{store.keys.prefix}:*"):
-        key = raw.decode()
-        if any(n.lower() in key.lower() for n in needles):
-            found.append(key)
-        elif await store.redis.type(key) == b"set":
-            members = {m.decode() for m in await store.redis.smembers(key)}
-            found += [f"{key} has {n}" for n in needles if n in members]
+    for client in redis_clients(store):
+        redis = client.redis
+        for raw in await redis.keys(f"{client.keys.prefix}:*"):
+            key = raw.decode()
+            if any(n.lower() in key.lower() for n in needles):
+                found.append(key)
+            elif await redis.type(key) == b"set":
+                members = {m.decode() for m in await redis.smembers(key)}
+                found += [f"{key} has {n}" for n in needles if n in members]
     return found
 
 

@@ -22,7 +22,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ErrorCode
 from chat_server.core.model import FileRef, StoredFile
 from tests.contract.conftest import Storage
-from tests.contract.support import expect
+from tests.contract.support import expect, redis_clients
 
 HOUR_MS = 3_600_000
 
@@ -65,16 +65,24 @@ async def read(store: Store, file_id: str, *, thumb: bool = False) -> bytes:
     return b"".join([chunk async for chunk in store.files.read(file_id, thumb=thumb)])
 
 
+FILE_KEYS = (":files", ":file:", ":thumb:", ":upload")
+
+
 async def leftovers(store: Store, storage: Storage) -> list[str]:
     """What of any file the storage holds: the data directory's `files/`, or Redis's keys
     (records, bytes, staging) and unsent index."""
     if isinstance(store, EmbeddedStore):
         return sorted(os.listdir(storage.path / "files"))
-    assert isinstance(store, RedisStore)
-    keys = [k.decode() for k in await store.redis.keys(f"{store.keys.prefix}:*")]
-    found = [k for k in keys if any(p in k for p in (":files", ":file:", ":thumb:", ":upload"))]
-    unsent = await store.redis.zrange(store.keys.unsent_files(), 0, -1)
-    return sorted(found + [f"unsent {m.decode()}" for m in unsent])
+    found: list[str] = []
+    for client in redis_clients(store):
+        redis, k = client.redis, client.keys
+        keys = [key.decode() for key in await redis.keys(f"{k.prefix}:*")]
+        found += [
+            key for key in keys if any(p in key for p in (":files", ":file:", ":thumb:", ":upload"))
+        ]
+        unsent = await redis.zrange(k.unsent_files(), 0, -1)
+        found += [f"unsent {m.decode()}" for m in unsent]
+    return sorted(found)
 
 
 async def test_a_file_is_kept_and_read_back_exactly(

@@ -10,13 +10,12 @@ from pathlib import Path
 
 from chat_server.backends.base import Store
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.backends.redis.store import RedisStore
 from chat_server.core.clock import ManualClock
 from chat_server.core.cobrowse import NONE, CobrowseState, Session
 from chat_server.core.errors import ErrorCode
 from chat_server.core.model import AuditEntry, Rating, State
 from tests.contract.conftest import Storage
-from tests.contract.support import agent, expect, note, open_conv, speaker
+from tests.contract.support import agent, expect, note, open_conv, redis_clients, speaker
 from tests.contract.test_conversations_files import with_files
 from tests.contract.test_files import leftovers, put, read
 
@@ -57,14 +56,15 @@ async def mentions(store: Store, storage: Storage, cid: str) -> list[str]:
             ]
         finally:
             con.close()
-    assert isinstance(store, RedisStore)
     found = []
-    for raw in await store.redis.keys(f"{store.keys.prefix}:*"):
-        key = raw.decode()
-        if f"{{{cid}}}" in key:
-            found.append(key)
-        elif await store.redis.type(key) == b"zset" and await store.redis.zscore(key, cid):
-            found.append(f"{key} has it")
+    for client in redis_clients(store):
+        redis = client.redis
+        for raw in await redis.keys(f"{client.keys.prefix}:*"):
+            key = raw.decode()
+            if f"{{{cid}}}" in key:
+                found.append(key)
+            elif await redis.type(key) == b"zset" and await redis.zscore(key, cid):
+                found.append(f"{key} has it")
     return found
 
 
@@ -75,7 +75,7 @@ async def test_a_conversation_closed_before_the_cut_off_goes_whole(
     sent = await lived(store, clock, tmp_path, "c_1", "v_1")
     clock.advance(10 * DAY_S)
     await lived(store, clock, tmp_path, "c_2", "v_2")  # closed after the cut-off
-    await open_conv(store, clock, "c_3", "v_1")  # open, and the same visitor's
+    await open_conv(store, clock, "c_3_1", "v_1")  # open, and the same visitor's
     cut = clock.now_ms() - 5 * DAY_S * 1000
 
     assert await store.retention.expired(cut, 10) == ["c_1"]
@@ -103,7 +103,7 @@ async def test_a_conversation_closed_before_the_cut_off_goes_whole(
     assert (await store.conversations.get("c_2")) is not None
     assert await store.conversations.rating("c_2") is not None
     assert (await store.conversations.open_of("v_1")) is not None
-    assert [c.id for c in await store.conversations.find(visitor_id="v_1")] == ["c_3"]
+    assert [c.id for c in await store.conversations.find(visitor_id="v_1")] == ["c_3_1"]
 
 
 async def test_removal_is_idempotent_and_never_of_an_open_conversation(

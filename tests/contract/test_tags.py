@@ -9,12 +9,11 @@ import sqlite3
 
 from chat_server.backends.base import Store
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.backends.redis.store import RedisStore
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ErrorCode
 from chat_server.core.tags import TAGS_MAX
 from tests.contract.conftest import Storage
-from tests.contract.support import expect, open_conv
+from tests.contract.support import expect, open_conv, redis_clients
 
 
 async def created(store: Store, cid: str) -> int:
@@ -117,11 +116,11 @@ async def test_retention_removes_the_tags(
             con.close()
         assert rows == []
     else:
-        assert isinstance(store, RedisStore)
         left = [
             k.decode()
-            for k in await store.redis.keys(f"{store.keys.prefix}:*")
+            for client in redis_clients(store)
+            for k in await client.redis.keys(f"{client.keys.prefix}:*")
             if "c_1" in k.decode()
-            or (await store.redis.type(k) == b"zset" and await store.redis.zscore(k, "c_1"))
+            or (await client.redis.type(k) == b"zset" and await client.redis.zscore(k, "c_1"))
         ]
         assert left == []

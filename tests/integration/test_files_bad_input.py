@@ -20,7 +20,7 @@ from PIL import Image
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import Site
 from chat_server.service import files as service_files
-from tests.conftest import Live, ServerFactory
+from tests.conftest import Live, ServerFactory, redis_of
 from tests.integration.test_files import (
     FILE_CSP,
     ORIGIN,
@@ -48,7 +48,7 @@ async def nothing_kept(live: Live, cid: str) -> None:
     uploads = live.settings.data / "uploads"
     assert not uploads.exists() or not list(uploads.iterdir())
     if live.settings.redis_url:
-        keys = [str(k) async for k in live.store.redis.scan_iter(match=f"*{cid}*")]
+        keys = [str(k) for r in redis_of(live.store) async for k in r.scan_iter(match=f"*{cid}*")]
         assert not [k for k in keys if "file" in k or "upload" in k], keys
     else:
         stored = live.settings.data / "files"

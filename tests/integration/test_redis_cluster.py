@@ -1,6 +1,6 @@
 """The server on a real Redis Cluster (`redis+cluster://`, `backends/redis/cluster.py`):
-it chats end to end, keeps every key of an installation in one slot, and follows its
-slot to the promoted replica after a failover."""
+it chats end to end, keeps every key of an installation in one slot (or, spread, each
+partition's in one), and follows its slot to the promoted replica after a failover."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
+from chat_server.backends.redis import cluster
 from chat_server.backends.redis.bus import RedisBus
 from chat_server.backends.redis.cluster import key_slot
+from chat_server.backends.redis.partitions import Partitions
 from chat_server.backends.redis.store import RedisStore
 from chat_server.core import ids
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError
-from tests.conftest import Live, ServerFactory
+from tests.conftest import CLUSTER_PARTITIONS, Live, ServerFactory
 from tests.contract.support import open_conv, text, visitor
 from tests.redis_cluster import RedisCluster
 from tests.redis_sentinel import command
@@ -52,27 +54,73 @@ async def test_the_server_chats_on_a_cluster(start_server: ServerFactory) -> Non
     assert await chat(first)
 
 
+def keys_at(port: int, tag: str) -> list[bytes]:
+    """Every key at `port` whose hash tag is `tag` (`{tag}:...`)."""
+    found: list[bytes] = []
+    cursor = b"0"
+    while True:
+        cursor, batch = command(port, "SCAN", cursor, "MATCH", "{" + tag + "}*", "COUNT", 1000)  # type: ignore[misc]
+        found += batch
+        if cursor == b"0":
+            return found
+
+
 @CLUSTER
 async def test_every_key_of_an_installation_is_in_one_slot(
     start_server: ServerFactory, redis_cluster: RedisCluster
 ) -> None:
-    live = await start_server()
+    """Without `partitions`: one slot, served by one primary, as a single Redis."""
+    live = await start_server(redis_url=redis_cluster.url)
     await chat(live)
-    prefix = "{" + live.settings.redis_prefix + "}"
-    owner = redis_cluster.primary_of(live.settings.redis_prefix)
-    found: list[bytes] = []
-    cursor = b"0"
-    while True:
-        cursor, batch = command(owner, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)  # type: ignore[misc]
-        found += batch
-        if cursor == b"0":
-            break
+    tag = live.settings.redis_prefix
+    owner = redis_cluster.primary_of(tag)
+    found = keys_at(owner, tag)
     assert len(found) > 10, found  # the chat wrote conversations, indexes, presence...
     slots = {command(owner, "CLUSTER", "KEYSLOT", key) for key in found}
-    assert slots == {key_slot(live.settings.redis_prefix)}
+    assert slots == {key_slot(tag)}
     for port in redis_cluster.running():
         if port != owner and command(port, "ROLE")[0] == b"master":  # type: ignore[index]
-            assert command(port, "DBSIZE") == 0 or not _keys(port, prefix)
+            assert command(port, "DBSIZE") == 0 or not _keys(port, "{" + tag + "}")
+
+
+@CLUSTER
+async def test_a_spread_installation_keeps_each_conversation_in_its_partition(
+    start_server: ServerFactory, redis_cluster: RedisCluster
+) -> None:
+    """With `partitions=3` (the cluster backend's URL): each partition's keys in its own
+    slot, the three slots on the cluster's three primaries, and each conversation whole in
+    the partition of its visitor; what belongs to no conversation (the directory,
+    presence) under the installation's own tag."""
+    first, second = await start_server(), await start_server()
+    assert cluster.partitions(first.settings.redis_url) == CLUSTER_PARTITIONS == 3
+    agent = await second.agent(max_chats=20)
+    cids: list[str] = []
+    for _ in range(12):  # all 12 in one partition: 3 * (1/3) ** 12, about 6 in a million
+        vera = await first.visitor()
+        cid = (await vera.request("start", text="hello"))["conversation"]["id"]
+        assert (await agent.event("assigned"))["conversation"]["id"] == cid
+        await agent.request("msg", cid=cid, text="hi", cmid=f"a-{cid}")
+        assert (await vera.event("msg", cid=cid, text="hi"))["seq"] == 3
+        assert cid[-4:] == vera.hello["visitor"]["id"][-4:]
+        cids.append(cid)
+    where = Partitions(first.settings.redis_prefix, 3)
+    owners = [redis_cluster.primary_of(p) for p in where.prefixes]
+    assert len(set(owners)) == 3
+    held: set[str] = set()
+    for p, (prefix, owner) in enumerate(zip(where.prefixes, owners, strict=True)):
+        found = keys_at(owner, prefix)
+        assert {command(owner, "CLUSTER", "KEYSLOT", key) for key in found} <= {key_slot(prefix)}
+        mine = {cid for cid in cids if where.of(cid) == p}
+        named = {cid for cid in cids if any(cid.encode() in key for key in found)}
+        assert named == mine, p
+        held |= named
+    assert held == set(cids)
+    assert len({where.of(cid) for cid in cids}) >= 2
+    base = keys_at(
+        redis_cluster.primary_of(first.settings.redis_prefix), first.settings.redis_prefix
+    )
+    assert not [key for key in base if any(cid.encode() in key for cid in cids)]
+    assert any(b":agent:" in key for key in base)
 
 
 def _keys(port: int, prefix: str) -> list[bytes]:

@@ -16,7 +16,7 @@ from chat_server import cli
 from chat_server.backends.base import Store
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.backends.redis.store import RedisStore
+from chat_server.backends.redis.spread_store import redis_store
 from chat_server.config import Settings
 from chat_server.core.clock import ManualClock, SystemClock
 from chat_server.core.model import State
@@ -98,7 +98,7 @@ def test_the_cli_runs_it_once(
     def store() -> Store:
         if backend == "embedded":
             return EmbeddedStore(tmp_path, LocalBus(), SystemClock())
-        return RedisStore(url, SystemClock(), prefix=prefix)
+        return redis_store(url, SystemClock(), prefix=prefix)
 
     async def given(action: str) -> list[str | None]:
         s = store()

@@ -15,13 +15,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from chat_server.core.model import AgentRole
 from tests.client import Client, connect_visitor
-from tests.conftest import Live, ServerFactory, backend_url, redis_like
+from tests.conftest import Live, ServerFactory, backend_url, redis_like, redis_of
 from tests.integration.test_files import ORIGIN, as_visitor, uploaded
 from tests.processes import ServerProcess, provision
 
@@ -110,8 +111,14 @@ async def traces(live: Live, *needles: str) -> list[str]:
         finally:
             con.close()
         return found
-    redis = live.store.redis
-    for raw in await redis.keys(f"{live.settings.redis_prefix}:*"):
+    for redis in redis_of(live.store):
+        found += await _held_in(redis, f"*{live.settings.redis_prefix}*", wanted)
+    return found
+
+
+async def _held_in(redis: Any, pattern: str, wanted: list[str]) -> list[str]:
+    found: list[str] = []
+    for raw in await redis.keys(pattern):
         key, kind = raw.decode(), (await redis.type(raw)).decode()
         if kind == "stream" or any(p in key for p in PRESENCE):
             continue

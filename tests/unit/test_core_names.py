@@ -25,3 +25,29 @@ def test_ids_are_prefixed_random_hex() -> None:
     for prefix, made_id in zip("vacx", made, strict=True):
         assert re.fullmatch(rf"{prefix}_[0-9a-f]{{16}}", made_id)
     assert ids.visitor_id() != ids.visitor_id()
+
+
+def test_a_conversation_made_for_a_visitor_shares_its_home() -> None:
+    for _ in range(200):
+        vid = ids.visitor_id()
+        cid = ids.conversation_id(vid)
+        assert re.fullmatch(r"c_[0-9a-f]{16}", cid)
+        assert cid[-ids.HOME_CHARS :] == vid[-ids.HOME_CHARS :]
+        assert ids.home(cid) == ids.home(vid)
+    assert ids.conversation_id(vid) != ids.conversation_id(vid)
+    assert ids.home("c_2_1") == ids.home("v_1") != ids.home("v_2")
+
+
+def test_homes_spread_evenly() -> None:
+    """A partition is `home % N`: 3,000 visitors over 3 partitions, none far from a third."""
+    counts = [0, 0, 0]
+    for _ in range(3000):
+        counts[ids.home(ids.visitor_id()) % 3] += 1
+    assert all(850 < n < 1150 for n in counts), counts
+
+
+def test_only_conversation_and_visitor_channels_have_an_owner() -> None:
+    assert channels.owner(channels.conversation("c_1")) == "c_1"
+    assert channels.owner(channels.visitor("v_9")) == "v_9"
+    for other in (channels.agent("a_1"), channels.site("shop"), channels.QUEUE, "conv:{c"):
+        assert channels.owner(other) is None

@@ -33,6 +33,15 @@ def test_scheme_is_case_insensitive() -> None:
     assert not is_cluster("redis://h1")
 
 
+def test_partitions_spread_an_installation() -> None:
+    url = "redis+cluster://h1:7000,h2?partitions=12"
+    assert parse(url).partitions == 12
+    assert cluster.partitions(url) == 12
+    assert parse("redis+cluster://h1").partitions == 1
+    assert cluster.partitions("redis://h1/0") == 1
+    assert parse(url).redacted() == "redis+cluster://h1:7000,h2:6379?partitions=12"
+
+
 def test_redacted_never_shows_a_password() -> None:
     url = parse("redis+cluster://ann:secret@h1:7000,h2")
     assert url.redacted() == "redis+cluster://h1:7000,h2:6379"
@@ -45,7 +54,14 @@ def test_redacted_never_shows_a_password() -> None:
         ("redis://h1", "not a redis\\+cluster:// URL"),
         ("redis+cluster://h1:7000/0", "a cluster has only db 0"),
         ("redis+cluster://h1:7000/3", "names no database"),
-        ("redis+cluster://h1?timeout=1", "takes no options"),
+        ("redis+cluster://h1?timeout=1", "takes one option, partitions=N"),
+        ("redis+cluster://h1?partitions=2&timeout=1", "takes one option"),
+        ("redis+cluster://h1?partitions", "takes one option"),
+        ("redis+cluster://h1?partitions=0", "from 1 to 64"),
+        ("redis+cluster://h1?partitions=65", "from 1 to 64"),
+        ("redis+cluster://h1?partitions=-1", "from 1 to 64"),
+        ("redis+cluster://h1?partitions=two", "from 1 to 64"),
+        ("redis+cluster://h1#top", "takes no fragment"),
         ("redis+cluster://", "lists cluster nodes"),
         ("redis+cluster://h1,,h2", "lists cluster nodes"),
         ("redis+cluster://h1:port", "bad cluster node address 'h1:port'"),

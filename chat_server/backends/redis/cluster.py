@@ -1,12 +1,13 @@
 """Redis Cluster: the `redis+cluster://` URL, the key slot, and which primary serves it.
 
-    redis+cluster://[user:password@]host1[:port1],host2[:port2],...
+    redis+cluster://[user:password@]host1[:port1],host2[:port2],...[?partitions=N]
 
 The hosts are seed nodes of the cluster (port 6379 when left out), any of them; a cluster
 has only database 0, so no database number may follow. One installation keeps every key
 and every channel in one hash slot: its key prefix becomes the hash tag (`{chat}`, see
 `keys.for_url`), so each Lua script and each WATCH/MULTI/EXEC transaction touches one slot,
-served by one primary, as with a single Redis. Different prefixes spread over the shards.
+served by one primary, as with a single Redis. Different prefixes spread over the shards,
+and so do the N partitions of one installation (`partitions.py`).
 
 redis-py's `RedisCluster` client is not used: the store relies on WATCH/MULTI/EXEC
 transactions, which it does not run. Instead every connection (redis-py's pool in
@@ -36,6 +37,8 @@ SLOTS = 16384
 MOVED = ("MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
 """Error replies that mean: this connection is not (or no longer) at the slot's primary."""
 Resolve = Callable[[], Awaitable[tuple[str, int]]]
+PARTITIONS_MAX = 64
+"""The most partitions of one installation (`partitions.py`)."""
 
 
 def is_cluster(url: str) -> bool:
@@ -63,19 +66,22 @@ class ClusterURL:
     seeds: tuple[tuple[str, int], ...]
     username: str | None = None
     password: str | None = None
+    partitions: int = 1
 
     def redacted(self) -> str:
         """For logs: the seeds, never a password."""
-        return SCHEME + ",".join(f"{host}:{port}" for host, port in self.seeds)
+        seeds = ",".join(f"{host}:{port}" for host, port in self.seeds)
+        return SCHEME + seeds + (f"?partitions={self.partitions}" if self.partitions > 1 else "")
 
 
 def parse(url: str) -> ClusterURL:
     """The parts of a `redis+cluster://` URL; `ValueError` naming what is wrong."""
     if not is_cluster(url):
         raise ValueError(f"not a {SCHEME} URL")
-    rest = url[len(SCHEME) :]
-    if "?" in rest or "#" in rest:
-        raise ValueError(f"a {SCHEME} URL takes no options")
+    rest, _, query = url[len(SCHEME) :].partition("?")
+    if "#" in rest or "#" in query:
+        raise ValueError(f"a {SCHEME} URL takes no fragment")
+    partitions = _partitions(query)
     netloc, _, path = rest.partition("/")
     if path.strip("/"):
         raise ValueError(
@@ -89,7 +95,23 @@ def parse(url: str) -> ClusterURL:
         password = unquote(secret) if colon else None
     parts = hosts.split(",")
     seeds = tuple(sentinel.address(p, DEFAULT_PORT, SCHEME, "cluster node") for p in parts)
-    return ClusterURL(seeds, username, password)
+    return ClusterURL(seeds, username, password, partitions)
+
+
+def partitions(url: str) -> int:
+    """How many partitions the installation at `url` has (1 but on a spread cluster)."""
+    return parse(url).partitions if is_cluster(url) else 1
+
+
+def _partitions(query: str) -> int:
+    if not query:
+        return 1
+    name, equals, value = query.partition("=")
+    if name != "partitions" or not equals or "&" in value:
+        raise ValueError(f"a {SCHEME} URL takes one option, partitions=N: not {query!r}")
+    if not value.isdigit() or not 1 <= int(value) <= PARTITIONS_MAX:
+        raise ValueError(f"partitions must be a number from 1 to {PARTITIONS_MAX}: {value!r}")
+    return int(value)
 
 
 def endpoint(url: str, slot: int = 0) -> tuple[Resolve | None, dict[str, Any]]:

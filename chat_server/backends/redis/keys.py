@@ -92,6 +92,10 @@ class Keys:
     def last_assigned(self) -> str:
         return self._g("last-assigned")
 
+    def capacity_lock(self, agent_id: str) -> str:
+        """Held while a spread installation gives an agent a chat (`spread_conversations`)."""
+        return self._g("capacity-lock", agent_id)
+
     def visitor_open(self, visitor_id: str) -> str:
         return self._g("visitor-open", visitor_id)
 

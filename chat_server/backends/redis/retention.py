@@ -24,8 +24,11 @@ CLOSED = State.CLOSED.value
 
 
 class RedisRetention:
-    def __init__(self, client: Client, files: Files) -> None:
+    def __init__(self, client: Client, files: Files, *, accounts: Client | None = None) -> None:
+        """`accounts`: where the agents are, when not with the conversations (a spread
+        installation's partition 0, `spread_store.py`)."""
         self.client = client
+        self._accounts = accounts or client
         self.keys = client.keys
         self.redis = client.redis
         self._files = files
@@ -53,11 +56,12 @@ class RedisRetention:
 
     async def remove(self, cid: str) -> bool:
         k = self.keys
+        accounts = self._accounts
         async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(k.live(cid), "state", "visitor")
-            pipe.smembers(k.agents())
             pipe.smembers(conv_tags_key(k, cid))
-            (state, visitor), agents, tagged = await pipe.execute()
+            (state, visitor), tagged = await pipe.execute()
+            agents = await accounts.redis.smembers(accounts.keys.agents())
         if state is None:
             return False
         if decoded(state) != CLOSED:

@@ -48,8 +48,15 @@ Phase = tuple[list[str], int, int | None]
 
 
 class RedisSearch:
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self, client: Client, *, accounts: Client | None = None, partition: tuple[int, int] = (0, 1)
+    ) -> None:
+        """`accounts`: where the visitors are, when not with the conversations; `partition`:
+        which of how many (a spread installation, `spread_store.py`: the visitors are in
+        partition 0, and each partition ranks in slots of its own)."""
         self.client = client
+        self._slots = partition
+        self._accounts = accounts or client
         self.keys = client.keys
         self.redis = client.redis
         self._index = Script(client.wire, FORGET + lua("search_index.lua"))
@@ -78,7 +85,8 @@ class RedisSearch:
             if raw is None or state is None or decoded(state) != State.CLOSED.value:
                 return False
             conv = conversation_from_dict(json.loads(raw))
-            visitor = await wire.execute("GET", k.visitor(conv.visitor_id))
+            accounts = self._accounts
+            visitor = await accounts.wire.execute("GET", accounts.keys.visitor(conv.visitor_id))
         texts, agents = [], set()
         for _, (_, raw_row) in entries:
             # `records.message_row`: cid, seq, ts, kind, role, sender id, name, text, ...
@@ -107,6 +115,7 @@ class RedisSearch:
                     COMMON_MIN,
                     COMMON_SHARE,
                     COMMON_CHECK,
+                    *self._slots,
                     *sorted(agents),
                 ],
             )

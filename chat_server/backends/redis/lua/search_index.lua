@@ -8,7 +8,10 @@
 --       prefix, 11 how many postings a common word keeps (and the least that make it
 --       common), 12 the share of all
 --       conversations that does (1/n), 13 how often (in conversations indexed) words are
---       checked for that, 14.. agents who wrote in it or hold it now.
+--       checked for that, 14 the first slot of a millisecond this index takes and 15 the
+--       step between its slots (0 and 1; partition p of N: p and N, so that the partitions
+--       of a spread installation never give two conversations one rank), 16.. agents who
+--       wrote in it or hold it now.
 -- A word in more conversations than both bounds is common: its postings keep only the
 -- newest ARGV[11], and its floor says below which rank they are cut (a query walks them
 -- down to there, then reads candidates' words from another source: see search.py).
@@ -26,11 +29,11 @@ else
   local low = tonumber(ARGV[2]) * 1024
   local top = redis.call('ZREVRANGEBYSCORE', K.all, string.format('%.0f', low + 1022),
     string.format('%.0f', low), 'WITHSCORES', 'LIMIT', 0, 1)
-  rank = top[2] and tonumber(top[2]) + 1 or low
+  rank = top[2] and tonumber(top[2]) + tonumber(ARGV[15]) or low + tonumber(ARGV[14])
 end
 rank = string.format('%.0f', tonumber(rank))
 
-for i = 14, #ARGV do redis.call('SADD', K.held, ARGV[i]) end
+for i = 16, #ARGV do redis.call('SADD', K.held, ARGV[i]) end
 local agents = redis.call('SMEMBERS', K.held)
 table.sort(agents)
 redis.call('HSET', K.meta, cid, table.concat({ARGV[3], ARGV[4], ARGV[5], ARGV[6],
