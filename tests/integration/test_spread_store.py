@@ -167,3 +167,15 @@ async def test_a_conversation_outside_its_visitors_partition_is_refused(
     cid = ids.conversation_id(visitor_in(store, 1))
     with pytest.raises(ValueError, match="not in the partition of its visitor"):
         await open_conv(store, clock, cid, vid)
+
+
+async def test_the_inactivity_sweep_takes_from_every_partition_in_turn(
+    store: SpreadStore, clock: ManualClock
+) -> None:
+    ann = agent(max_chats=6)
+    cids = [await open_in(store, clock, p) for p in (0, 0, 1, 1, 2, 2)]
+    for cid in cids:
+        await store.conversations.claim(cid, ann, clock.now_ms())
+    quiet = await store.conversations.quiet_since(3)
+    assert {store.where.of(q.cid) for q in quiet} == {0, 1, 2}
+    assert len(await store.conversations.quiet_since(10)) == 6

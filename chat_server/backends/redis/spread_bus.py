@@ -10,6 +10,7 @@ when all are again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 from chat_server.backends.base import Event, Handler
@@ -31,8 +32,8 @@ class SpreadBus:
         self._on_lost: Callable[[], None] | None = None
         self._hearing = [False] * len(self.parts)
         for i, bus in enumerate(self.parts):
-            bus.set_reconnect_handler(lambda i=i: self._back(i))  # type: ignore[misc]
-            bus.set_lost_handler(lambda i=i: self._lost(i))  # type: ignore[misc]
+            bus.set_reconnect_handler(functools.partial(self._back, i))
+            bus.set_lost_handler(functools.partial(self._lost, i))
 
     def _index(self, channel: str) -> int:
         owner = channels.owner(channel)

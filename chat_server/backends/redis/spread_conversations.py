@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -85,8 +86,10 @@ class SpreadConversations:
         return heapq.nlargest(limit, merged, key=lambda c: (c.created, c.id))
 
     async def quiet_since(self, limit: int) -> list[Quiet]:
+        """Taken from the partitions in turn: past `limit` none is left out whole."""
         lists = await each(p.quiet_since(limit) for p in self.parts)
-        return [q for found in lists for q in found][:limit]
+        turns = itertools.zip_longest(*lists)
+        return list(itertools.islice((q for turn in turns for q in turn if q), limit))
 
     async def waiting(self) -> list[Conversation]:
         lists = await each(p.waiting() for p in self.parts)
