@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,13 @@ async def test_the_inactivity_sweep_takes_from_every_partition_in_turn(
     quiet = await store.conversations.quiet_since(3)
     assert {store.where.of(q.cid) for q in quiet} == {0, 1, 2}
     assert len(await store.conversations.quiet_since(10)) == 6
+
+
+async def test_an_endpoint_is_removed_from_every_partition(store: SpreadStore) -> None:
+    endpoint = hooks.Endpoint(ids.new_id("we"), "shop", "https://h.example/", "s", ("message",), 1)
+    await store.webhooks.add_endpoint(endpoint)
+    webhooks: Any = store.webhooks
+    await webhooks.parts[0].remove_endpoint(endpoint.id)  # as if partition 0's add had failed
+    assert await store.webhooks.remove_endpoint(endpoint.id) == endpoint
+    for part in webhooks.parts:
+        assert await part.endpoints() == []

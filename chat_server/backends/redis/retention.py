@@ -26,7 +26,7 @@ CLOSED = State.CLOSED.value
 class RedisRetention:
     def __init__(self, client: Client, files: Files, *, accounts: Client | None = None) -> None:
         """`accounts`: where the agents are, when not with the conversations (a spread
-        installation's partition 0, `spread_store.py`)."""
+        installation's own prefix, `spread_store.py`)."""
         self.client = client
         self._accounts = accounts or client
         self.keys = client.keys

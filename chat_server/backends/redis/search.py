@@ -52,8 +52,8 @@ class RedisSearch:
         self, client: Client, *, accounts: Client | None = None, partition: tuple[int, int] = (0, 1)
     ) -> None:
         """`accounts`: where the visitors are, when not with the conversations; `partition`:
-        which of how many (a spread installation, `spread_store.py`: the visitors are in
-        partition 0, and each partition ranks in slots of its own)."""
+        which of how many (a spread installation, `spread_store.py`: the visitors are under
+        its own prefix, and each partition ranks in slots of its own)."""
         self.client = client
         self._slots = partition
         self._accounts = accounts or client

@@ -55,7 +55,7 @@ class SpreadWebhooks:
 
     async def remove_endpoint(self, endpoint_id: str) -> Endpoint | None:
         removed = await each(p.remove_endpoint(endpoint_id) for p in self.parts)
-        return removed[0]
+        return next((e for e in removed if e is not None), None)  # one a failed add missed
 
     # the outbox and the queues ----------------------------------------------------------
 
