@@ -145,16 +145,26 @@ class RedisConversations:
     async def loads(self) -> dict[str, AgentLoad]:
         async with redis_errors():
             ids = [decoded(i) for i in await self.redis.smembers(self.keys.agents())]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for agent_id in ids:
-                    pipe.scard(self.keys.agent_active(agent_id))
-                pipe.hgetall(self.keys.last_assigned())
-                raw = await pipe.execute()
+        return await self.loads_of(ids)
+
+    async def loads_of(self, ids: list[str]) -> dict[str, AgentLoad]:
+        """`loads` of these agents (a spread installation's partitions are given the
+        directory's, which they do not hold)."""
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for agent_id in ids:
+                pipe.scard(self.keys.agent_active(agent_id))
+            pipe.hgetall(self.keys.last_assigned())
+            raw = await pipe.execute()
         last = {decoded(k): int(v) for k, v in raw[-1].items()}
         return {
             agent_id: AgentLoad(int(n), last.get(agent_id, 0))
             for agent_id, n in zip(ids, raw[:-1], strict=True)
         }
+
+    async def active_count(self, agent_id: str) -> int:
+        """How many chats the agent holds here (`active_of` without reading them)."""
+        async with redis_errors():
+            return int(await self.redis.scard(self.keys.agent_active(agent_id)))
 
     async def history(
         self, cid: str, after: int, limit: int, *, notes: bool

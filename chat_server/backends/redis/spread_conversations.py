@@ -108,23 +108,14 @@ class SpreadConversations:
         base = self.accounts
         async with redis_errors():
             ids = [decoded(i) for i in await base.redis.smembers(base.keys.agents())]
-        counts = await each(self._loads(p, ids) for p in self.parts)
-        loads: dict[str, AgentLoad] = {}
-        for agent_id in ids:
-            active = sum(c[agent_id][0] for c in counts)
-            last = max(c[agent_id][1] for c in counts)
-            loads[agent_id] = AgentLoad(active, last)
-        return loads
-
-    @staticmethod
-    async def _loads(part: RedisConversations, ids: list[str]) -> dict[str, tuple[int, int]]:
-        async with redis_errors(), part.redis.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.scard(part.keys.agent_active(agent_id))
-            pipe.hgetall(part.keys.last_assigned())
-            raw = await pipe.execute()
-        last = {decoded(k): int(v) for k, v in raw[-1].items()}
-        return {a: (int(n), last.get(a, 0)) for a, n in zip(ids, raw[:-1], strict=True)}
+        counts = await each(p.loads_of(ids) for p in self.parts)
+        return {
+            agent_id: AgentLoad(
+                sum(c[agent_id].active for c in counts),
+                max(c[agent_id].last_assigned for c in counts),
+            )
+            for agent_id in ids
+        }
 
     async def history(
         self, cid: str, after: int, limit: int, *, notes: bool
@@ -217,11 +208,7 @@ class SpreadConversations:
         if not others:
             return agent
 
-        async def held(part: RedisConversations) -> int:
-            async with redis_errors():
-                return int(await part.redis.scard(part.keys.agent_active(agent.id)))
-
-        elsewhere = sum(await each(held(p) for p in others))
+        elsewhere = sum(await each(p.active_count(agent.id) for p in others))
         return replace(agent, max_chats=max(agent.max_chats - elsewhere, 0)) if elsewhere else agent
 
     async def requeue(

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from chat_server.backends.redis import decoded
 from chat_server.backends.redis.audit import RedisAudit
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.cobrowse import RedisCobrowse
@@ -20,7 +19,7 @@ from chat_server.backends.redis.files import RedisFiles
 from chat_server.backends.redis.partitions import Partitions
 from chat_server.backends.redis.retention import RedisRetention
 from chat_server.backends.redis.search import RedisSearch
-from chat_server.backends.redis.tags import RedisTags, tag_key
+from chat_server.backends.redis.tags import RedisTags
 from chat_server.backends.roles.search import Found
 from chat_server.core import files
 from chat_server.core.cobrowse import Session
@@ -185,18 +184,9 @@ class SpreadTags:
 
     async def find(self, tag: str, *, before: int | None, limit: int) -> list[str]:
         """Newest first by creation, as each partition's index is scored."""
-        top = f"({before}" if before is not None else "+inf"
-
-        async def page(part: RedisTags) -> list[tuple[bytes, float]]:
-            async with redis_errors():
-                found: list[tuple[bytes, float]] = await part.redis.zrevrangebyscore(
-                    tag_key(part.keys, tag), top, "-inf", start=0, num=limit, withscores=True
-                )
-            return found
-
-        pages = await each(page(p) for p in self.parts)
+        pages = await each(p.find_created(tag, before=before, limit=limit) for p in self.parts)
         newest = heapq.nlargest(limit, (x for p in pages for x in p), key=lambda x: x[1])
-        return [decoded(cid) for cid, _ in newest]
+        return [cid for cid, _ in newest]
 
 
 class SpreadRetention:

@@ -79,9 +79,16 @@ class RedisTags:
         }
 
     async def find(self, tag: str, *, before: int | None, limit: int) -> list[str]:
+        return [cid for cid, _ in await self.find_created(tag, before=before, limit=limit)]
+
+    async def find_created(
+        self, tag: str, *, before: int | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """`find`, each with its creation (the index's score): what a spread installation
+        merges its partitions' pages by."""
         top = f"({before}" if before is not None else "+inf"
         async with redis_errors():
             found = await self.redis.zrevrangebyscore(
-                tag_key(self.keys, tag), top, "-inf", start=0, num=limit
+                tag_key(self.keys, tag), top, "-inf", start=0, num=limit, withscores=True
             )
-        return [decoded(c) for c in found]
+        return [(decoded(c), int(score)) for c, score in found]
