@@ -65,6 +65,8 @@ LONG: dict[str, Any] = {**CI, "conversations": 50, "agents": 25, "failovers": 5,
 
 
 PARTITIONS = 3
+SPREAD = Partitions("any", PARTITIONS)
+"""Which partition a conversation is in does not depend on the installation's prefix."""
 
 
 def spread(url: str) -> str:
@@ -72,7 +74,7 @@ def spread(url: str) -> str:
 
 
 def partition_of(cid: str) -> int:
-    return ids.home(cid) % PARTITIONS  # `Partitions.of`
+    return SPREAD.of(cid)
 
 
 def first_partition(prefix: str) -> str:

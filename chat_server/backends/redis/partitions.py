@@ -35,7 +35,7 @@ class Partitions:
 
     def of(self, ident: str) -> int:
         """The partition of a conversation or a visitor (by its id)."""
-        return ids.home(ident) % self.count if self.count > 1 else 0
+        return ids.home(ident) % self.count
 
 
 def _prefixes(prefix: str, count: int) -> tuple[str, ...]:
