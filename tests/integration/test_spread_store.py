@@ -190,3 +190,16 @@ async def test_an_endpoint_is_removed_from_every_partition(store: SpreadStore) -
     assert await store.webhooks.remove_endpoint(endpoint.id) == endpoint
     for part in webhooks.parts:
         assert await part.endpoints() == []
+
+
+async def test_a_conversations_entries_of_one_millisecond_keep_their_order(
+    store: SpreadStore, clock: ManualClock
+) -> None:
+    ann = agent()
+    cid = await open_in(store, clock, 1)  # not partition 0, where entries of no chat go
+    await store.audit.record(AuditEntry(clock.now_ms(), ann.id, "claim", cid, ""))
+    await store.conversations.claim(cid, ann, clock.now_ms())
+    entry = AuditEntry(clock.now_ms(), ann.id, "msg", cid, "")  # the same millisecond
+    await store.conversations.append(cid, text(speaker(ann), "hi"), audit=entry)
+    assert [e.action for e in await store.audit.log(cid=cid)] == ["msg", "claim"]
+    assert [e.action for e in await store.audit.log(agent_id=ann.id)] == ["msg", "claim"]

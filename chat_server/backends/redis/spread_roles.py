@@ -53,14 +53,16 @@ async def oldest_closed(clients: Sequence[Client], lists: list[list[str]], limit
 
 
 class SpreadAudit:
-    """Entries written with a message land in its partition's log (append.lua), the others
-    in partition 0's. A read merges them, newest first."""
+    """A conversation's entries land in its partition's log, in order: those written with
+    a message by append.lua, the others here. Entries of no conversation go to partition
+    0's. A read merges them, newest first (entries of one millisecond in their log's order)."""
 
-    def __init__(self, parts: Sequence[RedisAudit]) -> None:
-        self.parts = parts
+    def __init__(self, parts: Sequence[RedisAudit], where: Partitions) -> None:
+        self.parts, self.where = parts, where
 
     async def record(self, entry: AuditEntry) -> None:
-        await self.parts[0].record(entry)
+        part = self.where.of(entry.cid) if entry.cid else 0
+        await self.parts[part].record(entry)
 
     async def log(
         self, *, cid: str | None = None, agent_id: str | None = None, limit: int = 100

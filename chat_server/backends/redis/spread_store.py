@@ -95,7 +95,7 @@ class SpreadStore:
         self.conversations: Conversations = SpreadConversations(
             [RedisConversations(c) for c in clients], where, accounts
         )
-        self.audit: Audit = SpreadAudit([RedisAudit(c) for c in clients])
+        self.audit: Audit = SpreadAudit([RedisAudit(c) for c in clients], where)
         self.cobrowse: Cobrowse = SpreadCobrowse([RedisCobrowse(c) for c in clients], where)
         files = [RedisFiles(c) for c in clients]
         self.files: Files = SpreadFiles(files, where)
