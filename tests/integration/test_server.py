@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -238,3 +239,29 @@ async def test_several_frames_in_one_write_arrive_whole_and_in_order(running: Ru
         await ws.send("20")
         frames = [await ws.recv() for _ in range(22)]
     assert frames == [*(f"f{i}" for i in range(20)), b"\x00", "after"]
+
+
+@pytest.mark.parametrize("path", ["/echo", "/burst"])
+async def test_a_closed_socket_is_freed_without_a_collection(running: Running, path: str) -> None:
+    """Reference counting alone frees a closed socket's protocol: a cycle through it kept
+    each one (with its transport and parser) until a full collection, which the tuned
+    thresholds make rare, and RSS climbed by waves under many short-lived sockets."""
+
+    def protocols() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, LeanWebSocketProtocol))
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = protocols()
+        async with connect(running.url.replace("/echo", path)) as ws:
+            await ws.send("1")
+            await ws.recv()
+            assert protocols() == before + 1
+        for _ in range(200):
+            if not running.server.server_state.connections and protocols() == before:
+                break
+            await asyncio.sleep(0.01)
+        assert protocols() == before
+    finally:
+        gc.enable()
