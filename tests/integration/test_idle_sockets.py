@@ -90,7 +90,7 @@ async def test_idle_sockets_are_closed_and_memory_returns(tmp_path: Path) -> Non
         # allocator fragmentation moved the second peak by up to 27% of it when other tests
         # ran beside it (scripts/test runs three processes). A reference cycle through each
         # closed socket once held them all until a full collection: later waves then grew
-        # 0.6-0.7 of the first (test_server.py's test_a_closed_socket_is_freed_... now)
+        # 0.6-0.7 of the first (test_server.py's test_a_closed_socket_is_freed_without_a_collection)
         later_growth = rounds[2][0] - rounds[0][0]
         assert later_growth < 0.6 * first_growth, "the later waves leaked"
     finally:
