@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from chat_server.backends.embedded import transcript
 from chat_server.backends.embedded.bus import LocalBus
+from chat_server.backends.embedded.sqlite import SCHEMA
 from chat_server.backends.embedded.store import EmbeddedStore
 from chat_server.core import samples
 from chat_server.core.clock import ManualClock
@@ -225,3 +227,48 @@ async def test_credentials_expire_on_the_time_asked_about(
     await store.directory.add_credential("h-1", "a_ann", "session", now + 60_000)
     assert await store.directory.credential_agent("h-1", now + 59_999) == "a_ann"
     assert await store.directory.credential_agent("h-1", now + 60_000) is None
+
+
+def test_start_up_reads_only_the_open_conversations_messages() -> None:
+    """Every start-up query reaches messages through their primary key, conversation by
+    open conversation: none scans every message ever stored."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    queries: list[str] = []
+    conn.set_trace_callback(queries.append)
+    transcript.load_open(conn)
+    conn.set_trace_callback(None)
+    reading = [q for q in queries if "messages" in q]
+    assert len(reading) == 4
+    for query in reading:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+        assert "SEARCH m USING PRIMARY KEY (cid=?)" in plan, (query, plan)
+        assert not any(step.startswith("SCAN m") for step in plan), (query, plan)
+
+
+async def test_the_cmid_index_of_an_older_database_is_dropped(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Memory answers a resent cmid (it holds every open conversation's, from the disk at
+    start), so the unique index that repeated the check on every message, a B-tree page
+    more per commit, is gone; a database made before loses it at start."""
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.executescript(SCHEMA)
+    conn.execute(
+        "CREATE UNIQUE INDEX messages_cmid ON messages (cid, sender_id, cmid) "
+        "WHERE cmid IS NOT NULL"
+    )
+    conn.close()
+    store = await restarted(tmp_path, clock)
+    try:
+        await open_conv(store, clock, "c_1", "v_1", cmid="m0")
+        again = await store.conversations.append("c_1", text(visitor(), "first", cmid="m0"))
+        assert not again.created and again.message.seq == 1
+    finally:
+        await store.stop()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    try:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    finally:
+        conn.close()
+    assert "messages_cmid" not in indexes

@@ -57,8 +57,9 @@ CREATE TABLE IF NOT EXISTS messages (
     cid TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL,
     role TEXT NOT NULL, sender_id TEXT, sender_name TEXT, text TEXT NOT NULL, cmid TEXT,
     files TEXT, PRIMARY KEY (cid, seq)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_cmid ON messages (cid, sender_id, cmid)
-    WHERE cmid IS NOT NULL;
+-- a unique (cid, sender_id, cmid) index repeated, a B-tree page more per message, what
+-- memory answers (every open conversation's cmids, loaded at start): gone since issue 20
+DROP INDEX IF EXISTS messages_cmid;
 CREATE TABLE IF NOT EXISTS audit (
     ts INTEGER NOT NULL, agent_id TEXT NOT NULL, action TEXT NOT NULL, cid TEXT,
     detail TEXT NOT NULL);

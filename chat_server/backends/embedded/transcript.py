@@ -142,9 +142,13 @@ def history(
     return [message_from_row(r) for r in rows[:limit]], len(rows) > limit
 
 
+OPEN_MESSAGES = "conversations v CROSS JOIN messages m ON m.cid = v.id WHERE v.state != 'closed'"
+"""The open conversations' messages, read conversation by conversation through the
+messages' primary key (`CROSS JOIN` keeps that order): start-up reads what is open, not
+every message ever stored."""
+
 TURNS = (
-    "SELECT m.cid, MIN(m.ts) FROM messages m JOIN conversations v ON v.id = m.cid "
-    "WHERE v.state != 'closed' AND m.kind = 'text' AND m.role = 'visitor' AND m.seq > "
+    f"SELECT m.cid, MIN(m.ts) FROM {OPEN_MESSAGES} AND m.kind = 'text' AND m.role = 'visitor' AND m.seq > "
     "COALESCE((SELECT MAX(a.seq) FROM messages a WHERE a.cid = m.cid AND a.kind = 'text' "
     "AND a.role = 'agent'), 0) GROUP BY m.cid"
 )
@@ -157,18 +161,14 @@ def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]
     rows = c.execute("SELECT data FROM conversations WHERE state != 'closed'").fetchall()
     convs = [_load(r[0]) for r in rows]
     last: dict[str, Any] = dict(
-        c.execute(
-            "SELECT m.cid, MAX(m.seq) FROM messages m JOIN conversations v ON v.id = m.cid "
-            "WHERE v.state != 'closed' GROUP BY m.cid"
-        ).fetchall()
+        c.execute(f"SELECT m.cid, MAX(m.seq) FROM {OPEN_MESSAGES} GROUP BY m.cid").fetchall()
     )
     # appends leave the row alone unless more than these moved (conversation.row_changed);
     # the row's `last_active` may be later than any text: an agent took the chat since
     active: dict[str, Any] = dict(
         c.execute(
-            "SELECT m.cid, MAX(m.ts) FROM messages m JOIN conversations v ON v.id = m.cid "
-            "WHERE v.state != 'closed' AND m.kind = 'text' AND m.role IN ('visitor', 'agent') "
-            "GROUP BY m.cid"
+            f"SELECT m.cid, MAX(m.ts) FROM {OPEN_MESSAGES} AND m.kind = 'text' "
+            "AND m.role IN ('visitor', 'agent') GROUP BY m.cid"
         ).fetchall()
     )
     turns: dict[str, Any] = dict(c.execute(TURNS).fetchall())
@@ -182,8 +182,8 @@ def load_open(c: sqlite3.Connection) -> tuple[list[Conversation], list[Message]]
         for conv in convs
     ]
     cmids = c.execute(
-        f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))} FROM messages m "
-        "JOIN conversations v ON v.id = m.cid WHERE v.state != 'closed' AND m.cmid IS NOT NULL"
+        f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))} "
+        f"FROM {OPEN_MESSAGES} AND m.cmid IS NOT NULL"
     ).fetchall()
     return convs, [message_from_row(r) for r in cmids]
 
