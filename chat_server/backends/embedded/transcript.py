@@ -148,9 +148,9 @@ messages' primary key (`CROSS JOIN` keeps that order): start-up reads what is op
 every message ever stored."""
 
 TURNS = (
-    f"SELECT m.cid, MIN(m.ts) FROM {OPEN_MESSAGES} AND m.kind = 'text' AND m.role = 'visitor' AND m.seq > "
-    "COALESCE((SELECT MAX(a.seq) FROM messages a WHERE a.cid = m.cid AND a.kind = 'text' "
-    "AND a.role = 'agent'), 0) GROUP BY m.cid"
+    f"SELECT m.cid, MIN(m.ts) FROM {OPEN_MESSAGES} AND m.kind = 'text' "
+    "AND m.role = 'visitor' AND m.seq > COALESCE((SELECT MAX(a.seq) FROM messages a "
+    "WHERE a.cid = m.cid AND a.kind = 'text' AND a.role = 'agent'), 0) GROUP BY m.cid"
 )
 """Since when each open conversation's visitor awaits an answer: their first text after
 the last agent text (`conversation.after_message`), none when an agent spoke last."""
