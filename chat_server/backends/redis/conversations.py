@@ -35,6 +35,8 @@ FIND_BATCH = 200
 """Conversations read and decoded per round trip of `find`: a sweep over thousands (the
 inactivity timers read every active chat) leaves the event loop between batches instead
 of stalling every socket for the whole read (5,000 at once took over 100 ms)."""
+QUIET_FIELDS = ("state", "site", "act", "created")
+"""What `quiet_since` reads of each active chat's live hash."""
 
 
 class RedisConversations:
@@ -95,10 +97,10 @@ class RedisConversations:
         index = self.keys.convs(State.ACTIVE.value)
         async with aclosing(self._newest_first(index, FIND_BATCH)) as pages:
             async for cids in pages:
-                async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-                    for cid in cids:
-                        pipe.hmget(self.keys.live(cid), "state", "site", "act", "created")
-                    rows = await pipe.execute()
+                async with redis_errors():
+                    rows = await self.client.wire.execute_many(
+                        [("HMGET", self.keys.live(cid), *QUIET_FIELDS) for cid in cids]
+                    )
                 for cid, (state, site, act, created) in zip(cids, rows, strict=True):
                     if state is not None and decoded(state) != State.ACTIVE.value:
                         continue  # changed since the index was read
