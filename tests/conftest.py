@@ -53,6 +53,16 @@ def free_port() -> int:
         return port
 
 
+def listening_socket() -> tuple[socket.socket, int]:
+    """A loopback socket bound to a free port, for `uvicorn.Server.serve(sockets=[...])`:
+    a port found free and bound later by uvicorn was sometimes taken meanwhile by a test
+    in another process (uvicorn then exits)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    return sock, port
+
+
 _password_hash: str | None = None
 
 
@@ -232,16 +242,20 @@ async def start_server(
         # gc_freeze off: one process runs every test's servers (tests/integration/test_gc.py
         # turns it on)
         options = {"gc_freeze": False, **shared, **overrides}
-        settings = Settings(port=free_port(), log_level="warning", **options)
+        sock, port = listening_socket()
+        settings = Settings(port=port, log_level="warning", **options)
         app = create_app(settings, clock)
         server = uvicorn.Server(uvicorn_config(settings, app))
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         for _ in range(500):
             if server.started or task.done():
                 break
             await asyncio.sleep(0.01)
         if not server.started:
-            await task
+            try:
+                await task
+            except BaseException as exc:  # uvicorn raises SystemExit: not the test's own
+                raise RuntimeError(f"server did not start: {exc!r}") from exc
             raise RuntimeError("server did not start")
         live = Live(settings, app.state.runtime)
         await live.store.directory.put_site(Site("shop", ("https://shop.example",)))

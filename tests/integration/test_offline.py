@@ -20,7 +20,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.model import Hours, Site, State
 from chat_server.server import uvicorn_config
 from tests.client import connect_visitor
-from tests.conftest import Live, ServerFactory, free_port, redis_like
+from tests.conftest import Live, ServerFactory, listening_socket, redis_like
 
 FAST: dict[str, Any] = {"sweep_interval_s": 0.05, "queue_interval_s": 0.05}
 
@@ -150,10 +150,11 @@ async def test_pending_survives_a_restart_or_shows_on_another_node(
 @contextlib.asynccontextmanager
 async def serving(data: Path) -> AsyncIterator[Live]:
     """An embedded server on `data`, stopped (and so restartable on it) at the end."""
-    settings = Settings(port=free_port(), log_level="warning", data=data, **FAST)
+    sock, port = listening_socket()
+    settings = Settings(port=port, log_level="warning", data=data, **FAST)
     app = create_app(settings, None)
     server = uvicorn.Server(uvicorn_config(settings, app))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         assert not task.done(), "server did not start"
         await asyncio.sleep(0.01)

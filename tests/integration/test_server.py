@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 from chat_server.config import Settings
 from chat_server.lean_websocket import FRAMES, Inbox, LeanWebSocketProtocol, Writable
 from chat_server.server import uvicorn_config
-from tests.conftest import free_port
+from tests.conftest import listening_socket
 
 # --- Inbox -------------------------------------------------------------------------------
 
@@ -163,8 +163,9 @@ async def burst(ws: WebSocket) -> None:
 
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
+    sock, port = listening_socket()
     settings = Settings(
-        port=free_port(),
+        port=port,
         log_level="warning",
         ping_interval_s=0.05,
         ping_timeout_s=5.0,
@@ -176,7 +177,7 @@ async def running() -> AsyncIterator[Running]:
             Starlette(routes=[WebSocketRoute("/echo", echo), WebSocketRoute("/burst", burst)]),
         )
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(500):
         if server.started or task.done():
             break
