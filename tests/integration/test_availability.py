@@ -122,6 +122,31 @@ async def test_reply_time_is_the_measured_first_response(start_server: ServerFac
     await visitor.event("availability", reply_s=None)
 
 
+async def test_the_reply_time_is_read_once_a_minute(start_server: ServerFactory) -> None:
+    """Reading it sums an hour of figures, which at 5,000 conversations held the event loop
+    for tens of milliseconds: the check that every sweep (each second) and every kick
+    makes reuses it for a minute of node time."""
+    clock = ManualClock()
+    live = await start_server(clock=clock, presence_ttl_s=LONG_S)
+    await live.visitor()  # its site is followed from now on, its reply time read
+    figures, reads = live.store.figures, []
+    read = figures.read
+
+    async def counted(*args: Any) -> Any:
+        reads.append(args)
+        return await read(*args)
+
+    figures.read = counted
+    checks = live.runtime.dispatcher.availability
+    for _ in range(3):
+        checks.kick()  # an agent's status or presence changed: read again, but not this
+        await checks.check()
+    assert reads == []
+    clock.advance(availability.REPLY_EVERY_MS / 1000)
+    await checks.check()
+    assert len(reads) == 1
+
+
 async def test_queue_eta_uses_the_measured_handle_time(start_server: ServerFactory) -> None:
     clock = ManualClock()
     live = await start_server(clock=clock, presence_ttl_s=LONG_S, mean_handle_s=300)
