@@ -114,8 +114,8 @@ class HookedConversations:
             state=state, agent_id=agent_id, visitor_id=visitor_id, limit=limit
         )
 
-    async def quiet_since(self, limit: int) -> list[Quiet]:
-        return await self.inner.quiet_since(limit)
+    async def quiet_since(self, limit: int, before: int | None = None) -> list[Quiet]:
+        return await self.inner.quiet_since(limit, before)
 
     async def waiting(self) -> list[Conversation]:
         return await self.inner.waiting()

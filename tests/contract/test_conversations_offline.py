@@ -224,6 +224,12 @@ async def test_quiet_since_lists_the_active_with_their_last_text(
         Quiet("c_1", "shop", texted),
     ]  # c_2 is queued
     assert len(await store.conversations.quiet_since(1)) == 1
+    # with a time, only those quiet since at or before it (the rest stay in the store)
+    assert await store.conversations.quiet_since(10, before=texted - 1) == [
+        Quiet("c_0", "shop", claimed)
+    ]
+    assert len(await store.conversations.quiet_since(10, before=texted)) == 2
+    assert await store.conversations.quiet_since(10, before=claimed - 1) == []
     await store.conversations.close("c_0", 1, by="agent", reason="done", resolved=None)
     assert await store.conversations.quiet_since(10) == [Quiet("c_1", "shop", texted)]
     async with storage.another() as again:

@@ -13,6 +13,7 @@ import pytest
 
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
+from chat_server.service import inactivity
 from tests.client import Client
 from tests.conftest import Live, ServerFactory
 
@@ -34,6 +35,27 @@ async def chatting(live: Live) -> tuple[Client, Client, str]:
 async def later(clock: ManualClock, seconds: float) -> None:
     clock.advance(seconds)
     await asyncio.sleep(SWEEPS_S)
+
+
+async def test_the_sweep_reads_only_chats_quiet_long_enough_to_be_due(
+    start_server: ServerFactory,
+) -> None:
+    """At 5,000 conversations, reading every active chat at each sweep held the event loop
+    for about 100 ms: the store leaves out the chats quiet for less than the shortest
+    warning a site may set, which nothing can be due yet."""
+    clock = ManualClock()
+    live = await start_server(clock=clock, **FAST)
+    await chatting(live)
+    conversations, asked = live.store.conversations, []
+    quiet_since = conversations.quiet_since
+
+    async def watched(limit: int, before: int | None = None) -> Any:
+        asked.append(before)
+        return await quiet_since(limit, before)
+
+    conversations.quiet_since = watched
+    await later(clock, 5)
+    assert asked[-1] == clock.now_ms() - inactivity.WARN_MIN_S * 1000
 
 
 async def test_an_inactive_chat_is_warned_then_closed(start_server: ServerFactory) -> None:

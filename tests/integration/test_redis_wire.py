@@ -52,21 +52,6 @@ async def test_an_error_reply_raises_and_the_connection_goes_on(wire: Wire) -> N
     assert await wire.execute("PING") == b"PONG"
 
 
-async def test_many_commands_in_one_flush_reply_in_order(redis_server: RedisServer) -> None:
-    wire = Wire(redis_server.url)  # not connected yet: execute_many connects first
-    try:
-        key = ids.new_id("w")
-        replies = await wire.execute_many([("RPUSH", key, i) for i in range(300)])
-        assert replies == list(range(1, 301))
-        assert await wire.execute_many([("LINDEX", key, i) for i in (299, 0)]) == [b"299", b"0"]
-        with pytest.raises(ReplyError, match="WRONGTYPE"):
-            await wire.execute_many([("LLEN", key), ("HGET", key, "f")])
-        assert await wire.execute_many([]) == []
-        assert await wire.execute("LLEN", key) == 300
-    finally:
-        wire.close()
-
-
 async def test_a_script_is_sent_whole_only_once(wire: Wire) -> None:
     script = Script(wire, f"return {{KEYS[1], ARGV[1], '{ids.new_id('s')}'}}")
     assert (await script(["k"], [7]))[:2] == [b"k", b"7"]

@@ -15,6 +15,7 @@ them in the same SQLite write.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 from chat_server.backends.embedded import durable, transcript
@@ -84,11 +85,13 @@ class EmbeddedConversations:
         stored = await self._db.read(lambda c: transcript.conversations(c, where, args, limit))
         return [self.memory.open.get(c.id, c) for c in stored]
 
-    async def quiet_since(self, limit: int) -> list[Quiet]:
+    async def quiet_since(self, limit: int, before: int | None = None) -> list[Quiet]:
         """From memory, where every open conversation is."""
+        until = before if before is not None else math.inf
         active = [c for c in self.memory.open.values() if c.state is State.ACTIVE]
-        active.sort(key=lambda c: c.created, reverse=True)
-        return [Quiet(c.id, c.site, c.last_active or c.created) for c in active[:limit]]
+        quiet = [c for c in active if (c.last_active or c.created) <= until]
+        quiet.sort(key=lambda c: c.created, reverse=True)
+        return [Quiet(c.id, c.site, c.last_active or c.created) for c in quiet[:limit]]
 
     async def waiting(self) -> list[Conversation]:
         return routing.queue_order(self.memory.open.values())

@@ -17,6 +17,7 @@ from chat_server.backends.redis.append import Appender
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.transitions import Transitions
 from chat_server.backends.redis.webhooks import outbox_key
+from chat_server.backends.redis.wire import Script
 from chat_server.backends.roles.conversations import AgentLoad, Appended, Changed, Decide, Quiet
 from chat_server.core import routing
 from chat_server.core.errors import ChatError, ErrorCode
@@ -35,8 +36,9 @@ FIND_BATCH = 200
 """Conversations read and decoded per round trip of `find`: a sweep over thousands (the
 inactivity timers read every active chat) leaves the event loop between batches instead
 of stalling every socket for the whole read (5,000 at once took over 100 ms)."""
-QUIET_FIELDS = ("state", "site", "act", "created")
-"""What `quiet_since` reads of each active chat's live hash."""
+NEVER_QUIET = 2**53
+"""`quiet_since`'s time when none is given: after every chat went quiet (a whole number
+that a Lua number holds exactly)."""
 
 
 class RedisConversations:
@@ -47,6 +49,7 @@ class RedisConversations:
         self.transitions = Transitions(client)
         self.appender = Appender(client)
         self._rate = client.redis.register_script(lua("webhook_rate.lua"))
+        self._quiet = Script(client.wire, lua("quiet.lua"))
 
     # reads ------------------------------------------------------------------------------
 
@@ -89,23 +92,21 @@ class RedisConversations:
                     break
         return found[:limit]
 
-    async def quiet_since(self, limit: int) -> list[Quiet]:
-        """From each one's live hash (its JSON is not read), `FIND_BATCH` a round trip. A
+    async def quiet_since(self, limit: int, before: int | None = None) -> list[Quiet]:
+        """From each one's live hash (its JSON is not read), `FIND_BATCH` a round trip, the
+        time compared in Redis (`quiet.lua`): only those that can be due come back. A
         conversation whose live hash says nothing of its site or start comes with None and
         0: the sweep reads it whole."""
         found: list[Quiet] = []
         index = self.keys.convs(State.ACTIVE.value)
+        until = NEVER_QUIET if before is None else before
         async with aclosing(self._newest_first(index, FIND_BATCH)) as pages:
             async for cids in pages:
                 async with redis_errors():
-                    rows = await self.client.wire.execute_many(
-                        [("HMGET", self.keys.live(cid), *QUIET_FIELDS) for cid in cids]
-                    )
-                for cid, (state, site, act, created) in zip(cids, rows, strict=True):
-                    if state is not None and decoded(state) != State.ACTIVE.value:
-                        continue  # changed since the index was read
-                    since = int(act or created or 0)
-                    found.append(Quiet(cid, decoded(site) if site else None, since))
+                    due = await self._quiet([self.keys.live(cid) for cid in cids], [until])
+                for i in range(0, len(due), 3):
+                    site = decoded(due[i + 1])
+                    found.append(Quiet(cids[int(due[i]) - 1], site or None, int(due[i + 2])))
                 if len(found) >= limit:
                     break
         return found[:limit]

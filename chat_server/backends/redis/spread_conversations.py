@@ -85,9 +85,9 @@ class SpreadConversations:
         merged = (c for found in lists for c in found)
         return heapq.nlargest(limit, merged, key=lambda c: (c.created, c.id))
 
-    async def quiet_since(self, limit: int) -> list[Quiet]:
+    async def quiet_since(self, limit: int, before: int | None = None) -> list[Quiet]:
         """Taken from the partitions in turn: past `limit` none is left out whole."""
-        lists = await each(p.quiet_since(limit) for p in self.parts)
+        lists = await each(p.quiet_since(limit, before) for p in self.parts)
         turns = itertools.zip_longest(*lists)
         return list(itertools.islice((q for turn in turns for q in turn if q), limit))
 

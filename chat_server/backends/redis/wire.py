@@ -128,18 +128,6 @@ class Wire(asyncio.Protocol):
             raise reply_error(reply)
         return reply
 
-    async def execute_many(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
-        """Send several commands in one flush (in order with every other) and return their
-        replies in order: one future each, where a redis-py pipeline of a few hundred
-        commands held the event loop for milliseconds packing and parsing them."""
-        if not self._ready:
-            await self.connect()
-        replies = await asyncio.gather(*(self.send(*command) for command in commands))
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise reply_error(reply)
-        return replies
-
     def send(self, *args: Arg) -> asyncio.Future[Any]:
         """Queue a command now, in order with every other; the future gets its raw reply
         (a `hiredis.ReplyError` for an error), or `ConnectionError` when not connected."""

@@ -77,9 +77,10 @@ class Conversations(Protocol):
     ) -> list[Conversation]:
         """Newest first."""
 
-    async def quiet_since(self, limit: int) -> list[Quiet]:
+    async def quiet_since(self, limit: int, before: int | None = None) -> list[Quiet]:
         """The active conversations (at most `limit`), each with when it went quiet, read
-        without decoding them: the inactivity sweep reads only those that may be due."""
+        without decoding them: the inactivity sweep reads only those that may be due.
+        With `before` (ms), only those that went quiet at or before it."""
 
     async def waiting(self) -> list[Conversation]:
         """The queue, in the order it is served."""
