@@ -140,6 +140,25 @@ async def test_visitors(store: Store, clock: ManualClock) -> None:
     assert await store.directory.visitor("v_1") == renamed
 
 
+async def test_online_among(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether one of these is a person with the status `online` (the availability check)."""
+    monkeypatch.setattr(embedded_directory, "AMONG_BATCH", 2)  # several reads embedded
+    bot = Agent("b_bot", "bot@example.com", "Bot", AgentRole.BOT, 10)
+    cid = Agent("a_cid", "cid@example.com", "Cid", AgentRole.AGENT, 3)
+    for agent in (BOB, ANN, cid, bot):
+        await store.directory.add_agent(agent)
+    online = store.directory.online_among
+    assert not await online([])
+    assert not await online(["a_bob", "a_ann", "a_cid", "a_nobody"])
+    await store.directory.set_agent_status("b_bot", AgentStatus.ONLINE)
+    assert not await online(["b_bot", "a_bob"])  # a bot is not a person
+    await store.directory.set_agent_status("a_cid", AgentStatus.ONLINE)
+    assert await online(["a_nobody", "a_bob", "a_ann", "a_cid"])
+    assert not await online(["a_bob", "a_ann"])
+    await store.directory.set_agent_status("a_cid", AgentStatus.AWAY)
+    assert not await online(["a_cid"])
+
+
 async def test_agents_among(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded_directory, "AMONG_BATCH", 2)  # several reads embedded
     cid = Agent("a_cid", "cid@example.com", "Cid", AgentRole.AGENT, 3)

@@ -100,6 +100,23 @@ class EmbeddedDirectory:
         found = {a.id: a for a in map(agent_from_row, await self._db.read(read))}
         return [found[i] for i in agent_ids if i in found]
 
+    async def online_among(self, agent_ids: Sequence[str]) -> bool:
+        wanted = list(dict.fromkeys(agent_ids))
+
+        def read(c: sqlite3.Connection) -> bool:
+            for start in range(0, len(wanted), AMONG_BATCH):  # SQLite's limit on parameters
+                chunk = wanted[start : start + AMONG_BATCH]
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT 1 FROM agents WHERE id IN ({marks})"
+                    " AND status = 'online' AND role != 'bot' LIMIT 1"
+                )
+                if c.execute(sql, chunk).fetchone():
+                    return True
+            return False
+
+        return await self._db.read(read)
+
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
         await durable.write(
             self._db,

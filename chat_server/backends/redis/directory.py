@@ -17,8 +17,9 @@ from chat_server.backends.records import (
     visitor_from_row,
     visitor_row,
 )
-from chat_server.backends.redis import decoded, rows
+from chat_server.backends.redis import decoded, lua, rows
 from chat_server.backends.redis.client import RETRIES, Client, contended, redis_errors
+from chat_server.backends.redis.wire import Script
 from chat_server.backends.roles.directory import email_key
 from chat_server.core.errors import conflict
 from chat_server.core.model import Agent, AgentStatus, Site, Visitor
@@ -32,6 +33,7 @@ class RedisDirectory:
         self.client = client
         self.keys = client.keys
         self.redis = client.redis
+        self._online = Script(client.wire, lua("agents_online.lua"))
 
     # sites ------------------------------------------------------------------------------
 
@@ -117,6 +119,13 @@ class RedisDirectory:
         async with redis_errors():
             raws = await self.redis.mget([self.keys.agent(i) for i in agent_ids])
         return [agent_from_row(tuple(json.loads(r))) for r in raws if r]
+
+    async def online_among(self, agent_ids: Sequence[str]) -> bool:
+        if not agent_ids:
+            return False
+        async with redis_errors():
+            found = await self._online([self.keys.agent(i) for i in agent_ids], [])
+        return bool(found)
 
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
         key = self.keys.agent(agent_id)

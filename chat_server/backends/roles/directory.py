@@ -31,6 +31,11 @@ class Directory(Protocol):
         """Those of these agents that exist, in that order: a read of who is connected
         (the availability check) reads them, not every agent of the installation."""
 
+    async def online_among(self, agent_ids: Sequence[str]) -> bool:
+        """Whether one of these agents is a person (not a bot) with the status `online`:
+        the availability check asks it of every connected agent each second, so it is
+        answered where the rows are, none decoded."""
+
     async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None: ...
 
     async def add_credential(
