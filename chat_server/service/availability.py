@@ -28,9 +28,11 @@ node) forgets it at once; other changes show within a second anyway."""
 
 
 REPLY_EVERY_MS = 60_000
-"""How long (node time) the typical reply time is reused. It is shown in whole minutes, and
-reading it sums an hour of figures: every second, at 5,000 conversations, that held the
-event loop for tens of milliseconds, and every message around it waited."""
+"""How long (node time) a measured typical reply time is reused. It is shown in whole
+minutes, and reading it sums an hour of figures: every second, at 5,000 conversations, that
+held the event loop for tens of milliseconds, and every message around it waited. While none
+is measured it is read at every check, so a site's first answer shows at once (and the read
+is short: there are few figures)."""
 
 PROBE_BATCH = 50
 """Connected agents read per round trip while looking for one who is online."""
@@ -54,8 +56,8 @@ class Availability:
         self._dirty = asyncio.Event()
         self._shared: tuple[float, bool, frozenset[str]] | None = None
         """(loop time, online, the bots connected) as last read."""
-        self._reply: tuple[int, int | None] | None = None
-        """(node time, reply_s) as last read (`REPLY_EVERY_MS`)."""
+        self._reply: tuple[int, int] | None = None
+        """(node time, reply_s) as last measured (`REPLY_EVERY_MS`)."""
         self._kicks = 0
         """Counts kicks: a read that a kick overtook is used once, not kept."""
 
@@ -160,7 +162,9 @@ class Availability:
 
     async def _reply_s(self) -> int | None:
         now = self.node.clock.now_ms()
-        if self._reply is None or now - self._reply[0] >= REPLY_EVERY_MS:
-            figures = await self.node.store.figures.read(REPLY_WINDOW, now, "all")
-            self._reply = (now, reply_s(figures.quantile("frt_s", 0.5)))
-        return self._reply[1]
+        if self._reply is not None and now - self._reply[0] < REPLY_EVERY_MS:
+            return self._reply[1]
+        figures = await self.node.store.figures.read(REPLY_WINDOW, now, "all")
+        measured = reply_s(figures.quantile("frt_s", 0.5))
+        self._reply = None if measured is None else (now, measured)
+        return measured
