@@ -31,8 +31,8 @@ REPLY_EVERY_MS = 60_000
 """How long (node time) a measured typical reply time is reused. It is shown in whole
 minutes, and reading it sums an hour of figures: every second, at 5,000 conversations, that
 held the event loop for tens of milliseconds, and every message around it waited. While none
-is measured it is read at every check, so a site's first answer shows at once (and the read
-is short: there are few figures)."""
+is measured it is read at every check, so a site's first answer shows at once; where people
+answer chats, that is from the first answer on."""
 
 PROBE_BATCH = 50
 """Connected agents read per round trip while looking for one who is online."""
