@@ -73,6 +73,10 @@ class Workers(Cluster):
             CHAT_REDIS_PREFIX=self.prefix,
             CHAT_LOG_LEVEL="info",
             CHAT_QUEUE_INTERVAL_S="0.1",
+            # `spread` opens visitors from 127.0.0.1 until both workers hold some: an
+            # uneven hand from the kernel is more than the default burst of new visitors
+            CHAT_NEW_VISITOR_RATE="10000",
+            CHAT_NEW_VISITOR_BURST="10000",
             **env,
         )
         server.start()
