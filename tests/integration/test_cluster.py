@@ -22,6 +22,9 @@ from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 ORIGIN = "https://shop.example"
+MANY_NEW_VISITORS = {"CHAT_NEW_VISITOR_RATE": "10000", "CHAT_NEW_VISITOR_BURST": "10000"}
+"""Every test visitor comes from 127.0.0.1: a node lets that one address open many (tens
+in a second or two), more new visitors than it allows one address by default."""
 
 
 class Cluster:
@@ -43,10 +46,7 @@ class Cluster:
                 CHAT_REDIS_PREFIX=self.prefix,
                 CHAT_SWEEP_INTERVAL_S="0.2",
                 CHAT_QUEUE_INTERVAL_S="0.1",
-                # 100 visitors from 127.0.0.1 in a second or two: more new visitors than
-                # one address may create by default
-                CHAT_NEW_VISITOR_RATE="10000",
-                CHAT_NEW_VISITOR_BURST="10000",
+                **MANY_NEW_VISITORS,  # 100 visitors in a second or two
                 **env,
             )
             node.start()

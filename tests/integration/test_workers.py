@@ -22,7 +22,7 @@ from chat_server.core import ids
 from chat_server.core.model import Site
 from tests.client import Client
 from tests.conftest import free_port
-from tests.integration.test_cluster import ORIGIN, Cluster, eventually
+from tests.integration.test_cluster import MANY_NEW_VISITORS, ORIGIN, Cluster, eventually
 from tests.processes import ServerProcess
 from tests.redis_server import RedisServer
 
@@ -73,10 +73,9 @@ class Workers(Cluster):
             CHAT_REDIS_PREFIX=self.prefix,
             CHAT_LOG_LEVEL="info",
             CHAT_QUEUE_INTERVAL_S="0.1",
-            # `spread` opens visitors from 127.0.0.1 until both workers hold some: an
-            # uneven hand from the kernel is more than the default burst of new visitors
-            CHAT_NEW_VISITOR_RATE="10000",
-            CHAT_NEW_VISITOR_BURST="10000",
+            # `spread` opens visitors until both workers hold some: an uneven hand from the
+            # kernel was more than the default burst of new visitors
+            **MANY_NEW_VISITORS,
             **env,
         )
         server.start()
