@@ -15,7 +15,8 @@
   let me = null;
   let next = null;        // the cursor of the next page
   let asked = '';         // the query string of the results shown
-  let busy = false;
+  let busy = false;       // a page is on its way
+  let ticket = 0;         // the newest search asked; older answers are dropped
   let openCid = null;
   let shown = 0;
 
@@ -40,8 +41,10 @@
 
   // ---- searching ------------------------------------------------------------------------
 
+  /** Shows the first page of what the form asks, or (more) the next page of what is shown.
+   * A new search replaces one still on its way: the older answer is dropped when it comes. */
   async function search(more) {
-    if (busy) return;
+    if (more && busy) return;
     const { from, to } = form.elements;
     if (!more && from.value && to.value && from.value > to.value) {
       showError('The “From” date is after the “To” date.');
@@ -52,23 +55,22 @@
     const params = new URLSearchParams(query);
     params.set('limit', String(PAGE));
     if (more && next) params.set('cursor', next);
-    busy = true;
-    $('more-btn').disabled = true;
-    form.querySelector('button[type=submit]').disabled = true;
+    const mine = ++ticket;
+    setBusy(true);
     if (!more) $('summary').textContent = 'Searching…';
     let res = null;
+    let body = {};
     try {
       res = await fetch('/api/search?' + params.toString());
+      body = await res.json().catch(() => ({}));
     } catch (e) { /* shown below */ }
-    busy = false;
-    $('more-btn').disabled = false;
-    form.querySelector('button[type=submit]').disabled = false;
+    if (mine !== ticket) return;  // a newer search has taken its place
+    setBusy(false);
     if (res && res.status === 401) {
       window.ChatAuth.showLogin('Your session has ended, please sign in again.');
       return;
     }
-    if (!res || !res.ok) {
-      const body = res ? await res.json().catch(() => ({})) : {};
+    if (!res || !res.ok || !Array.isArray(body.results)) {
       showError(!res ? 'The server cannot be reached, please try again.'
         : res.status === 400 ? `Check the search: ${body.message || 'a value is not valid'}.`
           : res.status === 403 ? 'You can search only the conversations you handled.'
@@ -76,7 +78,6 @@
       if (!more) $('summary').textContent = '';
       return;
     }
-    const body = await res.json();
     showError('');
     if (!more) {
       asked = query;
@@ -90,6 +91,12 @@
     $('more-btn').hidden = !next;
     $('empty').hidden = shown > 0;
     $('summary').textContent = shown ? `${shown} conversation${shown === 1 ? '' : 's'}${next ? ' so far' : ''}, newest first` : '';
+  }
+
+  /** While a page is on its way, "More" waits (the search button stays: it starts afresh). */
+  function setBusy(on) {
+    busy = on;
+    $('more-btn').disabled = on;
   }
 
   function showError(text) {

@@ -7,12 +7,13 @@ conversations they handled. Screenshots under $CHAT_SCREENSHOTS: history-list, -
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from chat_server.core import conversation as flow
 from chat_server.core.model import Agent, Draft, Kind, Role, Sender, Visitor
@@ -21,6 +22,20 @@ from tests.browser.test_files import SHOT
 from tests.conftest import Live, ServerFactory
 
 pytestmark = pytest.mark.browser
+
+
+async def hold_first_search(page: Any) -> asyncio.Future[Route]:
+    """The page's first search request, held: the future gives its route to let it go on."""
+    held: asyncio.Future[Route] = asyncio.get_running_loop().create_future()
+
+    async def hold(route: Route) -> None:
+        if held.done():
+            await route.continue_()
+        else:
+            held.set_result(route)
+
+    await page.route("**/api/search?*", hold)
+    return held
 
 
 async def filler(live: Live, agent: Agent, count: int) -> None:
@@ -144,12 +159,20 @@ async def test_history_search_and_transcript(
     await page.click("#search-form button[type=submit]")
     await expect(page.locator("#search-error")).to_contain_text("date is after")
 
-    # the agent signs in: only what they handled (all of these), and Jane's transcript
+    # the agent signs in: only what they handled (all of these), and Jane's transcript; the
+    # search on opening the page is held back until the agent's own search has been answered,
+    # and when it comes late it is dropped (it once overwrote the results and the address)
     mine = await pages.new()
+    first = await hold_first_search(mine)
     await sign_in(mine, live.base, "/history", AGENT)
     await expect(mine.locator("#agent-filter")).to_be_hidden()
+    late = await asyncio.wait_for(first, 10)
     await mine.fill("#f-q", "refund")
     await mine.click("#search-form button[type=submit]")
+    await expect(mine.locator("#results .result")).to_have_count(1)
+    async with mine.expect_event("requestfinished"):
+        await late.continue_()
+    await mine.wait_for_timeout(200)  # its body read and dropped
     await expect(mine.locator("#results .result")).to_have_count(1)
     await mine.locator("#results .result").first.click()
     await expect(mine.locator("#panel-transcript .m.note")).to_have_count(1)
