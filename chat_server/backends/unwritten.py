@@ -1,5 +1,6 @@
 """Figures over time (issue 16) added but not written yet, as both backends hold them
-between writes (embedded: until the checkpoint; Redis: until the end of the loop turn).
+between writes (embedded: until the checkpoint; Redis: `ROLLUP_HOLD_S` from the first of a
+group, `backends/redis/figures.py`).
 
 Adding is on the path of every message, so it is one merge, by dimensions and quarter
 hour as the figures came; spreading them to each dimension's hour, day and month (a dozen
@@ -8,6 +9,7 @@ merges) waits for the write, once for all the messages that share them.
 
 from __future__ import annotations
 
+from chat_server.backends.held import Held
 from chat_server.core.metrics import Figures
 from chat_server.core.rollups import Bucket, Calendar
 
@@ -24,8 +26,11 @@ class Unwritten:
     def __init__(self, calendar: Calendar, keep_days: int) -> None:
         self.calendar = calendar
         self.keep_days = keep_days
-        self.groups: dict[Group, Figures] = {}
+        self.groups: Held[Group] = Held()
         self._expiry: dict[Bucket, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.groups)
 
     def expires(self, bucket: Bucket) -> int:
         """When a bucket may go (`Calendar.expires` after `keep_days`), remembered."""
@@ -37,26 +42,15 @@ class Unwritten:
         return found
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
-        key = (dims, ts // QUARTER_MS)
-        held = self.groups.get(key)
-        if held is None:
-            held = self.groups[key] = Figures()
-        held.merge(figures)
+        self.groups.add((dims, ts // QUARTER_MS), figures)
 
     def take(self) -> dict[Group, Figures]:
-        taken, self.groups = self.groups, {}
-        return taken
+        return self.groups.take()
 
     def put_back(self, taken: dict[Group, Figures]) -> None:
         """A write of `taken` failed: keep it for the next (it is older than what came
         since, which is merged into it)."""
-        for key, figures in self.groups.items():
-            held = taken.get(key)
-            if held is None:
-                taken[key] = figures
-            else:
-                held.merge(figures)
-        self.groups = taken
+        self.groups.put_back(taken)
 
     def by_bucket(
         self, now: int, groups: dict[Group, Figures] | None = None
@@ -64,7 +58,7 @@ class Unwritten:
         """Each dimension's buckets with what was added to them (of `groups`, by default
         all held), leaving out those already past `keep_days` at `now`."""
         out: dict[tuple[str, Bucket], Figures] = {}
-        for (dims, quarter), figures in (self.groups if groups is None else groups).items():
+        for (dims, quarter), figures in (self.groups.figures if groups is None else groups).items():
             for bucket in self.calendar.buckets(quarter * QUARTER_MS):
                 if self.expires(bucket) <= now:
                     continue

@@ -267,7 +267,7 @@ class Dispatcher:
             await _guarded(self._retention.due(), "retention")  # issue 16
             if loop.time() >= next_checkpoint:
                 next_checkpoint = loop.time() + CHECKPOINT_S
-                await _guarded(self.node.store.figures.checkpoint(), "checkpoint")
+                await _guarded(self.node.store.figures.checkpoint(periodic=True), "checkpoint")
 
     async def _heartbeat_loop(self) -> None:
         """Its own loop, so a long sweep (many timeouts at once) never lets the node expire."""

@@ -20,6 +20,7 @@ from chat_server.core import ids, samples
 from chat_server.core.clock import ManualClock
 from chat_server.core.errors import ChatError, ErrorCode
 from chat_server.core.model import Draft, Kind, Site
+from chat_server.core.rollups import Calendar
 from tests.conftest import free_port, require_tool
 from tests.contract import writes
 from tests.contract.support import seqs
@@ -238,6 +239,67 @@ async def test_figures_of_many_loop_turns_reach_redis_in_one_write(
         await other.stop()
 
 
+async def test_agents_buckets_wait_unless_read_on_their_node(
+    store: RedisStore,
+    redis_server: RedisServer,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent's rolling buckets wait `AGENT_HOLD_S` (one dimension per agent: written
+    each second, 1,000 agents made a burst that the messages waited behind). Another node
+    reads the team's after `FLUSH_S` and the agent's once due; their own node reads them
+    at once, and its reads of the team's and its periodic checkpoint leave them held."""
+    monkeypatch.setattr(figures, "AGENT_HOLD_S", 2.0)
+    other = RedisStore(redis_server.url, clock, prefix=store.keys.prefix)
+    await other.start()
+    now = clock.now_ms()
+
+    async def there(dim: str) -> float:
+        return (await other.figures.read("5m", now, dim)).count("response_s")
+
+    try:
+        await store.figures.record(now, ("all", "agent:a_1"), samples.response(1.0))
+        await asyncio.sleep(figures.FLUSH_S * 1.5)
+        await store.figures.checkpoint(periodic=True)
+        assert (await there("all"), await there("agent:a_1")) == (1, 0)
+        await asyncio.sleep(2.0)
+        assert await there("agent:a_1") == 1
+
+        await store.figures.record(now, ("all", "agent:a_1"), samples.response(1.0))
+        assert (await store.figures.read("5m", now, "all")).count("response_s") == 2
+        assert await there("agent:a_1") == 1
+        assert (await store.figures.read("5m", now, "agent:a_1")).count("response_s") == 2
+        assert await there("agent:a_1") == 2  # the read wrote them first
+    finally:
+        await other.stop()
+
+
+async def test_figures_over_time_wait_unless_read_or_stopped(
+    store: RedisStore, redis_server: RedisServer, clock: ManualClock
+) -> None:
+    """Figures over time wait `ROLLUP_HOLD_S` (a minute): another node's report may miss
+    them meanwhile; the node's own report reads them, and a stop writes them all."""
+    writer = RedisStore(redis_server.url, clock, prefix=store.keys.prefix)
+    await writer.start()
+    now = clock.now_ms()
+    hour = next(b for b in Calendar().buckets(now) if b.tier == "hour")
+
+    async def started(node: RedisStore) -> float:
+        return (await node.rollups.read("all", [hour]))[0].counters.get("started", 0)
+
+    try:
+        await writer.rollups.add(now, ("all",), samples.started())
+        await asyncio.sleep(figures.FLUSH_S * 1.5)
+        await writer.figures.checkpoint(periodic=True)
+        assert await started(store) == 0
+        assert await started(writer) == 1  # its own report wrote them first
+        assert await started(store) == 1
+        await writer.rollups.add(now, ("all",), samples.started())
+    finally:
+        await writer.stop()
+    assert await started(store) == 2
+
+
 @pytest.mark.parametrize(("behind", "most_out"), [(False, 1), (True, figures.IN_FLIGHT)])
 async def test_many_buckets_go_in_calls_of_at_most_a_chunk(
     store: RedisStore, redis_server: RedisServer, clock: ManualClock, behind: bool, most_out: int
@@ -261,7 +323,7 @@ async def test_many_buckets_go_in_calls_of_at_most_a_chunk(
         await store.figures.record(now, (agent,), samples.response(2.0))
         await store.rollups.add(now, (agent,), samples.response(2.0))
         if behind and n == 99:
-            buffer._write()  # a write of its own: the second comes before it is out
+            buffer._write(agents=True, rollups=True)  # all so far: the next comes before it is out
     await store.figures.checkpoint()
     assert sum(len(keys) for keys in writes) == 200 * 6
     assert all(len(keys) <= figures.CHUNK for keys in writes)

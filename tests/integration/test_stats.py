@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from chat_server.backends.redis import figures
 from chat_server.core.clock import ManualClock
@@ -192,7 +193,10 @@ async def get_stats(live: Live, token: str, query: str = "") -> dict[str, Any]:
         return body
 
 
-async def test_scripted_day(start_server: ServerFactory, backend: str) -> None:
+async def test_scripted_day(
+    start_server: ServerFactory, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(figures, "AGENT_HOLD_S", 0.0)  # each agent's, with the others'
     clock = ManualClock()
     live = await start_server(clock=clock, fcr_hours=1.0)
     second = await start_server(clock=clock, fcr_hours=1.0) if redis_like(backend) else live

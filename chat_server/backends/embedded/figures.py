@@ -59,7 +59,7 @@ class EmbeddedFigures:
             return None
         return mark[0], mark[1]
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self, periodic: bool = False) -> None:
         if self._also is not None:
             await self._also()
         self._windows.prune(self._clock.now_ms())

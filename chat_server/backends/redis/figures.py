@@ -5,10 +5,12 @@ hash fields each. `FigureBuffer` adds up what the messages of `FLUSH_S` contribu
 queues it on the store's `Wire` as `record_figures.lua` calls of `CHUNK` buckets, whose
 only argument is the increments packed by msgpack (in C): under load, one increment per
 field and bucket for thousands of messages, no command packed per field in Python, and no
-round trip in any request. Figures are statistics, not acknowledged data: a failed write is logged,
-and a node killed outright loses its last `FLUSH_S` of them (a stopped one writes them).
-The figures kept over time (`rollups.py`, issue 16) are more entries of the same
-call: their hour, day and month buckets, expiring `rollup_days` after their end.
+round trip in any request. The figures kept over time (`rollups.py`, issue 16) are more
+entries of the same call: their hour, day and month buckets, expiring `rollup_days` after
+their end. An agent's buckets wait `AGENT_HOLD_S`, and the figures over time
+`ROLLUP_HOLD_S`, each from when it was first added (`backends/held.py` says why). Figures
+are statistics, not acknowledged data: a failed write is logged, and a node killed
+outright loses what it held (a stopped one writes it all).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import msgpack
 
+from chat_server.backends.held import Held
 from chat_server.backends.redis import lua, rows
 from chat_server.backends.redis.client import Client, redis_errors
 from chat_server.backends.redis.keys import Keys
@@ -33,6 +36,8 @@ from chat_server.core.metrics import Figures
 from chat_server.core.rollups import KEEP_DAYS, Bucket, Calendar
 
 log = logging.getLogger(__name__)
+Window = tuple[str, str, int]
+"""A rolling window's bucket: window, dimension, bucket start."""
 FLUSH_S = 1.0
 """How long figures wait for more before they are written. Written each event-loop turn,
 they were half of Redis's work under load: a script of a few hundred increments every few
@@ -50,6 +55,16 @@ p99 at 500 msgs/s, from about 4 ms to 7-8)."""
 GROUPS = 6
 """Groups of figures over time spread in one go (`FigureBuffer._calls`): each is up to three
 dimensions in an hour, a day and a month, so six are about a call's worth."""
+AGENT_HOLD_S = 10.0
+"""How long an agent's bucket of the rolling windows waits for more of their replies before
+it is written: a read of an agent's figures on this node writes them all first; another
+node's read may miss the last `AGENT_HOLD_S` of them."""
+ROLLUP_HOLD_S = 60.0
+"""How long a group of figures over time waits for more: reports read past hours and days
+(a report on this node writes them all first), so a minute costs nothing there; each
+agent's hour, day and month are then written about once a minute, not at each reply."""
+AGENT = "agent:"
+"""The dimensions whose rolling buckets wait `AGENT_HOLD_S`: one per agent."""
 WRITTEN_MAX = 20_000
 """Buckets over time remembered for sealing: an hour between two sweeps writes a few per
 dimension."""
@@ -71,7 +86,7 @@ class RedisFigures:
 
     async def read(self, window: str, now: int, dim: str) -> Figures:
         starts = metrics.window_buckets(window, now)
-        await self.buffer.settled()  # this node's own figures are in what it reads
+        await self.buffer.settled(dim)  # this node's own figures are in what it reads
         keys = self.client.keys
         async with redis_errors(), self.client.redis.pipeline(transaction=False) as pipe:
             for start in starts:
@@ -102,9 +117,10 @@ class RedisFigures:
             return None
         return int(ts), tuple(dims)
 
-    async def checkpoint(self) -> None:
-        """Every write goes to Redis as it is made: only wait for this turn's to land."""
-        await self.buffer.settled()
+    async def checkpoint(self, periodic: bool = False) -> None:
+        """Every write goes to Redis as it falls due: write what is held too (but for the
+        node's `periodic` call) and wait for it to land."""
+        await self.buffer.settled("all" if periodic else None)
 
 
 class FigureBuffer:
@@ -117,7 +133,9 @@ class FigureBuffer:
         self.calendar = calendar
         self.keep_days = keep_days
         self._script = Script(wire, lua("record_figures.lua"))
-        self._pending: dict[tuple[str, str, int], Figures] = {}
+        self._pending: dict[Window, Figures] = {}
+        self._agents: Held[Window] = Held()
+        """Agents' buckets, written `AGENT_HOLD_S` after each was first added."""
         self.rollups = Unwritten(calendar, keep_days)
         self.rollups_written: dict[tuple[str, Bucket], None] = {}
         """The buckets of figures over time this node wrote, oldest first, until
@@ -131,13 +149,17 @@ class FigureBuffer:
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     def add(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
-        """Count `figures` at `ts` under `dims`, in the next write."""
+        """Count `figures` at `ts` under `dims`, in the next write (an agent's buckets: the
+        first after `AGENT_HOLD_S`)."""
         now = self.clock.now_ms()
         for window, (length, size) in metrics.WINDOWS.items():
             start = metrics.bucket_start(ts, size)
             if start <= now - length:
                 continue  # that bucket is no longer read by the window
             for dim in dims:
+                if dim.startswith(AGENT):
+                    self._agents.add((window, dim, start), figures)
+                    continue
                 bucket = self._pending.get((window, dim, start))
                 if bucket is None:
                     bucket = self._pending[(window, dim, start)] = Figures()
@@ -154,22 +176,28 @@ class FigureBuffer:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self._write)
 
-    def _write(self) -> None:
-        """Queue what was added since the last write as `record_figures.lua` calls of at
-        most `CHUNK` buckets each, made up and sent a call at a time (`_calls`, `_pump`): a
-        second of a busy node is thousands of buckets, tens of milliseconds of work here
-        and in Redis, which must not hold the messages all at once. Each call counts whole,
-        or not at all."""
+    def _write(self, agents: bool = False, rollups: bool = False) -> None:
+        """Queue what is due (and all the agents' buckets, or all the figures over time,
+        when asked) as `record_figures.lua` calls of at most `CHUNK` buckets each, made up
+        and sent a call at a time (`_calls`, `_pump`): a second of a busy node is hundreds
+        of buckets, milliseconds of work here and in Redis, which must not hold the
+        messages all at once. Each call counts whole, or not at all."""
         if self._timer is None:
             return
         self._timer.cancel()
         self._timer = None
         pending, self._pending = self._pending, {}
-        self._flushes.append(self._calls(self.clock.now_ms(), pending, self.rollups.take()))
+        held = self._agents
+        pending.update(held.take() if agents else held.take_due(AGENT_HOLD_S, FLUSH_S, CHUNK))
+        over_time = self.rollups.groups
+        groups = over_time.take() if rollups else over_time.take_due(ROLLUP_HOLD_S, FLUSH_S, GROUPS)
+        self._flushes.append(self._calls(self.clock.now_ms(), pending, groups))
         self._pump()
+        if self._agents or self.rollups:
+            self._schedule()  # the next write takes those that fall due by then
 
     def _calls(
-        self, now: int, pending: dict[tuple[str, str, int], Figures], groups: dict[Group, Figures]
+        self, now: int, pending: dict[Window, Figures], groups: dict[Group, Figures]
     ) -> Iterator[tuple[list[str], list[tuple[int, Figures]]]]:
         """One write's calls, each made up when it is sent. The figures over time are
         spread to their hours, days and months a few groups at a time: a dimension that
@@ -233,12 +261,14 @@ class FigureBuffer:
         if len(written) > WRITTEN_MAX:
             del written[next(iter(written))]
 
-    async def settled(self) -> None:
-        """Wait until what was added so far is written (or failed): the calls still go at
-        the pace of `_pump`, so a read (every second, for availability) does not queue a
-        second's figures in front of the messages; writes queued after it are not waited
-        for (but for a call of theirs that is out with its last)."""
-        self._write()
+    async def settled(self, dim: str | None = None) -> None:
+        """Wait until what was added so far is written (or failed): everything (`dim`
+        None); for a read of `dim`, what it reads (an agent's: every agent's held buckets)
+        and what is due, not the rest held. The calls still go at the pace of `_pump`, so a
+        read (every second, for availability) does not queue a second's figures in front
+        of the messages; writes queued after it are not waited for (but for a call of
+        theirs that is out with its last)."""
+        self._write(agents=dim is None or dim.startswith(AGENT), rollups=dim is None)
         mine = list(self._flushes)
         while any(flush in self._flushes for flush in mine) and self._in_flight:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)

@@ -23,5 +23,7 @@ class Figures(Protocol):
     async def take_resolved(self, visitor_id: str, now: int) -> tuple[int, tuple[str, ...]] | None:
         """The visitor's remembered resolved close (forgotten as it is taken), if still fresh."""
 
-    async def checkpoint(self) -> None:
-        """Persist what is held in memory between writes (embedded: the rolling figures)."""
+    async def checkpoint(self, periodic: bool = False) -> None:
+        """Persist what is held in memory between writes (embedded: the rolling figures).
+        `periodic` (the dispatcher's, every few seconds): a backend that writes by itself
+        as its figures fall due (Redis) may leave what it holds on purpose."""
