@@ -133,7 +133,8 @@ class FigureBuffer:
         self.calendar = calendar
         self.keep_days = keep_days
         self._script = Script(wire, lua("record_figures.lua"))
-        self._pending: dict[Window, Figures] = {}
+        self._pending: Held[Window] = Held()
+        """The other dimensions' buckets, all written by the next write."""
         self._agents: Held[Window] = Held()
         """Agents' buckets, written `AGENT_HOLD_S` after each was first added."""
         self.rollups = Unwritten(calendar, keep_days)
@@ -157,13 +158,8 @@ class FigureBuffer:
             if start <= now - length:
                 continue  # that bucket is no longer read by the window
             for dim in dims:
-                if dim.startswith(AGENT):
-                    self._agents.add((window, dim, start), figures)
-                    continue
-                bucket = self._pending.get((window, dim, start))
-                if bucket is None:
-                    bucket = self._pending[(window, dim, start)] = Figures()
-                bucket.merge(figures)
+                held = self._agents if dim.startswith(AGENT) else self._pending
+                held.add((window, dim, start), figures)
         self._schedule()
 
     def add_rollup(self, ts: int, dims: tuple[str, ...], figures: Figures) -> None:
@@ -186,7 +182,7 @@ class FigureBuffer:
             return
         self._timer.cancel()
         self._timer = None
-        pending, self._pending = self._pending, {}
+        pending = self._pending.take()
         held = self._agents
         pending.update(held.take() if agents else held.take_due(AGENT_HOLD_S, FLUSH_S, CHUNK))
         over_time = self.rollups.groups
