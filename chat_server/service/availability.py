@@ -31,8 +31,10 @@ REPLY_EVERY_MS = 60_000
 """How long (node time) a measured typical reply time is reused. It is shown in whole
 minutes, and reading it sums an hour of figures: every second, at 5,000 conversations, that
 held the event loop for tens of milliseconds, and every message around it waited. While none
-is measured it is read at every check, so a site's first answer shows at once; where people
-answer chats, that is from the first answer on."""
+is measured it is read at every check, so a site's first answer shows at once (where people
+answer chats, that is from the first answer on), and by a visitor's `hello` at most once in
+`SHARED_FOR_S` (read by each, a burst of a thousand visitors to a closed site read an hour
+of figures a thousand times)."""
 
 PROBE_BATCH = 50
 """Connected agents read per round trip while looking for one who is online."""
@@ -58,6 +60,8 @@ class Availability:
         """(loop time, online, the bots connected) as last read."""
         self._reply: tuple[int, int] | None = None
         """(node time, reply_s) as last measured (`REPLY_EVERY_MS`)."""
+        self._unmeasured_at = -SHARED_FOR_S
+        """Loop time when a read last found none measured (`SHARED_FOR_S`)."""
         self._kicks = 0
         """Counts kicks: a read that a kick overtook is used once, not kept."""
 
@@ -107,7 +111,7 @@ class Availability:
                 self._last.pop(site_id, None)
         if not self._sites:
             return
-        online, reply, bots = await self._read_shared()
+        online, reply, bots = await self._read_shared(fresh=True)
         for site_id in sorted(self._sites):
             site = await self.node.store.directory.site(site_id)
             if site is None:
@@ -142,12 +146,12 @@ class Availability:
                 return True
         return False
 
-    async def _read_shared(self) -> tuple[bool, int | None, frozenset[str]]:
+    async def _read_shared(self, fresh: bool = False) -> tuple[bool, int | None, frozenset[str]]:
         """What every site shares: a person connected (any node) with status `online` and
         the bots connected (reused for `SHARED_FOR_S`), and the last hour's median first
-        response (for `REPLY_EVERY_MS`)."""
-        reply = await self._reply_s()
+        response (for `REPLY_EVERY_MS`; none measured, for `SHARED_FOR_S` unless `fresh`)."""
         loop_now = asyncio.get_running_loop().time()
+        reply = await self._reply_s(loop_now, fresh)
         if self._shared is not None and loop_now - self._shared[0] < SHARED_FOR_S:
             return self._shared[1], reply, self._shared[2]
         kicks = self._kicks
@@ -160,11 +164,14 @@ class Availability:
             self._shared = (loop_now, online, bots)
         return online, reply, bots
 
-    async def _reply_s(self) -> int | None:
+    async def _reply_s(self, loop_now: float, fresh: bool) -> int | None:
         now = self.node.clock.now_ms()
         if self._reply is not None and now - self._reply[0] < REPLY_EVERY_MS:
             return self._reply[1]
+        if self._reply is None and not fresh and loop_now - self._unmeasured_at < SHARED_FOR_S:
+            return None
         figures = await self.node.store.figures.read(REPLY_WINDOW, now, "all")
         measured = reply_s(figures.quantile("frt_s", 0.5))
         self._reply = None if measured is None else (now, measured)
+        self._unmeasured_at = loop_now
         return measured

@@ -4,6 +4,7 @@ outside business hours is an offline message (`pending`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -155,6 +156,30 @@ async def test_the_reply_time_is_read_once_a_minute(start_server: ServerFactory)
     clock.advance(availability.REPLY_EVERY_MS / 1000)
     await checks.check()
     assert len(reads) == 1
+
+
+async def test_a_burst_of_hellos_reads_an_unmeasured_reply_time_once(
+    start_server: ServerFactory,
+) -> None:
+    """While none is measured, a visitor's `hello` reads the reply time at most once in
+    `SHARED_FOR_S` (read by each, a thousand visitors to a closed site read an hour of
+    figures a thousand times, and hellos timed out); the periodic check reads it each time."""
+    live = await start_server(presence_ttl_s=LONG_S, sweep_interval_s=LONG_S)
+    figures, reads = live.store.figures, []
+    read = figures.read
+
+    async def counted(*args: Any) -> Any:
+        reads.append(args)
+        return await read(*args)
+
+    figures.read = counted
+    await asyncio.gather(*(live.visitor() for _ in range(10)))
+    assert 1 <= len(reads) <= 2  # one, or two if the burst spanned SHARED_FOR_S
+    reads.clear()
+    checks = live.runtime.dispatcher.availability
+    await checks.check()
+    await checks.check()
+    assert len(reads) == 2
 
 
 async def test_queue_eta_uses_the_measured_handle_time(start_server: ServerFactory) -> None:
