@@ -123,6 +123,19 @@ async def test_reply_time_is_the_measured_first_response(start_server: ServerFac
     await visitor.event("availability", reply_s=None)
 
 
+def count_reads(live: Live) -> list[tuple[Any, ...]]:
+    """The arguments of each `figures.read` on the server from now on."""
+    figures, reads = live.store.figures, []
+    read = figures.read
+
+    async def counted(*args: Any) -> Any:
+        reads.append(args)
+        return await read(*args)
+
+    figures.read = counted  # type: ignore[method-assign]
+    return reads
+
+
 async def test_the_reply_time_is_read_once_a_minute(start_server: ServerFactory) -> None:
     """Reading it sums an hour of figures, which at 5,000 conversations held the event loop
     for tens of milliseconds: the check that every sweep (each second) and every kick
@@ -132,14 +145,7 @@ async def test_the_reply_time_is_read_once_a_minute(start_server: ServerFactory)
     live = await start_server(clock=clock, presence_ttl_s=LONG_S)
     agent = await live.agent()
     visitor = await live.visitor()  # its site is followed from now on, its reply time read
-    figures, reads = live.store.figures, []
-    read = figures.read
-
-    async def counted(*args: Any) -> Any:
-        reads.append(args)
-        return await read(*args)
-
-    figures.read = counted
+    reads = count_reads(live)
     checks = live.runtime.dispatcher.availability
     await checks.check()
     assert len(reads) == 1  # nothing measured yet: read again
@@ -165,14 +171,7 @@ async def test_a_burst_of_hellos_reads_an_unmeasured_reply_time_once(
     `SHARED_FOR_S` (read by each, a thousand visitors to a closed site read an hour of
     figures a thousand times, and hellos timed out); the periodic check reads it each time."""
     live = await start_server(presence_ttl_s=LONG_S, sweep_interval_s=LONG_S)
-    figures, reads = live.store.figures, []
-    read = figures.read
-
-    async def counted(*args: Any) -> Any:
-        reads.append(args)
-        return await read(*args)
-
-    figures.read = counted
+    reads = count_reads(live)
     await asyncio.gather(*(live.visitor() for _ in range(10)))
     assert 1 <= len(reads) <= 2  # one, or two if the burst spanned SHARED_FOR_S
     reads.clear()
