@@ -5,7 +5,9 @@ was about half of what one cost. Unchanged on the wire."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
@@ -166,6 +168,16 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Writable()  # type: ignore[assignment]
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """uvicorn's, with Nagle's algorithm off (`TCP_NODELAY`), whatever made the socket.
+        uvloop turns it off on every TCP socket, but asyncio's own loop only on a socket
+        whose protocol number says TCP, and uvicorn's `bind_socket` (`--workers`) and a
+        plain `socket.socket()` leave it 0: there, a reply that followed an event on the
+        same socket (a claim's `assigned` then its `ok`) waited for the client's delayed
+        ACK, 40 ms on Linux."""
+        super().connection_made(transport)
+        no_delay(transport)
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         extensions: dict[str, Any] = self.scope["extensions"]
@@ -254,3 +266,11 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
+
+
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm off on a TCP transport (a Unix socket has none)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # the peer may be gone already
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -53,11 +53,14 @@ def free_port() -> int:
         return port
 
 
-def listening_socket() -> tuple[socket.socket, int]:
+def listening_socket(proto: int = socket.IPPROTO_TCP) -> tuple[socket.socket, int]:
     """A loopback socket bound to a free port, for `uvicorn.Server.serve(sockets=[...])`:
     a port found free and bound later by uvicorn was sometimes taken meanwhile by a test
-    in another process (uvicorn then exits)."""
-    sock = socket.socket()
+    in another process (uvicorn then exits). Its protocol number says TCP, as a socket
+    that uvicorn binds itself does: asyncio's loop (the tests') turns Nagle's algorithm off
+    only then, and otherwise every HTTP response written in two parts waited 40 ms for the
+    client's delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     return sock, port

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -163,7 +164,9 @@ async def burst(ws: WebSocket) -> None:
 
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
-    sock, port = listening_socket()
+    # no protocol number, as uvicorn's `bind_socket` (`--workers`) makes it: on asyncio's
+    # loop its connections keep Nagle's algorithm unless the protocol turns it off
+    sock, port = listening_socket(proto=0)
     settings = Settings(
         port=port,
         log_level="warning",
@@ -204,6 +207,19 @@ async def test_echoes_and_keeps_no_handshake_or_instance_dict(running: Running) 
         assert not hasattr(proto, "response")
         assert isinstance(proto.queue, Inbox)
         assert isinstance(proto.writable, Writable)
+
+
+async def test_nagle_is_off_on_every_websocket(running: Running) -> None:
+    """On asyncio's loop with a socket that uvicorn's `--workers` makes, Nagle's algorithm
+    stayed on: a reply written after an event to the same socket waited 40 ms for the
+    client's delayed ACK (every claim and close in the tests)."""
+    assert isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop)  # not uvloop
+    async with connect(running.url) as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        sock = running.protocol().transport.get_extra_info("socket")
+        assert sock.proto == 0
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 async def test_keepalive_pings_are_sent_and_answered(running: Running) -> None:
