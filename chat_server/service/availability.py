@@ -62,6 +62,9 @@ class Availability:
         """(node time, reply_s) as last measured (`REPLY_EVERY_MS`)."""
         self._unmeasured_at = -SHARED_FOR_S
         """Loop time when a read last found none measured (`SHARED_FOR_S`)."""
+        self._reading = asyncio.Lock()
+        """Held by a `hello`'s read of the reply time: the hellos that come meanwhile wait
+        for it and reuse what it found (each read its own when they came together)."""
         self._kicks = 0
         """Counts kicks: a read that a kick overtook is used once, not kept."""
 
@@ -165,11 +168,25 @@ class Availability:
         return online, reply, bots
 
     async def _reply_s(self, loop_now: float, fresh: bool) -> int | None:
-        now = self.node.clock.now_ms()
-        if self._reply is not None and now - self._reply[0] < REPLY_EVERY_MS:
-            return self._reply[1]
+        known, reply = self._known_reply(loop_now, fresh)
+        if known:
+            return reply
+        if fresh:
+            return await self._read_reply(loop_now)
+        async with self._reading:  # a burst of hellos: the first one reads, the rest reuse it
+            known, reply = self._known_reply(loop_now, fresh)
+            return reply if known else await self._read_reply(loop_now)
+
+    def _known_reply(self, loop_now: float, fresh: bool) -> tuple[bool, int | None]:
+        """(True, reply_s) while the last read still holds, (False, None) when it is due."""
+        if self._reply is not None and self.node.clock.now_ms() - self._reply[0] < REPLY_EVERY_MS:
+            return True, self._reply[1]
         if self._reply is None and not fresh and loop_now - self._unmeasured_at < SHARED_FOR_S:
-            return None
+            return True, None
+        return False, None
+
+    async def _read_reply(self, loop_now: float) -> int | None:
+        now = self.node.clock.now_ms()
         figures = await self.node.store.figures.read(REPLY_WINDOW, now, "all")
         measured = reply_s(figures.quantile("frt_s", 0.5))
         self._reply = None if measured is None else (now, measured)
