@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 from chat_server.backends.base import Store
@@ -29,11 +30,19 @@ DEMO_ACCOUNTS = (
 )
 
 
+@functools.cache
+def demo_password_hash(password: str) -> str:
+    """A demo password's argon2 hash, made once per process: the password is printed for
+    anyone to read, and a hash costs about a quarter of a second of CPU (the tests start
+    a demo server dozens of times in one process)."""
+    from chat_server.web.auth import hash_password
+
+    return hash_password(password)
+
+
 async def seed_demo(store: Store) -> None:
     """Create what is missing; never overwrite an existing account's password, nor the
     demo site's settings once made (its hours or form set with `chat-server site ...`)."""
-    from chat_server.web.auth import hash_password
-
     if await store.directory.site(DEMO_SITE) is None:
         # sneak peek on, so the demo shows agents the visitor's draft as it is typed
         await store.directory.put_site(Site(DEMO_SITE, ("self",), sneak_peek=True))
@@ -48,7 +57,7 @@ async def seed_demo(store: Store) -> None:
                     name=account.name,
                     role=account.role,
                     max_chats=account.max_chats,
-                    password_hash=hash_password(account.password),
+                    password_hash=demo_password_hash(account.password),
                 )
             )
 
