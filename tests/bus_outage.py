@@ -35,6 +35,7 @@ from chat_server.core.clock import SystemClock
 from chat_server.core.model import Agent, AgentRole, Site
 from tests.client import Client, connect_agent, connect_visitor, open_ws
 from tests.conftest import free_port, password_hash
+from tests.http import http_client
 from tests.processes import ServerProcess
 from tests.redis_server import RedisServer
 
@@ -321,7 +322,7 @@ class Scenario:
     async def _ready_times(self, since: float, timeout: float = 30) -> list[float]:
         """Poll every node's `/readyz` until each answers 200: seconds after `since`."""
         times: list[float | None] = [None] * len(self.nodes)
-        async with httpx.AsyncClient(timeout=1) as http:
+        async with http_client(timeout=1) as http:
             deadline = time.time() + timeout
             while None in times and time.time() < deadline:
                 for i, node in enumerate(self.nodes):
@@ -397,7 +398,7 @@ class Scenario:
         return report
 
     async def _first_ready(self) -> int | None:
-        async with httpx.AsyncClient(timeout=1) as http:
+        async with http_client(timeout=1) as http:
             deadline = time.time() + 30
             while time.time() < deadline:
                 for i, n in enumerate(self.nodes):

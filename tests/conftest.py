@@ -66,16 +66,30 @@ def listening_socket(proto: int = socket.IPPROTO_TCP) -> tuple[socket.socket, in
     return sock, port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `long(seconds)` first, longest first (the others keep their order):
+    the processes of a run take them at its start, not at its end, where the run would
+    wait for the last one with the machine's other cores idle."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("long")
+        return float(marker.args[0]) if marker is not None else 0.0
+
+    items.sort(key=seconds, reverse=True)
+
+
 _password_hash: str | None = None
 
 
 def password_hash() -> str:
-    """argon2 is slow by design: hash the shared test password once per run."""
+    """The test agents' password hash: argon2id at its lowest cost. The server checks a
+    password with the parameters its hash names, and at the deployed ones each login took a
+    quarter of a second of CPU (tests/unit/test_passwords.py checks the deployed cost)."""
     global _password_hash
     if _password_hash is None:
-        from chat_server.web.auth import hash_password
+        from argon2 import PasswordHasher
 
-        _password_hash = hash_password(PASSWORD)
+        _password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     return _password_hash
 
 
@@ -234,6 +248,16 @@ async def start_server(
 
     With a Redis backend, several servers started in one test share one Redis (or Redis
     Cluster) and one key prefix: they are the nodes of one installation."""
+    async with serving(tmp_path, backend, request) as start:
+        yield start
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
+    """What `start_server` gives, for the fixtures that run it in another event loop
+    (tests/browser/conftest.py): the servers it started stop when it ends."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None], Live]] = []
     shared: dict[str, Any] = {}
     if redis_like(backend):
@@ -265,13 +289,15 @@ async def start_server(
         running.append((server, task, live))
         return live
 
-    yield start
-    for server, task, live in running:
-        for client in live.clients:
-            await client.close()
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
+    try:
+        yield start
+    finally:
+        for server, task, live in running:
+            for client in live.clients:
+                await client.close()
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
+from tests.http import http_client
 
 
 def cli(data: Path, *args: str, stdin: str | None = None) -> str:
@@ -63,7 +64,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     async def ready(self, timeout: float = 15) -> None:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             for _ in range(int(timeout / 0.05)):
                 try:
                     if (await http.get(f"{self.base}/readyz")).status_code == 200:
@@ -74,7 +75,7 @@ class ServerProcess:
         raise RuntimeError(f"server on port {self.port} did not become ready")
 
     async def readyz(self) -> int:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             return (await http.get(f"{self.base}/readyz")).status_code
 
     def kill(self) -> None:

@@ -8,6 +8,7 @@ temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from chat_server.core.model import AgentRole
 from chat_server.demo import DEMO_ACCOUNTS
-from tests.conftest import Live, require_tool
+from tests.conftest import Live, ServerFactory, require_tool, serving
 from tests.processes import ServerProcess
 
 CHROMIUM_ARGS = [
@@ -46,20 +48,75 @@ NETWORK_NOISE = (
 )
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    chromium = require_tool("/usr/bin/chromium", "apt-get install chromium")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run in one event loop per test process, the loop that holds
+    `chromium` (the other tests keep a loop each)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+@dataclass
+class Chromium:
+    """One Playwright driver and one Chromium for all the browser tests of a test process:
+    launching both took about 1.5 s of CPU a test, most of what a browser test costs. Each
+    test opens its own contexts (no cookies, storage or cache shared) and closes them.
+    A Chromium that went away is launched again."""
+
+    playwright: Any
+    path: str
+    launched: Any = None
+
+    async def browser(self) -> Any:
+        if self.launched is None or not self.launched.is_connected():
+            self.launched = await self.playwright.chromium.launch(
+                executable_path=self.path, args=CHROMIUM_ARGS
+            )
+        return self.launched
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Chromium]:
+    path = require_tool("/usr/bin/chromium", "apt-get install chromium")
     try:
         from playwright.async_api import async_playwright
     except ImportError:
         require_tool("__playwright_python__", "pip install playwright")
         raise
     async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        shared = Chromium(p, path)
         try:
-            yield launched
+            yield shared
         finally:
-            await launched.close()
+            if shared.launched is not None:
+                await shared.launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Chromium) -> AsyncIterator[Any]:
+    """The shared Chromium; the contexts a test opened are closed after it."""
+    launched = await chromium.browser()
+    try:
+        yield launched
+    finally:
+        for context in list(launched.contexts):
+            with contextlib.suppress(Exception):  # a page may have crashed it already
+                await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def start_server(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
+    """tests/conftest.py's, in the browser tests' loop."""
+    async with serving(tmp_path, backend, request) as start:
+        yield start
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def live(start_server: ServerFactory) -> Live:
+    return await start_server()
 
 
 @pytest.fixture
@@ -119,7 +176,7 @@ class Pages:
         assert self.dialogs == [], self.dialogs
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     """A real `chat-server serve --demo` process, for tests that stop and restart it."""
     process = ServerProcess(tmp_path / "data", CHAT_DEMO="1")
@@ -131,7 +188,7 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
         process.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def pages(browser: Any) -> AsyncIterator[Pages]:
     recorder = Pages(browser)
     yield recorder

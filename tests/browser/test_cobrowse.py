@@ -511,6 +511,7 @@ async def test_console_reload_shows_the_page_again_without_asking(
     await dash.screenshot(path=str(shots / "cobrowse-dashboard-watching.png"))
 
 
+@pytest.mark.long(15)
 async def test_traffic_while_scrolling_and_typing(
     start_server: ServerFactory, pages: Pages, shots: Path
 ) -> None:

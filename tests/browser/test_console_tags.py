@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import AGENT, SUPERVISOR, Pages, go_online, sign_in
 from tests.client import Client
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +64,7 @@ async def test_tag_and_filter_in_the_console(
     # the write API tags the other chat: the console hears it at once
     agent = await live.store.directory.agent_by_email(AGENT.email)
     token = await live.token(agent)
-    async with httpx.AsyncClient(base_url=live.base) as client:
+    async with http_client(base_url=live.base) as client:
         r = await client.post(
             f"/api/conversations/{cids[1]}/tags",
             json={"add": ["billing"]},

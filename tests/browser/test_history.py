@@ -11,7 +11,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Route, expect
 
@@ -20,6 +19,7 @@ from chat_server.core.model import Agent, Draft, Kind, Role, Sender, Visitor
 from tests.browser.conftest import AGENT, SUPERVISOR, Pages, sign_in
 from tests.browser.test_files import SHOT
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +67,7 @@ async def featured(live: Live, agent: Agent) -> str:
     markup = "<img src=x onerror=alert(1)> the box was damaged, refund please"
     await visitor.request("msg", cid=cid, cmid="v2", text=markup)
     token = await live.token(agent)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         sent = await http.post(
             f"/api/files?cid={cid}&name=label.png",
             content=SHOT,

@@ -100,6 +100,7 @@ def bounds(attempt: int) -> tuple[float, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.long(25)
 async def test_widgets_back_off_with_jitter_and_come_back(
     server: ServerProcess, pages: Pages, shots: Path
 ) -> None:

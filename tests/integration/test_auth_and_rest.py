@@ -7,10 +7,11 @@ import httpx
 from chat_server.core.model import AgentRole
 from tests.client import connect_agent
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.http import http_client
 
 
 async def login(live: Live, email: str, password: str = PASSWORD) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.post("/api/login", json={"email": email, "password": password})
 
 
@@ -24,9 +25,9 @@ async def test_login_cookie_and_logout(live: Live) -> None:
     set_cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie
     cookie = ok.cookies["chat_session"]
-    async with httpx.AsyncClient(base_url=live.base, cookies={"chat_session": cookie}) as http:
+    async with http_client(base_url=live.base, cookies={"chat_session": cookie}) as http:
         assert (await http.get("/api/me")).json()["agent"]["id"] == agent.id
-        form = await httpx.AsyncClient(base_url=live.base).post(
+        form = await http_client(base_url=live.base).post(
             "/api/login", data={"email": agent.email, "password": PASSWORD}
         )
         assert form.status_code == 200
@@ -86,7 +87,7 @@ async def test_conversations_api_by_role(live: Live) -> None:
     await alice.request("note", cid=cid, text="internal", cmid="n")
 
     async def get(agent_token: str, path: str) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=live.base) as http:
+        async with http_client(base_url=live.base) as http:
             return await http.get(path, headers={"Authorization": f"Bearer {agent_token}"})
 
     a_tok, b_tok, s_tok = (
@@ -111,7 +112,7 @@ async def test_conversations_api_by_role(live: Live) -> None:
 
 
 async def test_health_ready_metrics_and_pages(live: Live) -> None:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).status_code == 200
         await live.visitor()
@@ -131,7 +132,7 @@ async def test_health_ready_metrics_and_pages(live: Live) -> None:
 
 async def test_demo_serves_the_shop(start_server: ServerFactory) -> None:
     live = await start_server(demo=True)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         shop = await http.get("/")
         assert shop.status_code == 200 and 'src="/widget.js"' in shop.text
         login = await http.post(
@@ -147,7 +148,7 @@ async def test_agents_table_for_supervisors(live: Live) -> None:
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     await alice.event("assigned")
     await alice.request("msg", cid=cid, text="hello", cmid="a")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         for_boss = await http.get(
             "/api/agents", headers={"Authorization": f"Bearer {await live.token(boss)}"}
         )
@@ -169,7 +170,7 @@ async def test_previous_conversations_of_the_visitor_being_served(live: Live) ->
     second = (await visitor.request("start", text="second"))["conversation"]["id"]
     await alice.event("assigned")
     vid = visitor.hello["visitor"]["id"]
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         auth = {"Authorization": f"Bearer {await live.token(alice.agent)}"}
         found = (await http.get(f"/api/conversations?visitor={vid}", headers=auth)).json()
         assert [c["id"] for c in found["conversations"]] == [second, first]
@@ -193,7 +194,7 @@ async def test_team_profile_gzip_and_earlier_transcripts(live: Live) -> None:
     assert me["visitor"]["name"] == "Vera"
     changed = await alice.event("visitor_profile", cid=second)
     assert changed["email"] == "vera@example.com"
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         auth = {"Authorization": f"Bearer {await live.token(alice.agent)}"}
         team = (await http.get("/api/team", headers=auth)).json()["agents"]
         assert [(a["name"], a["connected"], a["active"]) for a in team] == [("Alice", True, 1)]
@@ -210,14 +211,14 @@ async def test_cookie_counts_only_for_fetch(live: Live) -> None:
     an API token works whatever the destination."""
     agent = await live.add_agent("Alice")
     cookie = (await login(live, agent.email)).cookies["chat_session"]
-    async with httpx.AsyncClient(base_url=live.base, cookies={"chat_session": cookie}) as http:
+    async with http_client(base_url=live.base, cookies={"chat_session": cookie}) as http:
         assert (await http.get("/api/me")).status_code == 200
         assert (await http.get("/api/me", headers={"Sec-Fetch-Dest": "empty"})).status_code == 200
         for dest in ("image", "style", "iframe", "document", "script"):
             answer = await http.get("/api/conversations", headers={"Sec-Fetch-Dest": dest})
             assert answer.status_code == 401, dest
     token = await live.token(agent)
-    async with httpx.AsyncClient(
+    async with http_client(
         base_url=live.base, headers={"Authorization": f"Bearer {token}"}
     ) as http:
         assert (await http.get("/api/me", headers={"Sec-Fetch-Dest": "image"})).status_code == 200

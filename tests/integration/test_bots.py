@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from chat_server.core import ids
 from chat_server.core.model import Agent, AgentRole, Site
 from tests.client import Client
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 FAST: dict[str, Any] = {"sweep_interval_s": 0.05, "queue_interval_s": 0.05}
 
@@ -163,7 +162,7 @@ async def test_a_transfer_note_is_an_internal_note_for_staff_only(
     assert all(m["kind"] != "note" for m in seen["messages"])
     audit = [e for e in await live.store.audit.log(cid=cid) if e.action == "transfer"]
     assert len(audit) == 2 and all("VIP" not in e.detail for e in audit)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         metrics = (await http.get("/metrics")).text
     assert 'chat_messages_total{kind="note",role="agent"} 2.0' in metrics  # both notes counted
 
@@ -174,7 +173,7 @@ async def test_the_bot_setting_over_rest_names_a_bot_account(live: Live) -> None
     bot = Agent(ids.bot_id(), "faq@test.example", "FAQ", AgentRole.BOT, 20)
     await live.store.directory.add_agent(bot)
     headers = {"Authorization": f"Bearer {await live.token(boss)}"}
-    async with httpx.AsyncClient(base_url=live.base, headers=headers) as http:
+    async with http_client(base_url=live.base, headers=headers) as http:
         for value in (alice.id, ids.bot_id(), "nonsense"):
             put = await http.put("/api/sites/shop/settings", json={"bot": value})
             assert put.status_code == 400 and "bot" in put.json()["message"]

@@ -18,6 +18,7 @@ from PIL import Image
 from chat_server.core.model import AgentRole, Site
 from tests.client import Client
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.http import http_client
 
 ORIGIN = "https://shop.example"
 FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -68,7 +69,7 @@ async def upload(
     live: Live, cid: str, body: bytes, headers: dict[str, str], name: str | None = "a.png"
 ) -> httpx.Response:
     query = f"cid={cid}" + (f"&name={quote(name)}" if name is not None else "")
-    async with httpx.AsyncClient(base_url=live.base, timeout=30) as http:
+    async with http_client(base_url=live.base, timeout=30) as http:
         return await http.post(f"/api/files?{query}", content=body, headers=headers)
 
 
@@ -80,7 +81,7 @@ async def uploaded(live: Live, cid: str, body: bytes, headers: dict[str, str], *
 
 
 async def get(live: Live, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base, timeout=30) as http:
+    async with http_client(base_url=live.base, timeout=30) as http:
         return await http.get(path, headers=headers or {})
 
 
@@ -289,7 +290,7 @@ async def test_upload_errors_name_themselves(live: Live) -> None:
 
 
 async def preflight(live: Live, path: str, origin: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.options(
             path,
             headers={
@@ -333,7 +334,7 @@ async def test_the_consoles_cookie(live: Live) -> None:
     """Same origin only for uploads; downloads by `<img>` and `<a download>` too."""
     agent = await live.agent(name="Cora")
     _, cid = await chat(live, agent)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         login = await http.post(
             "/api/login", json={"email": agent.agent.email, "password": PASSWORD}
         )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import io
 
-import httpx
 import pytest
 from PIL import Image
 
+from tests.http import http_client
 from tests.integration.test_cluster import Cluster, cluster, own_redis
 from tests.integration.test_files import ORIGIN, PDF, png
 
@@ -28,7 +28,7 @@ async def test_upload_on_one_node_send_and_download_on_another(cluster: Cluster)
     as_visitor = {"Authorization": f"Bearer {visitor.hello['token']}", "Origin": ORIGIN}
     as_agent = {"Authorization": f"Bearer {token}"}
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with http_client(timeout=30) as http:
         # the visitor uploads through node 0, and sends it over its socket on node 1
         answer = await http.post(
             f"{node0}/api/files?cid={cid}&name=shot.png",

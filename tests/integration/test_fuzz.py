@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgpack
 import pytest
 import uvicorn
@@ -29,8 +28,9 @@ from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.server import uvicorn_config
 from tests.client import connect_agent, connect_visitor, open_ws
 from tests.conftest import free_port, password_hash
+from tests.http import http_client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(15)]
 ORIGIN = "https://shop.example"
 TYPES = [
     "hello",
@@ -222,7 +222,7 @@ def test_random_frames(fuzz_target: tuple[ThreadServer, str], role: str, codec: 
 
 async def check_still_serving(server: ThreadServer, token: str) -> None:
     """After the storm: the process is up and a normal dialogue works end to end."""
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         health = await http.get(f"http://127.0.0.1:{server.settings.port}/healthz")
         assert health.status_code == 200
     agent = await connect_agent(server.ws, codec="chat.v1.msgpack")

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from chat_server.web.edge import BodyLimit
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.http import http_client
 from tests.raw_http import hang_up
 
 MiB = 1024 * 1024
@@ -238,7 +239,7 @@ async def test_websockets_do_not_hold_http_slots(start_server: ServerFactory) ->
 async def test_a_visitors_flows_still_work(live: Live) -> None:
     """Keep-alive requests, a login (with its body), pages, and a chat over a WebSocket."""
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         for path in ("/healthz", "/console", "/widget.js", "/static/common/base.css"):
             assert (await http.get(path)).status_code == 200, path
         ok = await http.post("/api/login", json={"email": agent.email, "password": PASSWORD})
@@ -281,7 +282,7 @@ async def test_the_body_limit_has_a_per_route_hook() -> None:
     routes = [Route("/upload", echo, methods=["POST"]), Route("/small", echo, methods=["POST"])]
     limit = Middleware(BodyLimit, max_bytes=1024, timeout_s=5, per_path={"/upload": 64 * 1024})
     app = Starlette(routes=routes, middleware=[limit])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+    async with http_client(transport=httpx.ASGITransport(app), base_url="http://t") as http:
         assert (await http.post("/upload", content=b"x" * 60_000)).json() == {"n": 60_000}
         assert (await http.post("/small", content=b"x" * 2000)).status_code == 413
         assert (await http.post("/small", content=b"x" * 1000)).json() == {"n": 1000}

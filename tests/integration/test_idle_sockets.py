@@ -13,7 +13,7 @@ import pytest
 from tests.client import open_ws
 from tests.processes import ServerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(60)]
 SOCKETS = 2000
 
 

@@ -8,7 +8,6 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 
 from chat_server.core.clock import ManualClock
@@ -16,6 +15,7 @@ from chat_server.core.model import AgentRole
 from chat_server.service import inactivity
 from tests.client import Client
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 FAST: dict[str, Any] = {"sweep_interval_s": 0.05, "queue_interval_s": 0.05}
 WARNING = "This chat will close in 2 minutes if there is no reply."
@@ -141,7 +141,7 @@ async def test_offline_figures(start_server: ServerFactory) -> None:
     assert stored is not None and stored.close_reason == "inactive"
 
     boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         response = await http.get(
             "/api/stats?window=24h", headers={"Authorization": f"Bearer {await live.token(boss)}"}
         )

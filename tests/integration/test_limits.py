@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat_server.core.model import Site
 from tests.client import open_ws
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 
 async def test_flooding_gets_rate_limited_then_closed_4429(start_server: ServerFactory) -> None:
@@ -57,12 +58,11 @@ async def test_default_rates_allow_a_fast_human(live: Live) -> None:
     await visitor.request("msg", cid=cid, text="done typing", cmid="m")
 
 
+@pytest.mark.long(12)
 async def test_a_client_that_never_reads_is_disconnected(start_server: ServerFactory) -> None:
     """Its send queue overflows: the server drops it (1013) instead of buffering forever,
     and everyone else carries on."""
     import json
-
-    import httpx
 
     live = await start_server(send_queue=20, chat_rate=100000.0, chat_burst=100000)
     # typing previews reach agents only with sneak peek on (issue 14)
@@ -80,7 +80,7 @@ async def test_a_client_that_never_reads_is_disconnected(start_server: ServerFac
     cid = (await visitor.request("start", text="hi"))["conversation"]["id"]
     big = "x" * 4000
     disconnected = False
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         # typing previews reach the agent without being stored; the kernel's loopback
         # buffers take a few MB before the server's own queue starts to fill
         for i in range(5000):
@@ -102,8 +102,6 @@ async def test_a_slow_cobrowse_viewer_is_disconnected_by_bytes(start_server: Ser
     outbox's byte bound (`send_queue_bytes`) closes it with 1013 long before its frame
     bound (`send_queue`, 1,000) would, and the visitor carries on."""
     import json
-
-    import httpx
 
     live = await start_server(
         send_queue_bytes=1024 * 1024, cobrowse_rate=1000.0, cobrowse_burst=1000
@@ -134,7 +132,7 @@ async def test_a_slow_cobrowse_viewer_is_disconnected_by_bytes(start_server: Ser
     batch = [{"type": 3, "data": {"source": 0, "text": "x" * 512 * 1024}, "timestamp": 1}]
     sent = 0
     try:
-        async with httpx.AsyncClient(base_url=live.base) as http:
+        async with http_client(base_url=live.base) as http:
             while (
                 "chat_slow_readers_disconnected_total 1.0" not in (await http.get("/metrics")).text
             ):

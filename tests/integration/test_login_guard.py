@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 
 from chat_server.web import auth
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.http import http_client
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ async def test_unknown_emails_cost_an_argon2_check_like_wrong_passwords(
     live: Live, hasher: CountingHasher
 ) -> None:
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         assert (await login(http, "nobody@nowhere.example", "guess")).status_code == 401
         assert hasher.verified == 1  # was 0: answered in 1-2 ms instead of 100+
         assert (await login(http, agent.email, "wrong password")).status_code == 401
@@ -61,7 +62,7 @@ async def test_parallel_guesses_are_counted_before_they_are_checked(
 ) -> None:
     live = await start_server(login_attempts=5)
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(
+    async with http_client(
         base_url=live.base, limits=httpx.Limits(max_connections=40), timeout=120
     ) as http:
         answers = await asyncio.gather(*(login(http, agent.email, f"guess {i}") for i in range(40)))
@@ -79,7 +80,7 @@ async def test_a_known_device_is_not_locked_out_by_someone_elses_guesses(
     # run out between the guesses and the checks below
     live.runtime.throttle.clock = lambda: 1_000.0
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as owner:
+    async with http_client(base_url=live.base) as owner:
         ok = await login(owner, agent.email, PASSWORD)
         assert ok.status_code == 200
         device = ok.cookies[auth.DEVICE_COOKIE]
@@ -87,7 +88,7 @@ async def test_a_known_device_is_not_locked_out_by_someone_elses_guesses(
         owner.cookies.clear()  # signed out, the device mark kept
         owner.cookies.set(auth.DEVICE_COOKIE, device, path="/api/login")
 
-        async with httpx.AsyncClient(base_url=live.base) as attacker:
+        async with http_client(base_url=live.base) as attacker:
             codes = [(await login(attacker, agent.email, "nope")).status_code for _ in range(5)]
             assert codes == [401, 401, 401, 429, 429]
             # the attacker's own right password would wait too: backoff for new devices
@@ -97,7 +98,7 @@ async def test_a_known_device_is_not_locked_out_by_someone_elses_guesses(
 
         # a device mark is for one account: it does not open another's backoff
         other = await live.add_agent("Bob")
-        async with httpx.AsyncClient(base_url=live.base) as attacker:
+        async with http_client(base_url=live.base) as attacker:
             for _ in range(3):
                 await login(attacker, other.email, "nope")
         assert (await login(owner, other.email, PASSWORD)).status_code == 429
@@ -106,7 +107,7 @@ async def test_a_known_device_is_not_locked_out_by_someone_elses_guesses(
 async def test_a_forged_device_cookie_counts_as_a_new_device(start_server: ServerFactory) -> None:
     live = await start_server(login_attempts=2)
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         http.cookies.set(
             auth.DEVICE_COOKIE, "abc.0123456789abcdef0123456789abcdef", path="/api/login"
         )

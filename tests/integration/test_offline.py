@@ -170,6 +170,7 @@ async def serving(data: Path) -> AsyncIterator[Live]:
 
 
 @pytest.mark.slow  # about 5 s embedded, 11 s Redis
+@pytest.mark.long(20)
 async def test_a_thousand_offline_messages_in_a_minute_lose_none(
     start_server: ServerFactory,
 ) -> None:

@@ -15,6 +15,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole, Site, Topic
 from chat_server.core.reports import CSV_COLUMNS
 from tests.conftest import PASSWORD, Live, ServerFactory
+from tests.http import http_client
 
 START = 1_773_136_800_000
 """2026-03-10 10:00 UTC."""
@@ -28,7 +29,7 @@ SHOP = Site(
 
 async def get(live: Live, token: str | None, query: str) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.get(f"/api/reports{query}", headers=headers)
 
 
@@ -216,12 +217,12 @@ async def test_who_may_ask(start_server: ServerFactory) -> None:
     refused = await get(live, await live.token(agent), "?format=csv&table=agents")
     assert refused.status_code == 403 and refused.json() == {"error": "forbidden"}
     assert refused.headers["cache-control"] == "no-store"
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         login = await http.post("/api/login", json={"email": boss.email, "password": PASSWORD})
         assert login.status_code == 200
         by_cookie = await http.get("/api/reports?from=2026-03-10&to=2026-03-10")
     assert by_cookie.status_code == 200 and by_cookie.json()["days"] == 1
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         page = await http.get("/reports")  # the page itself is public: it shows a login form
     assert page.status_code == 200 and 'id="login-form"' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]

@@ -9,7 +9,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from chat_server import cli
@@ -23,6 +22,7 @@ from chat_server.core.model import State
 from tests.client import Client
 from tests.conftest import Live, ServerFactory, backend_url, redis_like
 from tests.contract.support import open_conv
+from tests.http import http_client
 
 DAY_S = 86_400
 SWEEPS_S = 0.3
@@ -63,7 +63,7 @@ async def test_the_server_removes_what_was_closed_before_its_retention(
     assert await removed(live, old)
     assert (await live.store.conversations.get(recent)).state is State.CLOSED
     assert (await live.store.conversations.get(still_open)).is_open
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         metrics = (await http.get("/metrics")).text
     assert "chat_retention_removed_total 1.0" in metrics
 

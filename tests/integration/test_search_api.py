@@ -12,6 +12,7 @@ import httpx
 
 from chat_server.core.model import AgentRole
 from tests.conftest import Live
+from tests.http import http_client
 
 
 async def chat(live: Live, *lines: str, email: str | None = None) -> tuple[Any, str]:
@@ -26,7 +27,7 @@ async def chat(live: Live, *lines: str, email: str | None = None) -> tuple[Any, 
 
 
 async def get(live: Live, token: str, **params: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.get(
             "/api/search", params=params, headers={"Authorization": f"Bearer {token}"}
         )
@@ -80,7 +81,7 @@ async def test_search_by_role_after_a_transfer(live: Live) -> None:
     assert [p["text"] for p in snippet["parts"] if p["hit"]] == ["check", "tracking"]
 
     # Alice handed it on before it closed: she may still open it from her history
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         for who, status in ((alice.agent, 200), (bob.agent, 200), (cat, 403), (boss, 200)):
             opened = await http.get(
                 f"/api/conversations/{cid}",
@@ -138,7 +139,7 @@ async def test_bad_parameters_are_400_with_a_reason(live: Live) -> None:
         assert response.json()["error"] == "bad_request" and response.json()["message"], params
     for params in ({"q": '"'}, {"q": "NEAR("}, {"q": "*"}, {"q": "a OR b"}, {"q": "😀"}):
         assert (await get(live, token, **params)).status_code == 200, params
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         assert (await http.get("/api/search")).status_code == 401
         page = await http.get("/history")
         assert page.status_code == 200

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from chat_server.core import tokens
 from chat_server.core.model import AgentRole, Site
 from tests.client import connect_agent
 from tests.conftest import PASSWORD, Live
+from tests.http import http_client
 from tests.processes import cli, provision
 
 
@@ -61,7 +60,7 @@ async def test_revoked_tokens_stop_working(live: Live) -> None:
     client = await connect_agent(live.ws, codec="chat.v1.json")
     live.clients.append(client)
     assert (await client.reply("hello", token=token))["code"] == "unauthorized"
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         denied = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert denied.status_code == 401
 
@@ -87,7 +86,7 @@ async def test_every_agent_action_is_audited(live: Live) -> None:
     await alice.request("note", cid=cid, text="note text", cmid="n1")
     await alice.request("sync", cid=cid, after=0)
     await alice.request("close", cid=cid, resolved=True)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         auth = {"Authorization": f"Bearer {await live.token(boss)}"}
         await http.get(f"/api/conversations/{cid}", headers=auth)
         log = (await http.get(f"/api/audit?cid={cid}", headers=auth)).json()["entries"]
@@ -111,7 +110,7 @@ async def test_every_agent_action_is_audited(live: Live) -> None:
 async def test_cookie_is_secure_behind_a_tls_proxy(start_server: object) -> None:
     live = await start_server(behind_proxy=True)  # type: ignore[operator]
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         response = await http.post(
             "/api/login",
             json={"email": agent.email, "password": PASSWORD},
@@ -126,7 +125,7 @@ async def test_cookie_is_secure_behind_a_tls_proxy(start_server: object) -> None
 
 async def test_cross_site_cookie_posts_are_refused(live: Live) -> None:
     agent = await live.add_agent("Alice")
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         login = await http.post("/api/login", json={"email": agent.email, "password": PASSWORD})
         assert login.status_code == 200  # the client keeps the cookie from here on
         evil = {"Origin": "https://evil.example"}

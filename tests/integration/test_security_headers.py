@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from chat_server.app import create_app
 from tests.conftest import ServerFactory
+from tests.http import http_client
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 PAGES = sorted(STATIC.rglob("*.html"))
@@ -61,7 +62,7 @@ async def test_every_html_file_through_every_route_that_serves_it(
     live = await start_server(demo=True)
     routes = plain_get_routes(create_app(live.settings))  # the same routes, not started
     served: dict[Path, dict[str, str]] = {page: {} for page in PAGES}
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         # the static mount serves every file under static/
         for page in PAGES:
             url = "/static/" + page.relative_to(STATIC).as_posix()
@@ -88,7 +89,7 @@ async def test_indexes_errors_and_other_responses_are_protected(
     start_server: ServerFactory,
 ) -> None:
     live = await start_server()
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         for url in (
             "/static/",
             "/static/console/",
@@ -107,7 +108,7 @@ async def test_a_304_keeps_the_pages_own_policy(start_server: ServerFactory) -> 
     """A 304's headers replace the cached page's: it must carry the page's own policy,
     not the stricter default (which would break co-browsing in the console)."""
     live = await start_server()
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         first = await http.get("/static/console/index.html")
         again = await http.get(
             "/static/console/index.html", headers={"if-none-match": first.headers["etag"]}

@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
 from tests.client import Client
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 TZ = "America/New_York"
 ZONE = ZoneInfo(TZ)
@@ -269,7 +269,7 @@ def visitor_figures(raw: Raw, first: date, last: date) -> dict[str, Any]:
 
 async def report(live: Live, token: str, first: date, last: date, **extra: str) -> Any:
     params = {"from": first.isoformat(), "to": last.isoformat(), **extra}
-    async with httpx.AsyncClient(base_url=live.base, timeout=30) as http:
+    async with http_client(base_url=live.base, timeout=30) as http:
         response = await http.get(
             "/api/reports", params=params, headers={"Authorization": f"Bearer {token}"}
         )
@@ -279,6 +279,7 @@ async def report(live: Live, token: str, first: date, last: date, **extra: str) 
 
 # about 20 s of CPU alone; beside two other test processes on two cores it took 100-107 s,
 # and once ran past the suite's 120 s hang guard
+@pytest.mark.long(60)
 @pytest.mark.timeout(300)
 async def test_a_simulated_year_agrees_with_its_raw_events(
     start_server: ServerFactory, backend: str

@@ -12,6 +12,7 @@ from chat_server.core import site_settings
 from chat_server.core.model import AgentRole, Site
 from chat_server.service.visitor import SITE_FRESH_S
 from tests.conftest import Live
+from tests.http import http_client
 
 FORM = [
     {"name": "email", "label": "Email", "type": "email", "required": True},
@@ -29,7 +30,7 @@ async def call(
     live: Live, method: str, path: str, token: str | None, headers: Any = None, **kw: Any
 ) -> httpx.Response:
     headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.request(method, path, headers=headers, **kw)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 
 from chat_server.backends.redis import figures
@@ -15,6 +14,7 @@ from chat_server.core.clock import ManualClock
 from chat_server.core.model import AgentRole
 from tests.client import Client
 from tests.conftest import Live, ServerFactory, redis_like
+from tests.http import http_client
 
 EMPTY_P = {"n": 0, "avg": None, "p50": None, "p90": None}
 
@@ -184,7 +184,7 @@ async def play_the_day(live: Live, second: Live, clock: ManualClock) -> dict[str
 
 
 async def get_stats(live: Live, token: str, query: str = "") -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         response = await http.get(
             f"/api/stats{query}", headers={"Authorization": f"Bearer {token}"}
         )
@@ -221,7 +221,7 @@ async def test_scripted_day(
     bob_token = await live.token(people["bob"])
     mine = await get_stats(live, bob_token)
     assert_window(mine["windows"]["24h"], BOB)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         other = await http.get(
             f"/api/stats?agent={people['ann'].id}", headers={"Authorization": f"Bearer {bob_token}"}
         )

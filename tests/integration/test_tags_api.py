@@ -11,10 +11,11 @@ import httpx
 
 from chat_server.core.model import AgentRole
 from tests.conftest import Live
+from tests.http import http_client
 
 
 async def http(live: Live, token: str, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base) as client:
+    async with http_client(base_url=live.base) as client:
         return await client.request(
             method, path, headers={"Authorization": f"Bearer {token}"}, **kw
         )

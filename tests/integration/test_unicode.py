@@ -11,7 +11,6 @@ import logging
 import sqlite3
 from typing import Any
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -23,6 +22,7 @@ from chat_server.core.clock import SystemClock
 from chat_server.core.model import Conversation, Site, State
 from tests.client import Client, open_ws
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 
 SURROGATE = "\ud800"
 ORIGIN = "https://shop.example"
@@ -40,7 +40,7 @@ async def raw_reply(client: Client, frame: dict[str, Any]) -> dict[str, Any]:
 
 
 async def queued(live: Live, token: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         answer = await http.get(
             "/api/conversations",
             params={"state": "queued"},
@@ -178,7 +178,7 @@ async def test_a_text_frame_that_is_not_utf8_closes_1007_with_one_info_line(
 
 
 async def test_a_lone_surrogate_in_a_login_body_is_bad_request(live: Live) -> None:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         for fields in (
             {"email": "a\ud800@x.example", "password": "p"},
             {"email": "a@x", "password": "\udfff"},

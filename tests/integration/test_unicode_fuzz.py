@@ -42,6 +42,7 @@ from chat_server.protocol.schema import base_type
 from chat_server.server import uvicorn_config
 from tests.client import Client, open_ws
 from tests.conftest import backend_url, free_port, password_hash, redis_like
+from tests.http import http_client
 
 ORIGIN = "https://shop.example"
 T = TypeVar("T")
@@ -434,7 +435,7 @@ async def rest(target: Target, batch: Batch) -> None:
     # server closing it ("Server disconnected without sending a response"), a keep-alive
     # race of the HTTP edge that this test is not about
     fresh = httpx.Limits(max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=target.server.base, headers=auth, limits=fresh) as http:
+    async with http_client(base_url=target.server.base, headers=auth, limits=fresh) as http:
         for i, (method, route) in enumerate(writes):
             # a path parameter of fuzz, kept in its one segment (no "/", no dot-segment)
             param = q("s" + batch.draw(i + 3).replace("/", "_"))
@@ -474,7 +475,7 @@ def q(value: str) -> str:
 async def unaffected(target: Target) -> None:
     """The node answers, the bystanders still chat, the queue reads as JSON of valid text,
     and a fresh agent's `hello` completes."""
-    async with httpx.AsyncClient(base_url=target.server.base) as http:
+    async with http_client(base_url=target.server.base) as http:
         for path in ("/healthz", "/readyz"):
             assert (await http.get(path)).status_code == 200, path
         queued = await http.get(
@@ -504,6 +505,7 @@ async def unaffected(target: Target) -> None:
 # --- the test ---------------------------------------------------------------------------------
 
 
+@pytest.mark.long(18)
 def test_arbitrary_unicode_everywhere_leaves_the_node_serving(target: Target) -> None:
     @settings(
         max_examples=15,

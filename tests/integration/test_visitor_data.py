@@ -23,6 +23,7 @@ import pytest
 from chat_server.core.model import AgentRole
 from tests.client import Client, connect_visitor
 from tests.conftest import Live, ServerFactory, backend_url, redis_like, redis_of
+from tests.http import http_client
 from tests.integration.test_files import ORIGIN, as_visitor, uploaded
 from tests.processes import ServerProcess, provision
 
@@ -84,7 +85,7 @@ def on_a_terminal(where: Where, answer: str, *args: str) -> tuple[int, str, str]
 
 
 async def rest(live: Live, token: str, path: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=live.base, timeout=30) as http:
+    async with http_client(base_url=live.base, timeout=30) as http:
         return await http.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
@@ -316,7 +317,7 @@ async def test_embedded_an_open_conversation_is_erased_once_the_server_has_stopp
             "running on this data directory: close it from the console, or stop the server, "
             "then erase again (nothing was erased)\n"
         )
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with http_client(base_url=server.base) as http:
             auth = {"Authorization": f"Bearer {token}"}
             assert (await http.get(f"/api/conversations/{cid}", headers=auth)).status_code == 200
         await vera.close()
@@ -332,7 +333,7 @@ async def test_embedded_an_open_conversation_is_erased_once_the_server_has_stopp
     server.start()
     try:
         await server.ready()
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with http_client(base_url=server.base) as http:
             auth = {"Authorization": f"Bearer {token}"}
             assert (await http.get(f"/api/conversations/{cid}", headers=auth)).status_code == 404
             listed = await http.get("/api/conversations?state=queued", headers=auth)

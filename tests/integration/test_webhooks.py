@@ -19,6 +19,7 @@ from chat_server.core.model import AgentRole
 from chat_server.core.scopes import token_kind
 from examples.webhook_verify import verify
 from tests.conftest import Live, ServerFactory
+from tests.http import http_client
 from tests.integration.webhook_receiver import Receiver
 
 SECRET = "a-webhook-secret-for-tests"
@@ -43,7 +44,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def add_webhook(live: Live, url: str, **body: Any) -> httpx.Response:
     boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
     token = await live.token(boss)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.post(
             "/api/sites/shop/webhooks",
             json={"url": url, "secret": SECRET, **body},
@@ -54,7 +55,7 @@ async def add_webhook(live: Live, url: str, **body: Any) -> httpx.Response:
 async def api(live: Live, method: str, path: str) -> httpx.Response:
     boss = await live.add_agent("Boss", role=AgentRole.SUPERVISOR)
     token = await live.token(boss)
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.request(method, path, headers={"Authorization": f"Bearer {token}"})
 
 
@@ -222,7 +223,7 @@ async def test_a_token_for_other_sites_manages_none_of_this_ones(
         tokens.hash_secret(token), boss.id, token_kind(["blog"]), None
     )
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=live.base, headers=headers) as http:
+    async with http_client(base_url=live.base, headers=headers) as http:
         listed = await http.get("/api/sites/shop/webhooks")
         added = await http.post("/api/sites/shop/webhooks", json={"url": receiver.url})
         removed = await http.delete("/api/sites/shop/webhooks/wh_any")

@@ -18,7 +18,7 @@ from tests.conftest import backend_url, redis_like
 from tests.integration.webhook_receiver import Receiver
 from tests.processes import ServerProcess, cli, provision
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long(15)]
 
 ENV = {
     "CHAT_WEBHOOK_ALLOW": "127.0.0.1/32",

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -22,6 +21,7 @@ from chat_server.core import ids
 from chat_server.core.model import Site
 from tests.client import Client
 from tests.conftest import free_port
+from tests.http import http_client
 from tests.integration.test_cluster import MANY_NEW_VISITORS, ORIGIN, Cluster, eventually
 from tests.processes import ServerProcess
 from tests.redis_server import RedisServer
@@ -186,7 +186,7 @@ async def test_a_killed_worker_is_replaced_while_the_port_serves(workers: Worker
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
 
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         deadline = time.monotonic() + 30
         while True:  # every request meanwhile is served, by the survivor or the new one
             response = await http.get(f"{workers.server.base}/readyz", timeout=5)

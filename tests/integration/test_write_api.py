@@ -14,11 +14,12 @@ from chat_server.core import ids, tokens
 from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.core.scopes import token_kind
 from tests.conftest import Live
+from tests.http import http_client
 
 
 async def call(live: Live, token: str | None, method: str, path: str, **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         return await http.request(method, f"/api/conversations{path}", headers=headers, **kw)
 
 
@@ -71,7 +72,7 @@ async def test_a_message_reaches_the_visitor_and_a_note_does_not(live: Live) -> 
 
 
 async def call_audit(live: Live, token: str, cid: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=live.base) as http:
+    async with http_client(base_url=live.base) as http:
         r = await http.get(
             "/api/audit", params={"cid": cid}, headers={"Authorization": f"Bearer {token}"}
         )
