@@ -66,16 +66,35 @@ def listening_socket(proto: int = socket.IPPROTO_TCP) -> tuple[socket.socket, in
     return sock, port
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked `long(seconds)` first, longest first (the others keep their order):
-    the processes of a run take them at its start, not at its end, where the run would
-    wait for the last one with the machine's other cores idle."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked `long(seconds)` first, spread over the processes of the run.
 
-    def seconds(item: pytest.Item) -> float:
-        marker = item.get_closest_marker("long")
-        return float(marker.args[0]) if marker is not None else 0.0
+    xdist's work stealing (scripts/test) starts by splitting the tests in order into one
+    even share per process, and a process that runs out takes tests from the end of
+    another's queue: so each share here starts with its part of the long tests (dealt
+    longest first to the share with the least so far), and the run does not wait at its
+    end for a long test that one process reached late. The other tests keep their order."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    long = sorted((item for item in items if _seconds(item)), key=_seconds, reverse=True)
+    rest = [item for item in items if not _seconds(item)]
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for item in long:
+        least = min(shares, key=lambda share: sum(map(_seconds, share)))
+        least.append(item)
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for index, share in enumerate(shares):
+        size = left // (workers - index)  # xdist's split: what is left, evenly
+        left -= size
+        fill = max(0, size - len(share))
+        ordered += share + rest[:fill]
+        del rest[:fill]
+    items[:] = ordered + rest
 
-    items.sort(key=seconds, reverse=True)
+
+def _seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("long")
+    return float(marker.args[0]) if marker is not None else 0.0
 
 
 _password_hash: str | None = None

@@ -134,9 +134,11 @@ async def test_offline_figures(start_server: ServerFactory) -> None:
     await alice.request("msg", cid=cid, text="hello!", cmid="a-1")
     await alice.request("close", cid=cid, resolved=True)
 
-    _, _, live_cid = await chatting(live)
-    await later(clock, 600)
-    await later(clock, 120)
+    _, visitor, live_cid = await chatting(live)
+    clock.advance(600)  # waits for each step: fixed sleeps missed the close on a busy machine
+    await visitor.event("msg", cid=live_cid, kind="event", text=WARNING)
+    clock.advance(120)
+    await visitor.event("closed", cid=live_cid)
     stored = await live.store.conversations.get(live_cid)
     assert stored is not None and stored.close_reason == "inactive"
 
