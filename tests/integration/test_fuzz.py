@@ -119,6 +119,7 @@ class ThreadServer:
             new_visitor_rate=1e6,
             new_visitor_burst=10**6,
             hello_timeout_s=30,
+            gc_freeze=False,  # as for every test server: the process runs many (test_gc.py)
         )
         self.server = uvicorn.Server(uvicorn_config(self.settings, create_app(self.settings)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

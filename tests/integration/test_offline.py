@@ -151,7 +151,8 @@ async def test_pending_survives_a_restart_or_shows_on_another_node(
 async def serving(data: Path) -> AsyncIterator[Live]:
     """An embedded server on `data`, stopped (and so restartable on it) at the end."""
     sock, port = listening_socket()
-    settings = Settings(port=port, log_level="warning", data=data, **FAST)
+    # gc_freeze off, as for every test server: the test process runs many (test_gc.py)
+    settings = Settings(port=port, log_level="warning", data=data, gc_freeze=False, **FAST)
     app = create_app(settings, None)
     server = uvicorn.Server(uvicorn_config(settings, app))
     task = asyncio.create_task(server.serve(sockets=[sock]))

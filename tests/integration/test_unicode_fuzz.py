@@ -165,7 +165,10 @@ def target(
     if redis_like(request.param):
         url = backend_url(request.param, request)
         overrides |= {"redis_url": url, "redis_prefix": ids.new_id("u")}
-    settings = Settings(port=free_port(), log_level="warning", **overrides, **_limits())
+    # gc_freeze off, as for every test server: the test process runs many (test_gc.py)
+    settings = Settings(
+        port=free_port(), log_level="warning", gc_freeze=False, **overrides, **_limits()
+    )
     server = ThreadServer(settings)
     errors = Errors()
     logging.getLogger("chat_server").addHandler(errors)
