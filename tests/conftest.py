@@ -97,6 +97,13 @@ def _seconds(item: pytest.Item) -> float:
     return float(marker.args[0]) if marker is not None else 0.0
 
 
+def server_settings(**options: Any) -> Settings:
+    """Settings for a server run inside the test process: quiet, and `gc_freeze` off. One
+    process runs many tests' servers, and a server's start-up freezes the process's
+    collector and raises its thresholds for good (tests/integration/test_gc.py turns it on)."""
+    return Settings(**{"log_level": "warning", "gc_freeze": False, **options})
+
+
 _password_hash: str | None = None
 
 
@@ -285,11 +292,8 @@ async def serving(
     async def start(clock: Clock | None = None, **overrides: Any) -> Live:
         if backend == "embedded":
             shared["data"] = tmp_path / f"data{len(running)}"
-        # gc_freeze off: one process runs every test's servers (tests/integration/test_gc.py
-        # turns it on)
-        options = {"gc_freeze": False, **shared, **overrides}
         sock, port = listening_socket()
-        settings = Settings(port=port, log_level="warning", **options)
+        settings = server_settings(port=port, **{**shared, **overrides})
         app = create_app(settings, clock)
         server = uvicorn.Server(uvicorn_config(settings, app))
         task = asyncio.create_task(server.serve(sockets=[sock]))

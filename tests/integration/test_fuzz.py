@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 from chat_server.app import create_app
 from chat_server.backends.embedded.bus import LocalBus
 from chat_server.backends.embedded.store import EmbeddedStore
-from chat_server.config import Settings
 from chat_server.core import ids, tokens
 from chat_server.core.clock import SystemClock
 from chat_server.core.model import Agent, AgentRole, Site
 from chat_server.server import uvicorn_config
 from tests.client import connect_agent, connect_visitor, open_ws
-from tests.conftest import free_port, password_hash
+from tests.conftest import free_port, password_hash, server_settings
 from tests.http import http_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.long(15)]
@@ -106,10 +105,9 @@ class ThreadServer:
     test functions, one event loop per example)."""
 
     def __init__(self, data: Path) -> None:
-        self.settings = Settings(
+        self.settings = server_settings(
             port=free_port(),
             data=data,
-            log_level="warning",
             chat_rate=1e6,
             chat_burst=10**6,
             # every example is a new socket (and visitor) from 127.0.0.1, faster than the
@@ -119,7 +117,6 @@ class ThreadServer:
             new_visitor_rate=1e6,
             new_visitor_burst=10**6,
             hello_timeout_s=30,
-            gc_freeze=False,  # as for every test server: the process runs many (test_gc.py)
         )
         self.server = uvicorn.Server(uvicorn_config(self.settings, create_app(self.settings)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -15,12 +15,11 @@ import pytest
 import uvicorn
 
 from chat_server.app import create_app
-from chat_server.config import Settings
 from chat_server.core.clock import ManualClock
 from chat_server.core.model import Hours, Site, State
 from chat_server.server import uvicorn_config
 from tests.client import connect_visitor
-from tests.conftest import Live, ServerFactory, listening_socket, redis_like
+from tests.conftest import Live, ServerFactory, listening_socket, redis_like, server_settings
 
 FAST: dict[str, Any] = {"sweep_interval_s": 0.05, "queue_interval_s": 0.05}
 
@@ -151,8 +150,7 @@ async def test_pending_survives_a_restart_or_shows_on_another_node(
 async def serving(data: Path) -> AsyncIterator[Live]:
     """An embedded server on `data`, stopped (and so restartable on it) at the end."""
     sock, port = listening_socket()
-    # gc_freeze off, as for every test server: the test process runs many (test_gc.py)
-    settings = Settings(port=port, log_level="warning", data=data, gc_freeze=False, **FAST)
+    settings = server_settings(port=port, data=data, **FAST)
     app = create_app(settings, None)
     server = uvicorn.Server(uvicorn_config(settings, app))
     task = asyncio.create_task(server.serve(sockets=[sock]))

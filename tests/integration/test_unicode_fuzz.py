@@ -41,7 +41,7 @@ from chat_server.protocol.codec import is_text
 from chat_server.protocol.schema import base_type
 from chat_server.server import uvicorn_config
 from tests.client import Client, open_ws
-from tests.conftest import backend_url, free_port, password_hash, redis_like
+from tests.conftest import backend_url, free_port, password_hash, redis_like, server_settings
 from tests.http import http_client
 
 ORIGIN = "https://shop.example"
@@ -165,10 +165,7 @@ def target(
     if redis_like(request.param):
         url = backend_url(request.param, request)
         overrides |= {"redis_url": url, "redis_prefix": ids.new_id("u")}
-    # gc_freeze off, as for every test server: the test process runs many (test_gc.py)
-    settings = Settings(
-        port=free_port(), log_level="warning", gc_freeze=False, **overrides, **_limits()
-    )
+    settings = server_settings(port=free_port(), **overrides, **_limits())
     server = ThreadServer(settings)
     errors = Errors()
     logging.getLogger("chat_server").addHandler(errors)
