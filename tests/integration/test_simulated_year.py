@@ -277,8 +277,9 @@ async def report(live: Live, token: str, first: date, last: date, **extra: str) 
     return response.json() if extra.get("format") != "csv" else response.text
 
 
-# about 20 s of CPU alone; beside two other test processes on two cores it took 100-107 s,
-# and once ran past the suite's 120 s hang guard
+# alone about 11 s embedded, 22 s on Redis, 28 s on the cluster (2026-12-08); beside two
+# other test processes on two cores the cluster's took 58 s, and before the Nagle fix
+# (docs/performance.md) 100-107 s, once past the suite's 120 s hang guard
 @pytest.mark.long(60)
 @pytest.mark.timeout(300)
 async def test_a_simulated_year_agrees_with_its_raw_events(
