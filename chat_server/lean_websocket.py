@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
 
 log = logging.getLogger(__name__)
+PING_GRID_S = 0.1
+"""Keepalive pings are sent on this grid of loop time (`schedule_ping`)."""
 FRAMES = "chat_server.frames"
 """The scope extension (`scope["extensions"][FRAMES]`) that holds a socket's protocol, for
 `write_frames`: absent when another server or protocol runs the app."""
@@ -106,13 +109,14 @@ class Writable:
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets sans-I/O protocol, unchanged on the wire (keepalive pings,
-    frame cap, close handshake), holding less per socket:
+    frame cap, close handshake), holding less per socket and waking less often:
 
     - its attributes in slots: uvicorn sets more than a shared-key instance dict holds
       (30), so each socket had a 1.5 KiB dict of its own;
     - `Inbox` and `Writable` instead of `asyncio.Queue` and `asyncio.Event`;
     - the handshake's request and response (websockets' parsed headers, about 4.5 KiB)
-      dropped once the handshake is over: the ASGI scope has its own copy of the headers.
+      dropped once the handshake is over: the ASGI scope has its own copy of the headers;
+    - keepalive pings sent together (`schedule_ping`), not one loop wake-up each.
     """
 
     # uvicorn 0.54's attributes (one it adds later lands in the instance dict: it works,
@@ -177,6 +181,18 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         ACK, 40 ms on Linux."""
         super().connection_made(transport)
         no_delay(transport)
+
+    def schedule_ping(self) -> None:
+        """uvicorn's, with the ping put off to the next `PING_GRID_S` of loop time (at most
+        0.1 s later): the sockets whose pings fall due in the same tenth of a second are
+        pinged in one turn of the loop. Each socket had a timer of its own, so an idle
+        server woke up for every ping: at 5,000 idle conversations (6,000 sockets, a ping
+        each every 20 s) that took half of its CPU, 9.6% of a core, and 5.6% on the grid
+        (4.8% with no pings at all; docs/performance.md)."""
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        when = math.ceil((self.loop.time() + delay) / PING_GRID_S) * PING_GRID_S
+        self.ping_timer = self.loop.call_at(when, self.send_keepalive_ping)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

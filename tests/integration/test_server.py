@@ -22,7 +22,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from chat_server.config import Settings
-from chat_server.lean_websocket import FRAMES, Inbox, LeanWebSocketProtocol, Writable
+from chat_server.lean_websocket import (
+    FRAMES,
+    PING_GRID_S,
+    Inbox,
+    LeanWebSocketProtocol,
+    Writable,
+)
 from chat_server.server import uvicorn_config
 from tests.conftest import listening_socket
 
@@ -164,14 +170,20 @@ async def burst(ws: WebSocket) -> None:
 
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
+    async with serving(ping_interval_s=0.05, ping_timeout_s=5.0) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serving(*, ping_interval_s: float, ping_timeout_s: float) -> AsyncIterator[Running]:
     # no protocol number, as uvicorn's `bind_socket` (`--workers`) makes it: on asyncio's
     # loop its connections keep Nagle's algorithm unless the protocol turns it off
     sock, port = listening_socket(proto=0)
     settings = Settings(
         port=port,
         log_level="warning",
-        ping_interval_s=0.05,
-        ping_timeout_s=5.0,
+        ping_interval_s=ping_interval_s,
+        ping_timeout_s=ping_timeout_s,
         max_frame_bytes=1024,
     )
     server = uvicorn.Server(
@@ -232,6 +244,55 @@ async def test_keepalive_pings_are_sent_and_answered(running: Running) -> None:
         assert proto.last_ping_rtt > 0
         await ws.send("still open")
         assert await ws.recv() == "still open"
+
+
+async def test_keepalive_pings_fall_on_the_grid(running: Running) -> None:
+    """Every socket's ping timer is due on a tenth of a second of loop time, so those due
+    in the same tenth are sent in one turn of the loop; the pings are answered as ever."""
+
+    def on_the_grid(proto: LeanWebSocketProtocol) -> bool:
+        assert proto.ping_timer is not None
+        ticks = proto.ping_timer.when() / PING_GRID_S
+        return abs(ticks - round(ticks)) < 1e-6
+
+    async with connect(running.url) as one, connect(running.url) as two:
+        await one.send("a")
+        await two.send("b")
+        assert (await one.recv(), await two.recv()) == ("a", "b")
+        connections = running.server.server_state.connections
+        protos = [p for p in connections if isinstance(p, LeanWebSocketProtocol)]
+        assert len(protos) == 2
+        assert all(on_the_grid(p) for p in protos)
+        for _ in range(300):  # the next ones too, scheduled after a pong
+            if all(p.last_ping_rtt > 0 for p in protos):
+                break
+            await asyncio.sleep(0.01)
+        assert all(p.last_ping_rtt > 0 for p in protos)
+        for _ in range(100):
+            if all(p.ping_timer is not None for p in protos):
+                break
+            await asyncio.sleep(0.01)
+        assert all(on_the_grid(p) for p in protos)
+
+
+async def test_a_silent_peer_that_does_not_answer_pings_is_closed_1011() -> None:
+    """A raw client that completes the handshake and then reads nothing and answers
+    nothing: pinged after one interval, closed with 1011 after the timeout."""
+    async with serving(ping_interval_s=0.1, ping_timeout_s=0.2) as running:
+        host, port = running.url.removeprefix("ws://").split("/")[0].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101")
+        # unanswered, the ping is followed by the close; then the server ends the connection
+        received = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        ping, close = received[:6], received[6:]
+        assert ping[:2] == b"\x89\x04"  # a ping with uvicorn's 4-byte payload
+        assert close[0] == 0x88 and int.from_bytes(close[2:4], "big") == 1011
 
 
 async def test_a_frame_over_the_cap_closes_1009(running: Running) -> None:

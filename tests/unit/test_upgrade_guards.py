@@ -36,7 +36,11 @@ DOC = "docs/performance.md, 'The hand-made parts: kept, and why (issue 20)'"
 CHECKED = {"uvicorn": "0.54.0", "websockets": "17.4", "hiredis": "3.5.0", "redis": "8.1.0"}
 """The versions these guards (and the measurements in the doc) were checked against."""
 
-COPIED = {"send_receive_event_to_app": "935390da9a9c065f", "receive": "150d41c7f477225e"}
+COPIED = {
+    "send_receive_event_to_app": "935390da9a9c065f",
+    "receive": "150d41c7f477225e",
+    "schedule_ping": "9d7a17a1cef2e603",
+}
 """uvicorn methods `LeanWebSocketProtocol` overrides with a copy of their body (changed in
 one place), or does again without a coroutine (`receive`: `receive_nowait`): sha256 of
 uvicorn's source, so that a change there is ported here."""
@@ -99,6 +103,7 @@ def test_the_protocol_still_subclasses_uvicorns_sans_io_protocol() -> None:
         ("send", ["self", "message"]),
         ("send_receive_event_to_app", ["self"]),
         ("handle_parser_exception", ["self"]),
+        ("schedule_ping", ["self"]),
     ],
 )
 def test_the_overridden_and_called_methods_keep_their_signatures(
@@ -123,6 +128,28 @@ def test_the_copied_methods_are_unchanged_upstream() -> None:
             f"uvicorn's {name} changed (digest {found}): port the change into the copy, "
             "then update COPIED"
         )
+
+
+def test_the_keepalive_runs_on_the_ping_timer_as_the_override_expects() -> None:
+    """`schedule_ping` (copied) sets `ping_timer` to call `send_keepalive_ping`: that holds
+    while uvicorn starts the keepalive through `schedule_ping` and stops it by cancelling
+    `ping_timer`."""
+
+    def calls(method: str, attribute: str, call: str) -> bool:
+        return any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == call
+            and any(isinstance(a, ast.Attribute) and a.attr == attribute for a in ast.walk(n))
+            for n in ast.walk(base_methods()[method])
+        )
+
+    assert calls("start_keepalive", "schedule_ping", "schedule_ping"), again(
+        "uvicorn's start_keepalive no longer calls schedule_ping"
+    )
+    assert calls("stop_keepalive", "ping_timer", "cancel"), again(
+        "uvicorn's stop_keepalive no longer cancels ping_timer"
+    )
 
 
 # --- uvicorn: the state it replaces or drops ---------------------------------------------
