@@ -1,7 +1,7 @@
 """What open sockets see across a Redis restart (issue 23), N runs in a row.
 
-Each run starts its own redis-server (AOF everysec) on a free 127.0.0.1 port and two
-`chat-server serve` nodes on it, opens 20 conversations (visitors and agents spread over
+Each run starts its own redis-server (AOF, `appendfsync always`) on a free 127.0.0.1 port
+and two `chat-server serve` nodes on it, opens 20 conversations (visitors and agents over
 both nodes, two supervisors watching), sends 5 messages a second in each (visitor and
 agent in turn), SIGKILLs redis-server and restarts it on its AOF after 3 s (or, with
 `--outage pubsub`, kills one node's pub/sub connection 15 times), then compares what every
