@@ -21,7 +21,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from chat_server.config import Settings
 from chat_server.lean_websocket import (
     FRAMES,
     PING_GRID_S,
@@ -30,7 +29,7 @@ from chat_server.lean_websocket import (
     Writable,
 )
 from chat_server.server import uvicorn_config
-from tests.conftest import listening_socket
+from tests.conftest import listening_socket, server_settings
 
 # --- Inbox -------------------------------------------------------------------------------
 
@@ -179,9 +178,8 @@ async def serving(*, ping_interval_s: float, ping_timeout_s: float) -> AsyncIter
     # no protocol number, as uvicorn's `bind_socket` (`--workers`) makes it: on asyncio's
     # loop its connections keep Nagle's algorithm unless the protocol turns it off
     sock, port = listening_socket(proto=0)
-    settings = Settings(
+    settings = server_settings(
         port=port,
-        log_level="warning",
         ping_interval_s=ping_interval_s,
         ping_timeout_s=ping_timeout_s,
         max_frame_bytes=1024,
